@@ -1,0 +1,151 @@
+"""Records the probes produce; together they make the survey document of the brief.
+
+Field names are a contract (BRIEF.md "Contracts"): extra fields are welcome,
+these may not be renamed.  ``to_dict`` gives the JSON form.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "LinkStats",
+    "MediaProfile",
+    "OnvifInfo",
+    "StreamCheck",
+    "HostRecord",
+    "SurveyDocument",
+]
+
+AuthState = Literal["ok", "required", "failed", "not_needed"]
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    return dataclasses.asdict(obj)
+
+
+@dataclass
+class LinkStats:
+    """ICMP echo burst summary for one host (filled by the link-quality probe)."""
+
+    sent: int
+    received: int
+    loss_ratio: float
+    rtt_min_ms: float
+    rtt_avg_ms: float
+    rtt_max_ms: float
+    jitter_ms: float
+
+    to_dict = _as_dict
+
+
+@dataclass
+class MediaProfile:
+    """One ONVIF media profile with its stream and snapshot addresses (never with credentials)."""
+
+    token: str
+    name: str
+    encoding: str
+    width: int
+    height: int
+    fps_limit: float | None = None
+    bitrate_kbps: int | None = None
+    stream_uri: str | None = None
+    snapshot_uri: str | None = None
+
+    to_dict = _as_dict
+
+
+@dataclass
+class OnvifInfo:
+    """What ONVIF discovery and interrogation learned about one camera."""
+
+    endpoint: str
+    xaddrs: list[str] = field(default_factory=list)
+    scopes: list[str] = field(default_factory=list)
+    manufacturer: str = ""
+    model: str = ""
+    firmware: str = ""
+    serial: str = ""
+    hardware_id: str = ""
+    clock_offset_s: float | None = None
+    auth: AuthState = "not_needed"
+    profiles: list[MediaProfile] = field(default_factory=list)
+    # Extra fields (allowed by the contract).
+    mac: str | None = None
+    services: dict[str, str] = field(default_factory=dict)
+    findings: list[str] = field(default_factory=list)
+
+    to_dict = _as_dict
+
+
+@dataclass
+class StreamCheck:
+    """Health of one stream (filled by the stream-health probe)."""
+
+    uri: str
+    profile: str | None = None
+    up: bool = False
+    open_s: float | None = None
+    fps: float | None = None
+    width: int | None = None
+    height: int | None = None
+    frozen: bool | None = None
+    black: bool | None = None
+    sharpness: float | None = None
+    bitrate_kbps: float | None = None
+    error: str | None = None
+
+    to_dict = _as_dict
+
+
+@dataclass
+class HostRecord:
+    """Everything the survey learned about one address."""
+
+    ip: str
+    mac: str | None = None
+    vendor: str | None = None
+    open_ports: list[int] = field(default_factory=list)
+    kind: Literal["camera", "host"] = "host"
+    link: LinkStats | None = None
+    onvif: OnvifInfo | None = None
+    streams: list[StreamCheck] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form, with the contract's key order."""
+        return {
+            "ip": self.ip,
+            "mac": self.mac,
+            "vendor": self.vendor,
+            "open_ports": sorted(self.open_ports),
+            "kind": self.kind,
+            "link": self.link.to_dict() if self.link else None,
+            "onvif": self.onvif.to_dict() if self.onvif else None,
+            "streams": [s.to_dict() for s in self.streams],
+            "errors": list(self.errors),
+        }
+
+
+@dataclass
+class SurveyDocument:
+    """The result of one `sitescout survey` run."""
+
+    site: str
+    started_at: str
+    finished_at: str
+    networks: list[str]
+    hosts: list[HostRecord] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form of the brief's survey document."""
+        return {
+            "site": self.site,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "networks": list(self.networks),
+            "hosts": [h.to_dict() for h in self.hosts],
+        }

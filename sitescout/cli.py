@@ -1,0 +1,1 @@
+def main(): import sitescout.probes as p; print(p.X, p.__file__)
