@@ -1,1 +1,183 @@
-def main(): import sitescout.probes as p; print(p.X, p.__file__)
+"""The `sitescout` command: a thin composition root over probes/, inventory/ and web/.
+
+Exit status: 0 on success, 2 on bad usage, 1 on failure with a one-line error
+that says what to do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+log = logging.getLogger("sitescout")
+
+
+class UsageError(Exception):
+    """Bad command-line input: exit status 2."""
+
+
+class CommandError(Exception):
+    """The command could not do its job: exit status 1."""
+
+
+def _add_survey(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "survey",
+        help="find and identify every host and camera on a site network",
+        description="Sweep the given networks, find ONVIF cameras (multicast and unicast WS-Discovery), "
+        "interrogate them and print a summary; optionally write the survey document and an HTML report.",
+    )
+    p.add_argument("--site", required=True, help="site name, e.g. 'Thôn Đồng Bùa'")
+    p.add_argument("--network", required=True, action="append", metavar="CIDR",
+                   help="network to survey (repeatable); only these are swept")
+    p.add_argument("--interface", metavar="IF", help="interface for ARP and multicast (default: the one on-link)")
+    p.add_argument("--credentials", metavar="FILE", type=Path,
+                   help="TOML file of camera credentials, tried in order ([[credentials]] username/password)")
+    p.add_argument("--db", metavar="URL", help="inventory database URL (arrives with the inventory)")
+    p.add_argument("--json", metavar="PATH|-", help="write the survey document as JSON ('-' for stdout)")
+    p.add_argument("--report", metavar="PATH", type=Path, help="write a printable HTML survey report")
+    p.add_argument("--wait", metavar="SECONDS", type=float, default=3.0,
+                   help="how long to listen for WS-Discovery replies (default 3)")
+    p.add_argument("--no-multicast", action="store_true",
+                   help="unicast WS-Discovery only (for networks where multicast is not wanted)")
+    p.set_defaults(func=_cmd_survey)
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="run simulated cameras on loopback and survey them (no root needed)",
+        description="Start simulated ONVIF cameras and plain hosts on 127.0.0.x, survey them and print "
+        "the result. Nothing leaves this machine.",
+    )
+    p.add_argument("--cameras", type=int, default=6, help="number of simulated cameras (1-12, default 6)")
+    p.add_argument("--json", metavar="PATH|-", help="also write the survey document as JSON")
+    p.add_argument("--report", metavar="PATH", type=Path, help="also write the HTML survey report")
+    p.add_argument("--keep-running", action="store_true", help="keep the simulated site up until Ctrl-C")
+    p.set_defaults(func=_cmd_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the `sitescout` command."""
+    parser = argparse.ArgumentParser(
+        prog="sitescout",
+        description="Survey and monitor the cameras and networks of many small sites.",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    _add_survey(sub)
+    _add_demo(sub)
+    return parser
+
+
+def _setup_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _write_outputs(doc: dict, json_path: str | None, report_path: Path | None) -> None:
+    from sitescout.inventory.survey_report import render_survey_html
+
+    if json_path == "-":
+        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+    elif json_path:
+        _write_file(Path(json_path), json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    if report_path:
+        _write_file(report_path, render_survey_html(doc))
+
+
+def _write_file(path: Path, text: str) -> None:
+    # Write beside the target and rename, so a killed run never leaves half a file.
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as err:
+        raise CommandError(f"cannot write {path}: {err.strerror}; choose another path") from err
+
+
+def _run_survey(args: argparse.Namespace, networks: Sequence[str], credentials: Sequence) -> dict:
+    from dataclasses import replace
+
+    from sitescout import console
+    from sitescout.probes.survey import DEFAULT_SURVEY, async_run_survey
+
+    config = replace(DEFAULT_SURVEY, wsd_wait_s=args.wait, multicast=not args.no_multicast)
+    with console.SurveyProgress() as progress:
+        doc = asyncio.run(
+            async_run_survey(
+                args.site,
+                networks,
+                interface=args.interface,
+                credentials=credentials,
+                config=config,
+                progress=progress.update,
+            )
+        ).to_dict()
+    console.print_summary(doc, to_stderr=args.json == "-")
+    return doc
+
+
+def _cmd_survey(args: argparse.Namespace) -> int:
+    from sitescout.probes.credentials import load_credentials
+    from sitescout.probes.survey import parse_networks
+
+    if args.db:
+        raise UsageError("--db: the inventory is not built yet; keep the survey with --json PATH for now")
+    if args.wait <= 0 or args.wait > 60:
+        raise UsageError("--wait must be between 0 and 60 seconds")
+    try:
+        parse_networks(args.network, 65536)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+    credentials = []
+    if args.credentials:
+        try:
+            credentials = load_credentials(args.credentials)
+        except (OSError, ValueError) as err:
+            raise UsageError(f"--credentials: {err}") from err
+    doc = _run_survey(args, args.network, credentials)
+    _write_outputs(doc, args.json, args.report)
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from sitescout import demo
+
+    if not 1 <= args.cameras <= 12:
+        raise UsageError("--cameras must be between 1 and 12")
+    return demo.run(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `sitescout` command and return its exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return int(args.func(args) or 0)
+    except UsageError as err:
+        parser.exit(2, f"sitescout {args.command}: error: {err}\n")
+    except CommandError as err:
+        print(f"sitescout {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"sitescout {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except PermissionError as err:
+        print(f"sitescout {args.command}: error: {err}; run as root or grant CAP_NET_RAW", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

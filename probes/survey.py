@@ -1,0 +1,229 @@
+"""One site survey, end to end: sweep, ports, WS-Discovery, ONVIF interrogation.
+
+The stages run in order because each feeds the next (live hosts are the
+unicast WS-Discovery targets; discovered endpoints are interrogated), but
+within a stage everything runs at once with bounded concurrency.  A device
+that fails any stage still appears in the document, with its errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from sitescout.probes.credentials import Credential
+from sitescout.probes.errors import ProbeError
+from sitescout.probes.models import HostRecord, SurveyDocument
+from sitescout.probes.netif import LocalAddress, local_ipv4_addresses
+from sitescout.probes.onvif import DEFAULT_ONVIF, OnvifConfig, OnvifTarget, async_interrogate
+from sitescout.probes.oui import vendor_for_mac
+from sitescout.probes.ports import DEFAULT_PORTS, async_scan_ports
+from sitescout.probes.sweep import sweep
+from sitescout.probes.wsdiscovery import DiscoveredDevice, async_discover
+from sitescout.probes.xaddr import choose_xaddr
+
+__all__ = ["SurveyConfig", "DEFAULT_SURVEY", "async_run_survey", "Progress"]
+
+log = logging.getLogger(__name__)
+
+#: ``progress(stage, done, total)``; ``total`` 0 means "unknown yet".
+Progress = Callable[[str, int, int], None]
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class SurveyConfig:
+    """Knobs of one survey; defaults suit a technician on a site LAN."""
+
+    sweep_wait_s: float = 0.8
+    sweep_retries: int = 1
+    ports: tuple[int, ...] = DEFAULT_PORTS
+    port_timeout_s: float = 1.0
+    port_concurrency: int = 512
+    wsd_wait_s: float = 3.0
+    wsd_repeats: int = 3
+    multicast: bool = True
+    interrogate_concurrency: int = 32
+    onvif: OnvifConfig = DEFAULT_ONVIF
+    max_addresses: int = 65536
+
+
+DEFAULT_SURVEY = SurveyConfig()
+
+
+def _utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def parse_networks(texts: Sequence[str], max_addresses: int) -> list[ipaddress.IPv4Network]:
+    """Parse ``--network`` values; raise ValueError naming the bad one."""
+    networks = []
+    for text in texts:
+        try:
+            net = ipaddress.ip_network(text, strict=False)
+        except ValueError as err:
+            raise ValueError(f"--network {text!r} is not a CIDR network such as 198.51.100.0/24") from err
+        if not isinstance(net, ipaddress.IPv4Network):
+            raise ValueError(f"--network {text!r}: only IPv4 networks can be swept")
+        if net.num_addresses > max_addresses:
+            raise ValueError(
+                f"--network {text!r} has {net.num_addresses} addresses, over the limit of {max_addresses}; "
+                "survey smaller networks"
+            )
+        networks.append(net)
+    return networks
+
+
+def _multicast_source(
+    networks: Sequence[ipaddress.IPv4Network], local: Sequence[LocalAddress], interface: str | None
+) -> LocalAddress | None:
+    """Pick our address for multicast: on the given interface, inside a surveyed network.
+
+    Never an address outside the networks we were told to survey: the tool must
+    not pick a network to scan on its own.
+    """
+    for addr in local:
+        if interface and addr.interface != interface:
+            continue
+        if any(ipaddress.ip_address(addr.ip) in net for net in networks):
+            return addr
+    return None
+
+
+def _in_networks(ip: str, networks: Sequence[ipaddress.IPv4Network]) -> bool:
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(address in net for net in networks)
+
+
+@dataclass
+class _Draft:
+    """Mutable per-address state while the survey runs."""
+
+    record: HostRecord
+    device: DiscoveredDevice | None = None
+    started: float = field(default_factory=time.monotonic)
+
+
+async def async_run_survey(
+    site: str,
+    networks: Sequence[str],
+    *,
+    interface: str | None = None,
+    credentials: Sequence[Credential] = (),
+    config: SurveyConfig = DEFAULT_SURVEY,
+    progress: Progress = _no_progress,
+) -> SurveyDocument:
+    """Survey ``networks`` and return the survey document; raise ValueError for bad input only."""
+    nets = parse_networks(networks, config.max_addresses)
+    started_at = _utc_now()
+    local = local_ipv4_addresses()
+    own_ips = {a.ip for a in local}
+    drafts: dict[str, _Draft] = {}
+
+    def draft(ip: str) -> _Draft:
+        if ip not in drafts:
+            drafts[ip] = _Draft(HostRecord(ip=ip))
+        return drafts[ip]
+
+    progress("sweep", 0, 0)
+    hits = await asyncio.to_thread(
+        sweep, nets, interface=interface, wait_s=config.sweep_wait_s, retries=config.sweep_retries
+    )
+    for hit in hits:
+        if hit.ip in own_ips:
+            continue
+        rec = draft(hit.ip).record
+        rec.mac = hit.mac
+        rec.vendor = vendor_for_mac(hit.mac) if hit.mac else None
+    progress("sweep", len(drafts), len(drafts))
+
+    live = sorted(drafts, key=ipaddress.ip_address)
+    progress("ports", 0, len(live))
+    open_ports = await async_scan_ports(
+        live, config.ports, timeout_s=config.port_timeout_s, concurrency=config.port_concurrency
+    )
+    for ip, ports in open_ports.items():
+        draft(ip).record.open_ports = sorted(ports)
+    progress("ports", len(live), len(live))
+
+    source = _multicast_source(nets, local, interface)
+    multicast = config.multicast and source is not None
+    if config.multicast and source is None:
+        log.info("no local address inside %s: multicast WS-Discovery skipped, unicast only",
+                 ", ".join(map(str, nets)))
+    progress("ws-discovery", 0, 0)
+    devices = await async_discover(
+        interface_ip=source.ip if source else None,
+        unicast_targets=live,
+        wait_s=config.wsd_wait_s,
+        multicast=multicast,
+        repeats=config.wsd_repeats,
+    )
+    for device in devices:
+        ip = next((s for s in device.source_ips if _in_networks(s, nets) and s not in own_ips), None)
+        if ip is None:
+            log.info("%s: answered from %s, outside the surveyed networks; ignored",
+                     device.endpoint, ", ".join(device.source_ips))
+            continue
+        d = draft(ip)
+        d.device = device
+        d.record.kind = "camera"
+    cameras = [d for d in drafts.values() if d.device is not None]
+    progress("ws-discovery", len(cameras), len(cameras))
+
+    progress("onvif", 0, len(cameras))
+    semaphore = asyncio.Semaphore(config.interrogate_concurrency)
+    done = 0
+
+    async def interrogate(d: _Draft) -> None:
+        nonlocal done
+        assert d.device is not None
+        rec = d.record
+        choice = choose_xaddr(d.device.xaddrs, rec.ip)
+        if choice is None or not choice.url:
+            rec.errors.append("onvif: no usable XAddr in the discovery reply")
+        else:
+            target = OnvifTarget(
+                ip=rec.ip,
+                xaddr=choice.url,
+                endpoint=d.device.endpoint,
+                scopes=list(d.device.scopes),
+                xaddrs=list(d.device.xaddrs),
+            )
+            async with semaphore:
+                try:
+                    result = await async_interrogate(target, credentials, config.onvif)
+                except ProbeError as err:  # the interrogator should not raise; keep the host anyway
+                    rec.errors.append(f"onvif: {err.as_text()}")
+                else:
+                    rec.onvif = result.info
+                    rec.errors.extend(f"onvif: {e}" for e in result.errors)
+                    if rec.onvif is not None:
+                        rec.onvif.findings.extend(choice.findings)
+                        if rec.mac is None and rec.onvif.mac:
+                            rec.mac = rec.onvif.mac
+                            rec.vendor = vendor_for_mac(rec.mac)
+        done += 1
+        progress("onvif", done, len(cameras))
+
+    await asyncio.gather(*(interrogate(d) for d in cameras))
+
+    hosts = [drafts[ip].record for ip in sorted(drafts, key=ipaddress.ip_address)]
+    return SurveyDocument(
+        site=site,
+        started_at=started_at,
+        finished_at=_utc_now(),
+        networks=[str(n) for n in nets],
+        hosts=hosts,
+    )

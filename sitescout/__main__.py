@@ -1,0 +1,5 @@
+import sys
+
+from sitescout.cli import main
+
+sys.exit(main())

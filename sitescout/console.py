@@ -1,0 +1,81 @@
+"""Terminal output of the command: the survey progress bar and summary table (stderr-safe)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+__all__ = ["SurveyProgress", "print_summary"]
+
+_STAGES = {
+    "sweep": "Sweeping networks",
+    "ports": "Probing ports",
+    "ws-discovery": "WS-Discovery",
+    "onvif": "Interrogating cameras",
+}
+
+
+class SurveyProgress:
+    """A progress bar on stderr, one line per survey stage; silent when stderr is not a terminal."""
+
+    def __init__(self) -> None:
+        self._console = Console(stderr=True)
+        self._progress = Progress(
+            TextColumn("{task.description:<24}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=self._console,
+            transient=False,
+            disable=not self._console.is_terminal,
+        )
+        self._tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> SurveyProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def update(self, stage: str, done: int, total: int) -> None:
+        """Record that ``done`` of ``total`` items of ``stage`` are finished."""
+        if stage not in self._tasks:
+            self._tasks[stage] = self._progress.add_task(_STAGES.get(stage, stage), total=total or None)
+        self._progress.update(self._tasks[stage], completed=done, total=total or None)
+
+
+def _identity(host: dict[str, Any]) -> str:
+    onvif = host.get("onvif")
+    if onvif:
+        maker = onvif.get("manufacturer") or "?"
+        return f"{maker} {onvif.get('model') or ''}".strip()
+    return host.get("vendor") or ""
+
+
+def print_summary(doc: dict[str, Any], *, to_stderr: bool = False) -> None:
+    """Print the survey's summary table (to stderr when stdout carries the JSON document)."""
+    console = Console(file=sys.stderr if to_stderr else sys.stdout, highlight=False)
+    table = Table(title=f"Survey of {doc['site']} — {', '.join(doc['networks'])}")
+    for column in ("IP", "MAC", "Kind", "Maker / model", "Firmware", "Ports", "Profiles", "Problems"):
+        table.add_column(column)
+    for host in doc["hosts"]:
+        onvif = host.get("onvif") or {}
+        table.add_row(
+            host["ip"],
+            host.get("mac") or "",
+            host["kind"],
+            _identity(host),
+            onvif.get("firmware", ""),
+            " ".join(str(p) for p in host["open_ports"]),
+            str(len(onvif.get("profiles", []))) if onvif else "",
+            "; ".join(host["errors"][:2]) + (" …" if len(host["errors"]) > 2 else ""),
+        )
+    console.print(table)
+    cameras = sum(1 for h in doc["hosts"] if h["kind"] == "camera")
+    console.print(f"{len(doc['hosts'])} hosts, {cameras} cameras; started {doc['started_at']}, "
+                  f"finished {doc['finished_at']}")
