@@ -10,9 +10,10 @@ import shutil
 import socket
 import struct
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["LocalAddress", "local_ipv4_addresses"]
+__all__ = ["LocalAddress", "local_ipv4_addresses", "parse_networks"]
 
 log = logging.getLogger(__name__)
 
@@ -70,3 +71,22 @@ def local_ipv4_addresses() -> list[LocalAddress]:
         except (OSError, subprocess.SubprocessError, ValueError, KeyError) as err:
             log.debug("ip -j addr failed (%s); falling back to ioctl", err)
     return _from_ioctl()
+
+
+def parse_networks(texts: Sequence[str], max_addresses: int) -> list[ipaddress.IPv4Network]:
+    """Parse ``--network`` values; raise ValueError naming the bad one."""
+    networks = []
+    for text in texts:
+        try:
+            net = ipaddress.ip_network(text, strict=False)
+        except ValueError as err:
+            raise ValueError(f"--network {text!r} is not a CIDR network such as 198.51.100.0/24") from err
+        if not isinstance(net, ipaddress.IPv4Network):
+            raise ValueError(f"--network {text!r}: only IPv4 networks can be swept")
+        if net.num_addresses > max_addresses:
+            raise ValueError(
+                f"--network {text!r} has {net.num_addresses} addresses, over the limit of {max_addresses}; "
+                "survey smaller networks"
+            )
+        networks.append(net)
+    return networks

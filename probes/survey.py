@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from sitescout.probes.credentials import Credential
 from sitescout.probes.errors import ProbeError
 from sitescout.probes.models import HostRecord, SurveyDocument
-from sitescout.probes.netif import LocalAddress, local_ipv4_addresses
+from sitescout.probes.netif import LocalAddress, local_ipv4_addresses, parse_networks
 from sitescout.probes.onvif import DEFAULT_ONVIF, OnvifConfig, OnvifTarget, async_interrogate
 from sitescout.probes.oui import vendor_for_mac
 from sitescout.probes.ports import DEFAULT_PORTS, async_scan_ports
@@ -27,7 +27,7 @@ from sitescout.probes.sweep import sweep
 from sitescout.probes.wsdiscovery import DiscoveredDevice, async_discover
 from sitescout.probes.xaddr import choose_xaddr
 
-__all__ = ["SurveyConfig", "DEFAULT_SURVEY", "async_run_survey", "Progress"]
+__all__ = ["SurveyConfig", "DEFAULT_SURVEY", "async_run_survey", "parse_networks", "Progress"]
 
 log = logging.getLogger(__name__)
 
@@ -61,25 +61,6 @@ DEFAULT_SURVEY = SurveyConfig()
 
 def _utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def parse_networks(texts: Sequence[str], max_addresses: int) -> list[ipaddress.IPv4Network]:
-    """Parse ``--network`` values; raise ValueError naming the bad one."""
-    networks = []
-    for text in texts:
-        try:
-            net = ipaddress.ip_network(text, strict=False)
-        except ValueError as err:
-            raise ValueError(f"--network {text!r} is not a CIDR network such as 198.51.100.0/24") from err
-        if not isinstance(net, ipaddress.IPv4Network):
-            raise ValueError(f"--network {text!r}: only IPv4 networks can be swept")
-        if net.num_addresses > max_addresses:
-            raise ValueError(
-                f"--network {text!r} has {net.num_addresses} addresses, over the limit of {max_addresses}; "
-                "survey smaller networks"
-            )
-        networks.append(net)
-    return networks
 
 
 def _multicast_source(

@@ -129,7 +129,7 @@ def _run_survey(args: argparse.Namespace, networks: Sequence[str], credentials: 
 
 def _cmd_survey(args: argparse.Namespace) -> int:
     from sitescout.probes.credentials import load_credentials
-    from sitescout.probes.survey import parse_networks
+    from sitescout.probes.netif import parse_networks
 
     if args.db:
         raise UsageError("--db: the inventory is not built yet; keep the survey with --json PATH for now")
@@ -151,10 +151,10 @@ def _cmd_survey(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from sitescout import demo
-
     if not 1 <= args.cameras <= 12:
         raise UsageError("--cameras must be between 1 and 12")
+    from sitescout import demo
+
     return demo.run(args)
 
 
