@@ -293,6 +293,7 @@ class LabSite:
         crowd = LabCrowd(name, netns, str(addrs[0].ip), members[str(addrs[0].ip)],
                          list(members), ifname="m0", subnet=subnet, _site=self,
                          addresses=members)
+        self._default_route(crowd, subnet)
         self.hosts[name] = crowd
         return crowd
 
