@@ -1,0 +1,1 @@
+pytest_plugins = ["sitescout.infra.lab.pytest_plugin"]
