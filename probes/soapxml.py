@@ -21,8 +21,11 @@ or issue that needs it:
   EdgeX device-onvif-camera docs);
 * a root start tag with unparseable attributes keeps only its well-formed ones
   (``stream_uri/unknown_mc1prefix_go2rtc.xml``, AlexxIT/go2rtc onvif_test.go);
-* as a last resort, libxml2's recover mode, accepted only when the result still
-  has an element below the root.
+* a bare ``&`` in text is escaped (home-assistant/core ``onvif/device.py``
+  tolerates invalid XML in GetDeviceInformation).
+
+libxml2's recover mode is deliberately not used: it silently accepts truncated
+replies, which must be reported as malformed instead.
 
 Callers therefore read documents namespace-agnostically, by local name:
 :func:`find_local`, :func:`findall_local`, :func:`iter_local`, :func:`text_local`.
@@ -69,6 +72,7 @@ _GOOD_ATTR = re.compile(r"(" + _NAME + r"(?::" + _NAME + r")?)\s*=\s*(\"[^\"<]*\
 _START_TAG = re.compile(r"<(" + _NAME + r"(?::" + _NAME + r")?)((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>")
 _END_TAG_PREFIX = re.compile(r"</(" + _NAME + r"):")
 _ATTR_NAME_PREFIX = re.compile(r"\s(" + _NAME + r"):" + _NAME + r"\s*=")
+_BARE_AMP = re.compile(r"&(?!(?:" + _NAME + r"|#[0-9]+|#x[0-9A-Fa-f]+);)")
 _DECLARED = re.compile(r"xmlns:(" + _NAME + r")\s*=")
 
 
@@ -88,7 +92,7 @@ class SoapFault:
         return any(c.split(":")[-1].lower() == wanted for c in [self.code, *self.subcodes])
 
 
-def _parser(recover: bool = False) -> etree.XMLParser:
+def _parser() -> etree.XMLParser:
     return etree.XMLParser(
         resolve_entities=False,
         no_network=True,
@@ -96,7 +100,7 @@ def _parser(recover: bool = False) -> etree.XMLParser:
         load_dtd=False,
         dtd_validation=False,
         remove_pis=True,
-        recover=recover,
+        recover=False,
     )
 
 
@@ -146,10 +150,6 @@ def _declare_unbound(text: str) -> str:
     return text[: m.start()] + new_start + text[m.end():]
 
 
-def _is_sane(root: etree._Element | None) -> bool:
-    return root is not None and isinstance(root.tag, str) and any(True for _ in root.iterchildren(tag=etree.Element))
-
-
 def parse_xml(data: bytes | bytearray | memoryview | str, *, max_bytes: int = DEFAULT_MAX_BYTES, target: str = "device") -> etree._Element:
     """Parse a device reply safely and leniently; raise MalformedError with the reason when impossible."""
     if isinstance(data, str):
@@ -170,27 +170,20 @@ def parse_xml(data: bytes | bytearray | memoryview | str, *, max_bytes: int = DE
         return etree.fromstring(body, _parser())
     except etree.XMLSyntaxError as err:
         first_error = str(err)
-    repaired = _declare_unbound(text).encode("utf-8")
+    # Repairs are tried only after a strict parse failed, so conformant replies pay nothing.
+    repaired = _declare_unbound(_BARE_AMP.sub("&amp;", text)).encode("utf-8")
     if repaired != body:
         try:
             root = etree.fromstring(repaired, _parser())
-            log.debug("%s: XML repaired (unbound prefixes / bad root attributes): %s", target, first_error)
+            log.debug("%s: XML repaired (unbound prefixes, bad root attributes or bare '&'): %s", target, first_error)
             return root
         except etree.XMLSyntaxError:
             pass
-    try:
-        root = etree.fromstring(repaired, _parser(recover=True))
-    except etree.XMLSyntaxError:
-        root = None
-    if _is_sane(root):
-        log.debug("%s: XML parsed in recover mode: %s", target, first_error)
-        assert root is not None
-        return root
     raise MalformedError(target, f"not well-formed XML: {first_error}")
 
 
 def localname(el: etree._Element) -> str:
-    """Return the element's local name, also for prefixes left unresolved by recover mode."""
+    """Return the element's local name, also for ``prefix:name`` tags."""
     tag = el.tag
     if not isinstance(tag, str):
         return ""
