@@ -333,3 +333,35 @@ def test_expected_identity_matches_served_stream_paths() -> None:
     persona = load_persona("univiewoem_sunba_perf")
     assert persona.stream_paths() == ["/media/video1"]
     assert "GetStreamUri" in persona.missing  # only the Media2 stream URI was captured
+
+
+@pytest.mark.netns
+def test_multicast_probe_inside_namespace() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root for ip netns")
+    ns = f"ssc_cam_{os.getpid()}"
+    run = lambda *cmd: subprocess.run(["ip", "netns", "exec", ns, *cmd], check=True, timeout=10)  # noqa: E731
+    subprocess.run(["ip", "netns", "add", ns], check=True, timeout=10)
+    try:
+        run("ip", "link", "set", "lo", "up")
+        run("ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1")
+        run("ip", "link", "set", "v1", "up")
+        run("ip", "link", "set", "v0", "up")
+        run("ip", "addr", "add", "198.51.100.10/24", "dev", "v0")
+        run("ip", "route", "add", "224.0.0.0/4", "dev", "v0")
+        script = (
+            "import socket,sys\n"
+            "from sitescout.infra.lab.camera import CameraServer\n"
+            "cam=CameraServer('hikoem_enp1a14','198.51.100.10',onvif_port=8080,discovery='multicast');cam.start()\n"
+            "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.settimeout(3)\n"
+            "s.setsockopt(socket.IPPROTO_IP,socket.IP_MULTICAST_IF,socket.inet_aton('198.51.100.10'))\n"
+            "s.bind(('198.51.100.10',0));s.sendto(sys.stdin.buffer.read(),('239.255.255.250',3702))\n"
+            "sys.stdout.buffer.write(s.recvfrom(65535)[0]);cam.stop()\n"
+        )
+        msg_id, probe = _probe("198.51.100.10")
+        out = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", script], input=probe,
+                             capture_output=True, check=True, timeout=20).stdout
+        assert _text(out, "RelatesTo") == msg_id
+        assert _text(out, "XAddrs").split()[0] == "http://198.51.100.10:8080/onvif/device_service"
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], timeout=10)
