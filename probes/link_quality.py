@@ -114,6 +114,8 @@ class LinkResult:
     late: int = 0
     send_errors: int = 0
     error: str | None = None
+    #: ICMP identifier on the wire (the kernel's choice on ping sockets), for matching captures.
+    ident: int | None = None
 
     def to_stats(self) -> LinkStats:
         """Return the survey document's form (no replies: RTT and jitter fields 0.0, loss 1.0)."""
@@ -165,6 +167,7 @@ class _Burst:
         self.icmp = icmp
         self.config = config
         self.ident = secrets.randbelow(0x10000)
+        self.wire_ident = self.ident
         self.token = secrets.token_bytes(_TOKEN_LEN)
         self.payload = self.token + bytes(config.payload_size - _TOKEN_LEN)
         self.by_ip = {t.ip: t for t in targets if t.ip}
@@ -281,15 +284,19 @@ async def async_measure_links(targets: Sequence[str], config: LinkConfig = SURVE
         loop.add_reader(icmp.fileno(), burst.on_readable)
         try:
             await burst.run(unique)
+            # A ping socket gets its identifier (its "port") on the first send.
+            burst.wire_ident = burst.ident if icmp.is_raw else icmp.sock.getsockname()[1]
         finally:
             loop.remove_reader(icmp.fileno())
             icmp.close()
-        log.debug("measured %d targets: ident %d, %s socket", len(unique), burst.ident,
+        log.debug("measured %d targets: ident %d, %s socket", len(unique), burst.wire_ident,
                   "raw" if icmp.is_raw else "datagram")
     results = {}
     for name, t in zip(names, tgts):
         r = t.result()
         r.target = name
+        if t.ip and unique:
+            r.ident = burst.wire_ident
         results[name] = r
     return results
 
