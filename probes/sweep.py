@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ctypes
+import functools
 import errno
 import ipaddress
 import json
@@ -34,6 +35,7 @@ import struct
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 from sitescout.probes.netif import local_ipv4_addresses
@@ -293,7 +295,7 @@ def _as_networks(networks: Sequence[ipaddress.IPv4Network | str], cap: int) -> l
 
 
 def sweep(networks: Sequence[ipaddress.IPv4Network], *, interface: str | None = None, wait_s: float = 1.0,
-          retries: int = 1, rate_pps: float = 2000.0, quiet_s: float = 0.2,
+          retries: int = 1, rate_pps: float = 5000.0, quiet_s: float = 0.2,
           max_addresses: int = DEFAULT_MAX_ADDRESSES) -> list[SweepHit]:
     """Return the live addresses of `networks` (sorted), excluding network, broadcast and our own addresses.
 
@@ -319,15 +321,12 @@ def sweep(networks: Sequence[ipaddress.IPv4Network], *, interface: str | None = 
     hits: dict[str, SweepHit] = {}
     opts = {"wait_s": wait_s, "retries": retries, "rate_pps": rate_pps, "quiet_s": quiet_s}
 
-    def record(found: dict[str, str | None], method: str) -> None:
-        for ip, mac in found.items():
-            hits[ip] = SweepHit(ip, mac, method)
-
+    jobs: list[tuple[str, Callable[[], dict[str, str | None]]]] = []
     if loopback:
         log.info("%d loopback addresses: tcp connect (accepted connections only)", len(loopback))
-        record(_tcp_sweep(loopback, wait_s=wait_s, refused_counts=False), "tcp")
+        jobs.append(("tcp", lambda: _tcp_sweep(loopback, wait_s=wait_s, refused_counts=False)))
 
-    if rest and os.geteuid() == 0:
+    if rest and _can_use_packet_sockets():
         by_interface: dict[str, dict[str, str]] = {}
         usable = [a for a in local if (interface is None or a.interface == interface) and _is_ethernet(a.interface)]
         for ip in rest:
@@ -336,32 +335,47 @@ def sweep(networks: Sequence[ipaddress.IPv4Network], *, interface: str | None = 
                     by_interface.setdefault(addr.interface, {})[ip] = addr.ip
                     break
         for ifname, sources in by_interface.items():
-            try:
-                log.info("%s: arp sweep of %d addresses", ifname, len(sources))
-                record(_arp_sweep(ifname, sources, **opts), "arp")
-            except PermissionError as err:
-                log.info("%s: no packet socket (%s); using icmp", ifname, err)
-                continue
+            log.info("%s: arp sweep of %d addresses", ifname, len(sources))
+            jobs.append(("arp", functools.partial(_arp_sweep, ifname, sources, **opts)))
             rest = [ip for ip in rest if ip not in sources]
 
     if rest:
+        routed = rest
         try:
             sock, kind = _icmp_socket()
         except PermissionError as err:
-            log.info("%d addresses: tcp connect discovery (%s)", len(rest), err)
-            record(_tcp_sweep(rest, wait_s=wait_s, refused_counts=True), "tcp")
+            log.info("%d addresses: tcp connect discovery (%s)", len(routed), err)
+            jobs.append(("tcp", lambda: _tcp_sweep(routed, wait_s=wait_s, refused_counts=True)))
         else:
             if interface:
                 try:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, interface.encode())
                 except OSError as err:
                     log.debug("%s: cannot bind ICMP socket to the interface: %s", interface, err)
-            log.info("%d addresses: %s echo sweep", len(rest), kind)
-            record(_icmp_sweep(sock, kind, rest, **opts), kind)
+            log.info("%d addresses: %s echo sweep", len(routed), kind)
+            jobs.append((kind, functools.partial(_icmp_sweep, sock, kind, routed, **opts)))
+
+    # On-link and routed parts run side by side: each mostly waits for replies.
+    with ThreadPoolExecutor(max_workers=max(len(jobs), 1)) as pool:
+        futures = [(method, pool.submit(job)) for method, job in jobs]
+        for method, fut in futures:
+            for ip, mac in fut.result().items():
+                hits[ip] = SweepHit(ip, mac, method)
 
     result = sorted(hits.values(), key=lambda h: ipaddress.IPv4Address(h.ip))
     log.info("sweep of %s: %d of %d addresses alive", ", ".join(map(str, nets)), len(result), len(targets))
     return result
+
+
+def _can_use_packet_sockets() -> bool:
+    try:
+        socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0).close()
+    except (PermissionError, AttributeError):
+        return False
+    except OSError as err:
+        log.debug("no packet sockets: %s", err)
+        return False
+    return True
 
 
 def _is_ethernet(ifname: str) -> bool:
@@ -379,7 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--interface")
     p.add_argument("--wait", type=float, default=1.0, help="seconds to wait for replies after each round")
     p.add_argument("--retries", type=int, default=1)
-    p.add_argument("--rate", type=float, default=2000.0, help="requests per second")
+    p.add_argument("--rate", type=float, default=5000.0, help="requests per second")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
