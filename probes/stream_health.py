@@ -1,0 +1,732 @@
+"""Stream health: open an RTSP or HTTP-MJPEG stream with OpenCV's FFmpeg backend and judge its picture.
+
+How a check stays cheap: after the open the capture is switched to raw mode
+(``CAP_PROP_FORMAT=-1``), so ``grab()`` only demuxes.  Every encoded frame is
+counted (arrival time, size, PTS, key flag) for fps, bitrate and stalls, and
+only a few *key* frames (one per `decode_every` frames) are decoded, alone, for
+the picture checks (black, blur, frozen) and the JPEG snapshot.  A key frame
+needs no other frame, so decoding it by itself is exact; MJPEG frames are all
+key frames and are decoded with ``imdecode``.
+
+How a check stays bounded: open/read timeouts go to the ``VideoCapture``
+constructor, a wall-clock "no new frame for `stall_s`" rule ends a stalled
+stream, and each check runs in a worker process that is killed at `budget_s`
+(a hung FFmpeg becomes ``up=False, error="timeout: ..."``).  The measuring
+side (`_serve`, `_measure`) runs only in that worker, which alone imports cv2.
+
+``python -m sitescout.probes.stream_health --json URI`` checks one stream from a shell.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import multiprocessing
+import multiprocessing.connection
+import re
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from sitescout.probes.credentials import Credential
+from sitescout.probes.errors import MalformedError, ProbeTimeout, UnreachableError, AuthError
+from sitescout.probes.models import StreamCheck
+from sitescout.probes.stream_metrics import jpeg_size
+
+__all__ = [
+    "StreamConfig",
+    "DEFAULT_STREAM",
+    "StreamResult",
+    "SnapshotResult",
+    "StreamJob",
+    "StreamChecker",
+    "check_stream",
+    "check_streams",
+    "check_snapshot",
+    "redact_uri",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """Bounds and thresholds of one stream check; every default says why it is what it is."""
+
+    #: Seconds of stream watched after the open. 4 s holds 100 frames at 25 fps, two
+    #: key frames at the common 2 s GOP (frozen needs two pictures), and a 2 s second
+    #: half for the fps figure once the open's buffered burst is behind us.
+    window_s: float = 4.0
+    #: Given to the VideoCapture constructor; a silent server otherwise blocks 30 s.
+    open_timeout_s: float = 3.0
+    #: Per-read bound inside FFmpeg (constructor parameter too).
+    read_timeout_s: float = 3.0
+    #: Wall-clock "no new frame" limit. 2 s is Frigate's stall floor (max(2/fps, 2 s));
+    #: a stalled stream keeps returning ok=True for a while, so we never trust ok.
+    stall_s: float = 2.0
+    #: Whole-check limit enforced by killing the worker: open + window + one read
+    #: timeout + 2 s slack for process and decoder set-up.
+    budget_s: float = 12.0
+    #: Mean luma (0-255) at or below which a picture is black. OpenCV decodes black
+    #: as 0 (full range); a night scene with a lit street lamp averages 15-40.
+    black_luma_max: float = 10.0
+    #: Variance of the Laplacian at 640 px width below which a picture is blurred.
+    #: Lab: sharp test pattern 900-7000, Gaussian sigma=8 blur 2-3; outdoor scenes in
+    #: focus read in the hundreds, fog or a smeared dome in the tens. Scene-dependent:
+    #: the raw figure is reported so a per-camera baseline can replace this default.
+    blur_laplacian_min: float = 30.0
+    #: Mean absolute luma difference (0-255) between sampled pictures at or below
+    #: which the stream is frozen. Re-encoded key frames of a still picture differ by
+    #: ~0.1 (lab); sensor noise of a live static scene after encoding is ≥ 1.
+    frozen_diff_max: float = 0.5
+    #: Decode one key frame per this many frames (at 25 fps: at most one per second).
+    decode_every: int = 25
+    #: Measured fps within ±15 % of the expected rate is a match (a 2 s count at 25 fps
+    #: is quantised to ±2 %, delivery jitter adds a few per cent; 10 vs 25 is far out).
+    fps_tolerance: float = 0.15
+    #: RTSP transport named in OPENCV_FFMPEG_CAPTURE_OPTIONS (setting that variable
+    #: replaces OpenCV's default, so it is always named): tcp survives NAT and loss.
+    rtsp_transport: str = "tcp"
+    #: FFmpeg probing limits: 0.5 s / 32 KiB open in ~0.25 s instead of ~2 s (lab-notes).
+    analyzeduration_us: int = 500_000
+    probesize_bytes: int = 32_768
+    #: Width of the luma picture the image checks run on (thresholds assume it).
+    analysis_width: int = 640
+
+    def __post_init__(self) -> None:
+        for name in ("window_s", "open_timeout_s", "read_timeout_s", "stall_s", "budget_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"StreamConfig.{name} must be > 0")
+        if self.decode_every < 1:
+            raise ValueError("StreamConfig.decode_every must be >= 1")
+        if self.rtsp_transport not in ("tcp", "udp", "http"):
+            raise ValueError("StreamConfig.rtsp_transport must be tcp, udp or http")
+
+
+DEFAULT_STREAM = StreamConfig()
+
+
+@dataclass
+class StreamResult:
+    """Everything one stream check measured; `to_check()` gives the survey document's record."""
+
+    uri: str
+    profile: str | None = None
+    up: bool = False
+    error: str | None = None
+    open_s: float | None = None
+    first_frame_s: float | None = None
+    codec: str | None = None
+    fps: float | None = None
+    stream_fps: float | None = None
+    expected_fps: float | None = None
+    fps_ok: bool | None = None
+    width: int | None = None
+    height: int | None = None
+    expected_width: int | None = None
+    expected_height: int | None = None
+    size_ok: bool | None = None
+    frames: int = 0
+    key_frames: int = 0
+    decoded_frames: int = 0
+    decode_errors: int = 0
+    bitrate_kbps: float | None = None
+    stalled: bool | None = None
+    longest_gap_s: float | None = None
+    frozen: bool | None = None
+    black: bool | None = None
+    mean_luma: float | None = None
+    blurred: bool | None = None
+    sharpness: float | None = None
+    duration_s: float | None = None
+    snapshot_jpeg: bytes | None = field(default=None, repr=False)
+
+    def to_check(self) -> StreamCheck:
+        """Return the contract record (no credentials, no snapshot bytes)."""
+        return StreamCheck(
+            uri=self.uri, profile=self.profile, up=self.up, open_s=self.open_s, fps=self.fps,
+            width=self.width, height=self.height, frozen=self.frozen, black=self.black,
+            sharpness=self.sharpness, bitrate_kbps=self.bitrate_kbps, error=self.error,
+        )
+
+    def to_dict(self, *, snapshot: bool = False) -> dict[str, Any]:
+        """Return every field as JSON-ready values; the snapshot as base64 only when asked."""
+        data = asdict(self)
+        jpeg = data.pop("snapshot_jpeg")
+        data["snapshot_bytes"] = len(jpeg) if jpeg else 0
+        if snapshot:
+            data["snapshot_jpeg_b64"] = base64.b64encode(jpeg).decode("ascii") if jpeg else None
+        return data
+
+    @property
+    def problems(self) -> list[str]:
+        """Return the findings a technician acts on, most severe first."""
+        found = []
+        if not self.up:
+            found.append("down" if not self.stalled else "stalled")
+        if self.black:
+            found.append("black")
+        elif self.frozen:
+            found.append("frozen")
+        if self.blurred:
+            found.append("blurred")
+        if self.fps_ok is False:
+            found.append("fps_mismatch")
+        if self.size_ok is False:
+            found.append("size_mismatch")
+        return found
+
+
+@dataclass
+class SnapshotResult:
+    """One HTTP snapshot fetch: the JPEG bytes and what they hold."""
+
+    url: str
+    up: bool = False
+    fetch_s: float | None = None
+    size_bytes: int = 0
+    width: int | None = None
+    height: int | None = None
+    content_type: str | None = None
+    error: str | None = None
+    jpeg: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class StreamJob:
+    """One stream to check, with what its profile promises."""
+
+    uri: str
+    expected_fps: float | None = None
+    expected_size: tuple[int, int] | None = None
+    credentials: Credential | None = field(default=None, repr=False)
+    profile: str | None = None
+
+
+_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
+
+
+def redact_uri(uri: str) -> str:
+    """Return `uri` without any user:password part."""
+    return _USERINFO.sub("", uri)
+
+
+def _split_credentials(uri: str, credentials: Credential | None) -> tuple[str, Credential | None]:
+    """Strip userinfo from `uri`; when no credentials were given, use the ones the URI carried."""
+    parts = urllib.parse.urlsplit(uri)
+    if parts.username is None:
+        return uri, credentials
+    if credentials is None:
+        credentials = Credential(urllib.parse.unquote(parts.username), urllib.parse.unquote(parts.password or ""))
+    return redact_uri(uri), credentials
+
+
+def scrub(text: str, credentials: Credential | None) -> str:
+    """Remove credentials (raw and percent-encoded) and any URL userinfo from `text`."""
+    text = _USERINFO.sub("", text)
+    if credentials is not None and credentials.password:
+        for secret in {credentials.password, urllib.parse.quote(credentials.password, safe="")}:
+            text = text.replace(secret, "***")
+    return text
+
+
+# ---------------------------------------------------------------------------
+# Worker processes: a check runs where a hang can be killed.
+
+
+def _spawn_worker() -> tuple[multiprocessing.process.BaseProcess, multiprocessing.connection.Connection]:
+    # spawn, not fork: the parent may run threads (asyncio, the exporter), and a
+    # fresh interpreter inherits no locks or sockets from it.
+    ctx = multiprocessing.get_context("spawn")
+    parent_end, child_end = ctx.Pipe()
+    proc = ctx.Process(target=_serve, args=(child_end,), name="sitescout-stream-check", daemon=True)
+    proc.start()
+    child_end.close()
+    return proc, parent_end
+
+
+class StreamChecker:
+    """A pool of worker processes that run stream checks, each killed at its budget.
+
+    Usage::
+
+        with StreamChecker(concurrency=2) as checker:
+            results = checker.check_many(jobs)
+
+    Workers are reused between checks (the OpenCV import costs ~0.3 CPU-s once);
+    a worker that overruns its budget is killed and replaced.
+    """
+
+    def __init__(self, concurrency: int = 2, config: StreamConfig = DEFAULT_STREAM, *, start_timeout_s: float = 30.0) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be >= 1")
+        self.config = config
+        self.concurrency = concurrency
+        self.start_timeout_s = start_timeout_s
+        self._idle: list[tuple[Any, multiprocessing.connection.Connection]] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def __enter__(self) -> StreamChecker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop every idle worker."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for proc, conn in idle:
+            _stop(proc, conn, polite=True)
+
+    def worker_pids(self) -> list[int]:
+        """Return the process ids of the idle workers (for CPU accounting)."""
+        with self._lock:
+            return [p.pid for p, _ in self._idle if p.pid is not None]
+
+    def check(self, job: StreamJob, config: StreamConfig | None = None) -> StreamResult:
+        """Check one stream in a worker; never raises for device trouble, never outlives the budget."""
+        cfg = config or self.config
+        uri, creds = _split_credentials(job.uri, job.credentials)
+        shown = redact_uri(uri)
+        base = StreamResult(uri=shown, profile=job.profile, expected_fps=job.expected_fps)
+        if job.expected_size:
+            base.expected_width, base.expected_height = job.expected_size
+        worker = self._take()
+        if worker is None:
+            base.error = "error: could not start a stream-check worker"
+            return base
+        proc, conn = worker
+        request = {"uri": uri, "credentials": (creds.username, creds.password) if creds else None,
+                   "config": asdict(cfg), "expected_fps": job.expected_fps, "expected_size": job.expected_size}
+        started = time.monotonic()
+        try:
+            conn.send(request)
+            ready = conn.poll(cfg.budget_s)
+            reply = conn.recv() if ready else None
+        except (EOFError, OSError, BrokenPipeError) as err:
+            reply, ready = None, True
+            log.debug("%s: stream worker died: %s", shown, err)
+        elapsed = time.monotonic() - started
+        if reply is None:
+            _stop(proc, conn, polite=False)
+            if not ready:
+                base.error = ProbeTimeout(shown, f"no result within the {cfg.budget_s:g} s budget; check killed").as_text()
+                log.warning("%s: stream check killed at its %.1f s budget", shown, cfg.budget_s)
+            else:
+                base.error = "error: stream-check worker exited unexpectedly"
+            base.duration_s = round(elapsed, 3)
+            return base
+        self._give_back(proc, conn)
+        for line in reply.pop("diagnostics", []):
+            log.debug("%s: ffmpeg: %s", shown, scrub(line, creds))
+        result = replace(base, **{k: v for k, v in reply.items() if k in _RESULT_FIELDS})
+        result.uri = shown
+        if result.error:
+            result.error = scrub(result.error, creds)
+            log.info("%s: stream check: %s", shown, result.error)
+        result.duration_s = round(elapsed, 3)
+        return result
+
+    def check_many(self, jobs: Iterable[StreamJob], config: StreamConfig | None = None) -> list[StreamResult]:
+        """Check every job, at most `concurrency` at a time; results in job order."""
+        jobs = list(jobs)
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, max(len(jobs), 1))) as pool:
+            return list(pool.map(lambda j: self.check(j, config), jobs))
+
+    def _take(self) -> tuple[Any, multiprocessing.connection.Connection] | None:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("StreamChecker is closed")
+            while self._idle:
+                proc, conn = self._idle.pop()
+                if proc.is_alive():
+                    return proc, conn
+                conn.close()
+        proc, conn = _spawn_worker()
+        if conn.poll(self.start_timeout_s):
+            try:
+                if conn.recv() == "ready":
+                    return proc, conn
+            except (EOFError, OSError):
+                pass
+        log.warning("stream-check worker did not start within %.0f s", self.start_timeout_s)
+        _stop(proc, conn, polite=False)
+        return None
+
+    def _give_back(self, proc: Any, conn: multiprocessing.connection.Connection) -> None:
+        with self._lock:
+            if not self._closed and len(self._idle) < self.concurrency:
+                self._idle.append((proc, conn))
+                return
+        _stop(proc, conn, polite=True)
+
+
+def _stop(proc: Any, conn: multiprocessing.connection.Connection, *, polite: bool) -> None:
+    """End one worker: ask it to exit, or kill it (a hung FFmpeg ignores requests)."""
+    try:
+        if polite:
+            conn.send(None)
+            proc.join(2.0)
+    except (OSError, BrokenPipeError):
+        pass
+    if proc.is_alive():
+        proc.kill()
+        proc.join(2.0)
+    conn.close()
+
+
+_RESULT_FIELDS = frozenset(StreamResult.__dataclass_fields__) - {"uri", "profile", "expected_fps",
+                                                                   "expected_width", "expected_height"}
+
+
+def check_stream(
+    uri: str,
+    *,
+    expected_fps: float | None,
+    expected_size: tuple[int, int] | None,
+    credentials: Credential | None = None,
+    config: StreamConfig = DEFAULT_STREAM,
+    profile: str | None = None,
+) -> StreamResult:
+    """Check one stream in a fresh worker process (use `StreamChecker` to reuse workers)."""
+    with StreamChecker(1, config) as checker:
+        return checker.check(StreamJob(uri, expected_fps, expected_size, credentials, profile))
+
+
+def check_streams(jobs: Sequence[StreamJob], *, concurrency: int = 2, config: StreamConfig = DEFAULT_STREAM) -> list[StreamResult]:
+    """Check many streams (every profile of every camera), `concurrency` at a time, results in order."""
+    with StreamChecker(concurrency, config) as checker:
+        return checker.check_many(jobs)
+
+
+# ---------------------------------------------------------------------------
+# Snapshots over HTTP.
+
+_SNAPSHOT_MAX_BYTES = 8 * 1024 * 1024
+
+
+def check_snapshot(
+    url: str, *, credentials: Credential | None = None, timeout_s: float = 5.0, max_bytes: int = _SNAPSHOT_MAX_BYTES
+) -> SnapshotResult:
+    """Fetch a snapshot URI (basic or digest auth), size-capped, and check that it is a JPEG."""
+    url, creds = _split_credentials(url, credentials)
+    result = SnapshotResult(url=redact_uri(url))
+    handlers: list[urllib.request.BaseHandler] = []
+    if creds is not None:
+        passwords = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+        passwords.add_password(None, url, creds.username, creds.password)
+        handlers += [urllib.request.HTTPDigestAuthHandler(passwords), urllib.request.HTTPBasicAuthHandler(passwords)]
+    opener = urllib.request.build_opener(*handlers)
+    started = time.monotonic()
+    try:
+        with opener.open(url, timeout=timeout_s) as response:
+            result.content_type = response.headers.get("Content-Type")
+            data = response.read(max_bytes + 1)
+    except urllib.error.HTTPError as err:
+        cls = AuthError if err.code in (401, 403) else UnreachableError
+        result.error = cls(result.url, f"HTTP {err.code} {err.reason}").as_text()
+        return result
+    except (TimeoutError, OSError, ValueError) as err:
+        reason = getattr(err, "reason", err)
+        cls = ProbeTimeout if isinstance(reason, TimeoutError) or "timed out" in str(reason) else UnreachableError
+        result.error = cls(result.url, scrub(str(reason), creds)).as_text()
+        return result
+    finally:
+        result.fetch_s = round(time.monotonic() - started, 4)
+    if len(data) > max_bytes:
+        result.error = MalformedError(result.url, f"snapshot larger than {max_bytes} bytes").as_text()
+        return result
+    size = jpeg_size(data)
+    if size is None:
+        result.error = MalformedError(result.url, f"not a complete JPEG ({len(data)} bytes, {result.content_type})").as_text()
+        return result
+    result.up, result.jpeg, result.size_bytes = True, data, len(data)
+    result.width, result.height = size
+    return result
+
+
+# ---------------------------------------------------------------------------
+# The measuring side: runs only inside a worker process.
+
+_H264 = frozenset({"h264", "avc1", "x264"})
+_HEVC = frozenset({"hevc", "hev1", "hvc1", "h265"})
+_MJPEG = frozenset({"mjpg", "mjpeg", "jpeg"})
+
+
+def _serve(conn: multiprocessing.connection.Connection) -> None:
+    """Worker main loop: receive check requests, send back plain dicts, exit on None or EOF."""
+    import os
+    import tempfile
+
+    # FFmpeg and OpenCV print to fd 2 and may echo the URL (with credentials):
+    # keep their text in a file, use it to classify errors, and scrub it before
+    # it goes anywhere.  AV_LOG_ERROR (16) is enough to tell 401/404/refused apart.
+    stderr_file = tempfile.TemporaryFile()
+    os.dup2(stderr_file.fileno(), 2)
+    os.environ["OPENCV_FFMPEG_LOGLEVEL"] = "16"
+    import cv2
+
+    conn.send("ready")
+    while True:
+        try:
+            request = conn.recv()
+        except (EOFError, OSError):
+            return
+        if request is None:
+            return
+        mark = stderr_file.seek(0, 2)
+        try:
+            reply = _measure(cv2, request)
+        except Exception as err:  # a bug or an unexpected library error: report it, keep serving
+            reply = {"up": False, "error": f"error: {type(err).__name__}: {err}"}
+        stderr_file.seek(mark)
+        lines = stderr_file.read().decode("utf-8", "replace").splitlines()[-30:]
+        failed_after = reply.pop("_open_failed_after_s", None)
+        if failed_after is not None:
+            reply["error"] = _open_error(request["uri"], lines, failed_after, request["config"]["open_timeout_s"])
+        reply["diagnostics"] = lines
+        try:
+            conn.send(reply)
+        except (OSError, BrokenPipeError):
+            return
+
+
+def _open_error(uri: str, lines: list[str], elapsed_s: float, open_timeout_s: float) -> str:
+    """Classify a failed open from FFmpeg's messages and how long it took."""
+    text = "\n".join(lines)
+    if "401" in text or "Unauthorized" in text:
+        return AuthError(uri, "the camera refused the credentials (RTSP 401)").as_text()
+    if "403" in text or "Forbidden" in text:
+        return AuthError(uri, "access forbidden (403)").as_text()
+    if "404" in text or "Not Found" in text:
+        return UnreachableError(uri, "no stream at this path (404 Not Found)").as_text()
+    if "refused" in text.lower():
+        return UnreachableError(uri, "connection refused").as_text()
+    if "timeout" in text.lower() or elapsed_s >= 0.9 * open_timeout_s:
+        return ProbeTimeout(uri, f"stream did not open within {open_timeout_s:g} s").as_text()
+    detail = next((ln.split("] ", 1)[-1] for ln in reversed(lines) if "FFMPEG" in ln or "@" in ln), "")
+    return UnreachableError(uri, f"could not open stream{': ' + detail if detail else ''}").as_text()
+
+
+def _with_userinfo(uri: str, credentials: tuple[str, str] | None) -> str:
+    """Return `uri` with percent-encoded credentials (used only for the open call)."""
+    if not credentials:
+        return uri
+    parts = urllib.parse.urlsplit(uri)
+    user, password = (urllib.parse.quote(c, safe="") for c in credentials)
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:{password}@{parts.netloc}"))
+
+
+def _capture_options(uri: str, cfg: StreamConfig) -> str:
+    """Return OPENCV_FFMPEG_CAPTURE_OPTIONS for this URI (the transport is always named for RTSP)."""
+    options = [f"analyzeduration;{cfg.analyzeduration_us}", f"probesize;{cfg.probesize_bytes}"]
+    if uri.lower().startswith(("rtsp://", "rtsps://")):
+        options.insert(0, f"rtsp_transport;{cfg.rtsp_transport}")
+    return "|".join(options)
+
+
+def _analysis_gray(cv2: Any, picture: Any, width: int) -> Any:
+    """Return the luma of a BGR or gray picture scaled to `width` columns (area averaging)."""
+    gray = picture if picture.ndim == 2 else cv2.cvtColor(picture, cv2.COLOR_BGR2GRAY)
+    h, w = gray.shape
+    if w > width:
+        gray = cv2.resize(gray, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
+    return gray
+
+
+def _decode_key_frame(cv2: Any, family: str, extradata: bytes, packet: bytes, scratch: str) -> Any:
+    """Decode one key frame on its own: MJPEG with imdecode, H.264/HEVC from a one-frame Annex B file."""
+    import numpy as np
+
+    if family == "mjpeg":
+        return cv2.imdecode(np.frombuffer(packet, np.uint8), cv2.IMREAD_COLOR)
+    with open(scratch, "wb") as fh:
+        fh.write(extradata + packet)  # parameter sets first: not every camera repeats them in-band
+    one = cv2.VideoCapture(scratch, cv2.CAP_FFMPEG)
+    try:
+        ok, picture = one.read()
+    finally:
+        one.release()
+    return picture if ok else None
+
+
+def _measure(cv2: Any, request: dict[str, Any]) -> dict[str, Any]:
+    """Open, watch and judge one stream; return StreamResult fields as a plain dict."""
+    import os
+    import tempfile
+
+    from sitescout.probes import stream_metrics as sm
+
+    cfg = StreamConfig(**request["config"])
+    uri: str = request["uri"]
+    os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = _capture_options(uri, cfg)
+    params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(cfg.open_timeout_s * 1000),
+              cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(cfg.read_timeout_s * 1000)]
+    started = time.monotonic()
+    cap = cv2.VideoCapture(_with_userinfo(uri, request["credentials"]), cv2.CAP_FFMPEG, params)
+    opened_at = time.monotonic()
+    if not cap.isOpened():
+        return {"up": False, "_open_failed_after_s": opened_at - started}
+    try:
+        return _watch(cv2, sm, cap, cfg, request, started, opened_at, tempfile.gettempdir())
+    finally:
+        cap.release()
+
+
+def _watch(cv2: Any, sm: Any, cap: Any, cfg: StreamConfig, request: dict[str, Any],
+           started: float, opened_at: float, tmpdir: str) -> dict[str, Any]:
+    """Count every encoded frame for the window and decode a few key frames."""
+    import os
+
+    fourcc = int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode("latin-1").strip("\x00 ").lower()
+    family = "h264" if fourcc in _H264 else "hevc" if fourcc in _HEVC else "mjpeg" if fourcc in _MJPEG else ""
+    raw = bool(family) and cap.set(cv2.CAP_PROP_FORMAT, -1)
+    extradata = b""
+    if raw and family != "mjpeg":
+        ok, blob = cap.retrieve(None, int(cap.get(cv2.CAP_PROP_CODEC_EXTRADATA_INDEX)))
+        extradata = blob.tobytes() if ok and blob is not None else b""
+    scratch = os.path.join(tmpdir, f"sitescout-key-{os.getpid()}.{family or 'bin'}")
+    out: dict[str, Any] = {"open_s": round(opened_at - started, 4), "codec": family or fourcc or None}
+    packets: list[Any] = []
+    pictures: list[Any] = []
+    full_size: tuple[int, int] | None = None
+    since_decode, decode_errors, stalled, read_failed = cfg.decode_every, 0, False, False
+    end = opened_at + cfg.window_s
+    now = opened_at
+    while now < end:
+        ok = cap.grab()
+        now = time.monotonic()
+        last = packets[-1].arrival_s if packets else opened_at
+        if now - last > cfg.stall_s:
+            stalled = True  # wall-clock rule: a late "ok" may be a held-back frame
+            break
+        if not ok:
+            read_failed = True
+            break
+        since_decode += 1
+        if raw:
+            got, blob = cap.retrieve()
+            packet = blob.tobytes() if got and blob is not None else b""
+            is_key = family == "mjpeg" or bool(cap.get(cv2.CAP_PROP_LRF_HAS_KEY_FRAME))
+        else:
+            packet, is_key = b"", True
+        packets.append(sm.PacketInfo(now, len(packet), cap.get(cv2.CAP_PROP_POS_MSEC), is_key))
+        if not (is_key and since_decode >= cfg.decode_every):
+            continue
+        if raw:
+            picture = _decode_key_frame(cv2, family, extradata, packet, scratch)
+        else:
+            got, picture = cap.retrieve()
+            picture = picture if got else None
+        if picture is None or picture.size == 0:
+            decode_errors += 1
+            continue
+        since_decode = 0
+        if not pictures:
+            out["first_frame_s"] = round(time.monotonic() - started, 4)
+            full_size = (int(picture.shape[1]), int(picture.shape[0]))
+            if family == "mjpeg":
+                out["snapshot_jpeg"] = packet
+            else:
+                done, jpeg = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, 80])
+                out["snapshot_jpeg"] = jpeg.tobytes() if done else None
+        pictures.append(_analysis_gray(cv2, picture, cfg.analysis_width))
+    if os.path.exists(scratch):
+        os.unlink(scratch)
+    stop = min(now, end)
+    arrivals = [p.arrival_s for p in packets]
+    out.update(_judge(sm, cfg, request, packets, pictures, full_size, opened_at, stop))
+    out["frames"], out["decode_errors"], out["decoded_frames"] = len(packets), decode_errors, len(pictures)
+    out["key_frames"] = sum(1 for p in packets if p.is_key)
+    out["stalled"] = stalled
+    out["longest_gap_s"] = round(sm.longest_gap_s(arrivals, opened_at, now), 3)
+    if full_size is None:
+        w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        out["width"], out["height"] = (w or None), (h or None)
+    if stalled:
+        out["error"] = ProbeTimeout(request["uri"], f"stalled: no new frame for {now - (arrivals[-1] if arrivals else opened_at):.1f} s "
+                                    f"after {len(packets)} frames").as_text()
+    elif read_failed:
+        out["error"] = UnreachableError(request["uri"], f"stream ended after {len(packets)} frames").as_text()
+    elif not packets:
+        out["error"] = ProbeTimeout(request["uri"], f"no frame within {cfg.window_s:g} s").as_text()
+    elif not pictures:
+        out["error"] = MalformedError(request["uri"], f"no decodable key frame in {len(packets)} frames").as_text()
+    out["up"] = bool(packets) and not stalled and not read_failed
+    return out
+
+
+def _judge(sm: Any, cfg: StreamConfig, request: dict[str, Any], packets: list[Any], pictures: list[Any],
+           full_size: tuple[int, int] | None, start: float, stop: float) -> dict[str, Any]:
+    """Turn the packet log and sampled pictures into rates, sizes and picture verdicts."""
+    fps = sm.measured_fps([p.arrival_s for p in packets], start, stop) if packets else None
+    out: dict[str, Any] = {
+        "fps": round(fps, 2) if fps is not None else None,
+        "stream_fps": _round(sm.stream_fps([p.pts_ms for p in packets]), 2),
+        "bitrate_kbps": _round(sm.bitrate_kbps(packets) if packets and packets[0].size_bytes else None, 1),
+        "fps_ok": sm.fps_matches(fps, request["expected_fps"], cfg.fps_tolerance),
+    }
+    if full_size is not None:
+        out["width"], out["height"] = full_size
+        expected = request["expected_size"]
+        out["size_ok"] = None if not expected else tuple(expected) == full_size
+    if pictures:
+        lumas = [sm.mean_luma(p) for p in pictures]
+        sharpness = sorted(sm.laplacian_variance(p) for p in pictures)[len(pictures) // 2]
+        black = max(lumas) <= cfg.black_luma_max
+        out.update(mean_luma=round(sum(lumas) / len(lumas), 2), black=black, sharpness=round(sharpness, 2),
+                   blurred=None if black else sharpness < cfg.blur_laplacian_min,
+                   frozen=sm.is_frozen(pictures, cfg.frozen_diff_max))
+    return out
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Check streams given on the command line and print the results as JSON."""
+    import argparse
+    import json
+    import sys
+
+    from sitescout.probes.credentials import load_credentials
+
+    parser = argparse.ArgumentParser(prog="python -m sitescout.probes.stream_health", description=main.__doc__)
+    parser.add_argument("uri", nargs="+")
+    parser.add_argument("--json", action="store_true", help="print JSON (the only output format)")
+    parser.add_argument("--expected-fps", type=float)
+    parser.add_argument("--expected-size", help="WIDTHxHEIGHT")
+    parser.add_argument("--credentials", help="TOML credentials file (first entry is used)")
+    parser.add_argument("--window", type=float, default=DEFAULT_STREAM.window_s)
+    parser.add_argument("--budget", type=float, default=DEFAULT_STREAM.budget_s)
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--snapshot", action="store_true", help="include the JPEG snapshot as base64")
+    args = parser.parse_args(argv)
+    size = None
+    if args.expected_size:
+        try:
+            w, h = args.expected_size.lower().split("x")
+            size = (int(w), int(h))
+        except ValueError:
+            parser.error("--expected-size must look like 1920x1080")
+    creds = load_credentials(args.credentials)[0] if args.credentials else None
+    config = replace(DEFAULT_STREAM, window_s=args.window, budget_s=args.budget)
+    jobs = [StreamJob(u, args.expected_fps, size, creds) for u in args.uri]
+    results = check_streams(jobs, concurrency=args.concurrency, config=config)
+    json.dump([r.to_dict(snapshot=args.snapshot) for r in results], sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0 if all(r.up for r in results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
