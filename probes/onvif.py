@@ -16,7 +16,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from lxml import etree
@@ -31,7 +31,8 @@ from sitescout.probes.errors import (
     UnsupportedError,
 )
 from sitescout.probes.models import MediaProfile, OnvifInfo
-from sitescout.probes.onvif_soap import AuthMethod, BudgetExhausted, Service, SoapCaller
+from sitescout.probes.onvif_soap import AuthMethod, BudgetExhausted, Service, SoapCaller, async_load_wsdls
+from sitescout.probes.onvif_types import DEFAULT_ONVIF, AuthMemory, OnvifConfig, OnvifResult, OnvifTarget
 from sitescout.probes.xaddr import normalize_uri, rebase_url, strip_credentials, url_host
 
 __all__ = [
@@ -56,76 +57,6 @@ GET_SERVICES_FALLBACK_ERRORS = (UnsupportedError, MalformedError)
 PRE_AUTH_OPERATIONS = frozenset({"GetSystemDateAndTime", "GetCapabilities", "GetServices"})
 # Media2 failures after which Media1 is tried for the same data.
 MEDIA2_FALLBACK_ERRORS = (UnsupportedError, MalformedError, AuthError)
-
-
-@dataclass(frozen=True)
-class OnvifConfig:
-    """Bounds and policy for ONVIF interrogation."""
-
-    connect_timeout_s: float = 3.0
-    read_timeout_s: float = 10.0
-    device_budget_s: float = 20.0
-    max_reply_bytes: int = 2 * 1024 * 1024
-    max_auth_attempts: int = 3
-    clock_skew_finding_s: float = 5.0
-    max_profiles: int = 16
-
-    def __post_init__(self) -> None:
-        for name in ("connect_timeout_s", "read_timeout_s", "device_budget_s"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"onvif.{name} must be > 0, got {getattr(self, name)!r}")
-        if self.max_reply_bytes < 4096:
-            raise ValueError(f"onvif.max_reply_bytes must be >= 4096, got {self.max_reply_bytes!r}")
-        if not 1 <= self.max_auth_attempts <= 20:
-            raise ValueError(f"onvif.max_auth_attempts must be 1..20, got {self.max_auth_attempts!r}")
-        if self.max_profiles < 1:
-            raise ValueError(f"onvif.max_profiles must be >= 1, got {self.max_profiles!r}")
-
-
-DEFAULT_ONVIF = OnvifConfig()
-
-
-@dataclass
-class OnvifTarget:
-    """One camera to interrogate: its address and the device-service URL chosen from discovery."""
-
-    ip: str
-    xaddr: str
-    endpoint: str = ""
-    scopes: list[str] = field(default_factory=list)
-    xaddrs: list[str] = field(default_factory=list)
-
-
-@dataclass
-class OnvifResult:
-    """What interrogation learned (None when nothing answered), its errors, and which credential worked."""
-
-    info: OnvifInfo | None
-    errors: list[str] = field(default_factory=list)
-    credential_used: int | None = None
-    auth_method: AuthMethod | None = None
-    auth_attempts: int = 0
-    requests: int = 0
-    duration_s: float = 0.0
-
-
-class AuthMemory:
-    """Remembers, per camera (endpoint or ip), which credential index and method worked."""
-
-    def __init__(self) -> None:
-        self._known: dict[str, tuple[int, AuthMethod]] = {}
-
-    def recall(self, key: str) -> tuple[int, AuthMethod] | None:
-        """Return (credential index, method) that last worked for this camera."""
-        return self._known.get(key)
-
-    def remember(self, key: str, index: int, method: AuthMethod) -> None:
-        """Store what worked for this camera."""
-        self._known[key] = (index, method)
-
-    def forget(self, key: str) -> None:
-        """Drop what was stored for this camera (it stopped working)."""
-        self._known.pop(key, None)
 
 
 class _Interrogation:
@@ -161,7 +92,7 @@ class _Interrogation:
 
     # -- calls and authentication -------------------------------------------------
 
-    async def call(self, url: str, service: Service, operation: str, params: dict | None = None) -> etree._Element:
+    async def call(self, url: str, service: Service, operation: str, params: dict[str, Any] | None = None) -> etree._Element:
         """Call with the current auth; authenticate on the first auth refusal (once per device)."""
         cred = self.credentials[self.credential_index] if self.credential_index is not None else None
         if self.info.auth in ("required", "failed") and operation not in PRE_AUTH_OPERATIONS:
@@ -198,7 +129,7 @@ class _Interrogation:
         return plan
 
     async def _authenticate(
-        self, url: str, service: Service, operation: str, params: dict | None, refusal: AuthError
+        self, url: str, service: Service, operation: str, params: dict[str, Any] | None, refusal: AuthError
     ) -> etree._Element:
         self.auth_tried = True
         last: AuthError = refusal
@@ -343,7 +274,7 @@ class _Interrogation:
     async def _uri(
         self, profile: MediaProfile, order: list[tuple[str, Service]], operation: str, what: str
     ) -> str | None:
-        params: dict = {"ProfileToken": profile.token}
+        params: dict[str, Any] = {"ProfileToken": profile.token}
         if operation == "GetStreamUri":
             params_media1 = {**params, "StreamSetup": {"Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}}}
         else:
@@ -394,6 +325,7 @@ async def async_interrogate(
         # The hard stop: the caller already bounds every request by the budget;
         # this also covers anything else (WSDL loading, a stuck close).
         async with asyncio.timeout(config.device_budget_s + 2.0):
+            await async_load_wsdls()
             log.debug("%s: reading clock from %s", target.ip, target.xaddr)
             try:
                 await job.clock()

@@ -59,6 +59,7 @@ __all__ = [
     "DigestChallenge",
     "SoapCaller",
     "Service",
+    "async_load_wsdls",
     "build_request",
 ]
 
@@ -94,10 +95,23 @@ class BudgetExhausted(ProbeTimeout):
     """The per-device time budget is used up: stop interrogating this device."""
 
 
+def _import_onvif_client() -> Any:
+    """Import ``onvif.client`` without letting its import-time ``logging.basicConfig(INFO)`` stick."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    import onvif.client
+
+    for handler in root.handlers[:]:
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
+    return onvif.client
+
+
 @functools.cache
 def _wsdl_clients() -> dict[str, tuple[Any, Any]]:
     """Load the bundled Device and Media WSDLs once (about 0.2 s); local files only."""
-    import onvif.client
+    onvif_client = _import_onvif_client()
     import zeep
     from onvif.transport import ASYNC_TRANSPORT
     from zeep.settings import Settings
@@ -105,7 +119,7 @@ def _wsdl_clients() -> dict[str, tuple[Any, Any]]:
     clients: dict[str, tuple[Any, Any]] = {}
     for service, (wsdl, binding) in _BINDINGS.items():
         client = zeep.Client(
-            os.path.join(onvif.client._WSDL_PATH, wsdl),
+            os.path.join(onvif_client._WSDL_PATH, wsdl),
             transport=ASYNC_TRANSPORT,
             settings=Settings(strict=False, xml_huge_tree=False),
         )
@@ -120,6 +134,11 @@ _wsdl_lock = threading.Lock()
 def _load_wsdl_clients() -> dict[str, tuple[Any, Any]]:
     with _wsdl_lock:
         return _wsdl_clients()
+
+
+async def async_load_wsdls() -> None:
+    """Load the bundled WSDLs in a worker thread, so the first request does not block the event loop."""
+    await asyncio.to_thread(_load_wsdl_clients)
 
 
 def _media2_body(operation: str, params: dict[str, Any]) -> etree._Element:
@@ -155,8 +174,7 @@ def build_request(
         client, proxy = _load_wsdl_clients()[service]
         envelope = client.create_message(proxy, operation, **params)
     if credential is not None:
-        from onvif.client import UsernameDigestTokenDtDiff
-
+        UsernameDigestTokenDtDiff = _import_onvif_client().UsernameDigestTokenDtDiff
         dt_diff = dt.timedelta(seconds=clock_offset_s) if clock_offset_s else None
         token = UsernameDigestTokenDtDiff(
             credential.username, credential.password, dt_diff=dt_diff, use_digest=use_digest
@@ -252,6 +270,7 @@ class SoapCaller:
         self.max_reply_bytes = max_reply_bytes
         self.deadline = deadline
         self.read_timeout_s = read_timeout_s
+        self.connect_timeout_s = connect_timeout_s
         self.challenge: DigestChallenge | None = None
         self.requests = 0
         self._session = aiohttp.ClientSession(
@@ -301,7 +320,7 @@ class SoapCaller:
         for _ in range(2):
             if digest and self.challenge is not None:
                 path = yarl.URL(url).raw_path_qs or "/"
-                headers["Authorization"] = self.challenge.authorization(credential, "POST", path)  # type: ignore[arg-type]
+                headers["Authorization"] = self.challenge.authorization(credential, "POST", path)
             status, reply_headers, data = await self._post(url, body, headers)
             if status == 401:
                 fresh = DigestChallenge.parse(reply_headers.get("WWW-Authenticate", ""))
@@ -342,8 +361,8 @@ class SoapCaller:
         except TimeoutError as err:
             if self.remaining_s() <= 0.05:
                 raise BudgetExhausted(self.target, "device time budget used up") from err
-            raise ProbeTimeout(self.target, f"no reply within {self.read_timeout_s:g} s") from err
-        except aiohttp.ServerTimeoutError as err:
+            if isinstance(err, aiohttp.ConnectionTimeoutError):
+                raise ProbeTimeout(self.target, f"no connection within {self.connect_timeout_s:g} s") from err
             raise ProbeTimeout(self.target, f"no reply within {self.read_timeout_s:g} s") from err
         except (aiohttp.ClientConnectorError, ConnectionError) as err:
             raise UnreachableError(self.target, _short(err)) from err
