@@ -280,10 +280,35 @@ def _num(text: str) -> float | None:
         return None
 
 
+def _prefers_media2(persona: Persona) -> bool:
+    # A correct interrogator uses Media2 where the device offers it (ONVIF Profile T).
+    return persona.capture("Media2.GetProfiles") is not None
+
+
+def _first_uri(persona: Persona, action: str) -> str | None:
+    order = (f"Media2.{action}", action) if _prefers_media2(persona) else (action, f"Media2.{action}")
+    for name in order:
+        uri = persona._uri(name)
+        if uri:
+            return uri
+    return None
+
+
 def _profiles(persona: Persona) -> list[dict[str, Any]]:
-    data = persona.capture("GetProfiles") or persona.capture("Media2.GetProfiles")
-    if data is None:
-        return []
+    first, second = ("Media2.GetProfiles", "GetProfiles") if _prefers_media2(persona) else (
+        "GetProfiles", "Media2.GetProfiles")
+    # Media2 GetProfiles answered without Type=All carries no configurations
+    # (hikoem_enp1a14): the encoder settings then come from Media1.
+    for action in (first, second):
+        data = persona.capture(action)
+        if data is not None:
+            profiles = _encoder_profiles(data)
+            if profiles:
+                return profiles
+    return []
+
+
+def _encoder_profiles(data: bytes) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for prof in _find_all(parse_xml(data), "Profiles"):
         enc = _find(prof, "VideoEncoderConfiguration")
@@ -314,9 +339,8 @@ def _expected_identity(persona: Persona, ip: str | None, onvif_port: int, rtsp_p
     netif = persona.capture("GetNetworkInterfaces")
     if netif is not None:
         mac = _text(_find(parse_xml(netif), "HwAddress")) or None
-    streams, snaps = persona.stream_uris(), persona.snapshot_uris()
-    stream = streams[0] if streams else None
-    snap = snaps[0] if snaps else None
+    stream = _first_uri(persona, "GetStreamUri")
+    snap = _first_uri(persona, "GetSnapshotUri")
     profiles = _profiles(persona)
     for p in profiles:
         p["stream_uri"] = _served_uri(stream, ip, onvif_port, rtsp_port)
