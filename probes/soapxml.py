@@ -187,7 +187,7 @@ def localname(el: etree._Element) -> str:
     tag = el.tag
     if not isinstance(tag, str):
         return ""
-    return tag.rsplit("}", 1)[-1].rsplit(":", 1)[-1]
+    return tag[max(tag.rfind("}"), tag.rfind(":")) + 1 :]
 
 
 def _children(el: etree._Element, name: str) -> list[etree._Element]:

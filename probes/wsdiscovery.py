@@ -29,6 +29,7 @@ import random
 import re
 import socket
 import struct
+import sys
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -74,7 +75,7 @@ _TYPE_NS = {
 _MAX_ITEMS = 64  # per list field of one device: bounds memory under hostile floods
 _MAX_MATCHES_PER_DATAGRAM = 32
 _MAX_FINDINGS = 16
-_RCVBUF_BYTES = 4 * 1024 * 1024
+_RCVBUF_BYTES = 16 * 1024 * 1024  # kernel memory for reply bursts; ours stays bounded by max_replies
 _SCOPE_PREFIX = re.compile(r"^onvif://www\.onvif\.org/", re.I)
 _UUIDISH = re.compile(r"^[0-9a-z]{8}-?[0-9a-z]{4}-?[0-9a-z]{4}-?[0-9a-z]{4}-?[0-9a-z]{12}$")
 _HEX = re.compile(r"[^0-9a-f]")
@@ -291,6 +292,13 @@ def _new_device(key: str, m: WsdMatch) -> DiscoveredDevice:
     )
 
 
+def _set_identity(dev: DiscoveredDevice) -> None:
+    dev.mac = _mac_from_scopes(dev.scopes)
+    dev.serial = _serial_from_scopes(dev.scopes)
+    dev.name = scope_value(dev.scopes, "name")
+    dev.hardware = scope_value(dev.scopes, "hardware") or scope_value(dev.scopes, "model")
+
+
 def _merge_into(dst: DiscoveredDevice, src: DiscoveredDevice) -> None:
     _add_bounded(dst.types, src.types)
     _add_bounded(dst.scopes, src.scopes)
@@ -360,9 +368,13 @@ class DiscoveryCollector:
         dev = self._devices.get(key)
         if dev is None:
             dev = self._devices[key] = _new_device(key, m)
+            _set_identity(dev)
         else:
             _add_bounded(dev.types, m.types)
+            n_scopes = len(dev.scopes)
             _add_bounded(dev.scopes, m.scopes)
+            if len(dev.scopes) != n_scopes:
+                _set_identity(dev)
             _add_bounded(dev.xaddrs, m.xaddrs)
             _add_bounded(dev.source_ips, [m.source_ip])
             dev.is_hello = dev.is_hello and m.is_hello
@@ -385,10 +397,6 @@ class DiscoveryCollector:
             out = DiscoveredDevice(**{**dev.__dict__, "types": list(dev.types), "scopes": list(dev.scopes),
                                       "xaddrs": list(dev.xaddrs), "source_ips": list(dev.source_ips),
                                       "aliases": list(dev.aliases), "findings": list(dev.findings)})
-            out.mac = _mac_from_scopes(out.scopes)
-            out.serial = _serial_from_scopes(out.scopes)
-            out.name = scope_value(out.scopes, "name")
-            out.hardware = scope_value(out.scopes, "hardware") or scope_value(out.scopes, "model")
             target = (by_mac.get(out.mac) if out.mac else None) or (by_serial.get(out.serial) if out.serial else None)
             if target is not None:
                 _merge_into(target, out)
@@ -423,11 +431,17 @@ class DiscoveryReport:
 
 
 class _Receiver(asyncio.DatagramProtocol):
-    def __init__(self, collector: DiscoveryCollector, errors: list[str]) -> None:
+    def __init__(self, collector: DiscoveryCollector, errors: list[str], deadline: float) -> None:
         self.collector = collector
         self.errors = errors
+        self.deadline = deadline
+        self.late = 0
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        # A backlog of queued datagrams must not keep us past the deadline.
+        if asyncio.get_running_loop().time() >= self.deadline:
+            self.late += 1
+            return
         self.collector.add_datagram(data, addr[0])
 
     def error_received(self, exc: Exception) -> None:
@@ -440,7 +454,10 @@ def _probe_socket(interface_ip: str | None, multicast: bool, ttl: int) -> socket
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
     try:
         sock.setblocking(False)
-        for opt in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
+        # SO_RCVBUFFORCE (33 on Linux, absent from the socket module) lifts rmem_max when we are root,
+        # so a burst of thousands of replies waits in the kernel instead of being dropped.
+        force = getattr(socket, "SO_RCVBUFFORCE", 33 if sys.platform.startswith("linux") else None)
+        for opt in (force, socket.SO_RCVBUF):
             if opt is None:
                 continue
             try:
@@ -524,12 +541,13 @@ async def async_discover_report(
     errors: list[str] = []
     deadline = loop.time() + wait_s
     sock = _probe_socket(interface_ip, do_multicast, multicast_ttl)
-    transport, _ = await loop.create_datagram_endpoint(lambda: _Receiver(collector, errors), sock=sock)
+    receiver = _Receiver(collector, errors, deadline)
+    transport, _ = await loop.create_datagram_endpoint(lambda: receiver, sock=sock)
     hello_transport = None
     if do_multicast and listen_hello:
         try:
             hsock = _hello_socket(interface_ip)
-            hello_transport, _ = await loop.create_datagram_endpoint(lambda: _Receiver(collector, errors), sock=hsock)
+            hello_transport, _ = await loop.create_datagram_endpoint(lambda: receiver, sock=hsock)
             report.hello_listening = True
         except OSError as err:
             log.debug("WS-Discovery: Hello listener on 0.0.0.0:%d not started: %s", WSD_PORT, err)
@@ -576,6 +594,8 @@ async def async_discover_report(
     report.findings.extend(errors)
     if report.probes_unsent:
         report.findings.append(f"{report.probes_unsent} of {planned} Probes not sent before the {wait_s:g} s deadline")
+    if receiver.late:
+        report.findings.append(f"{receiver.late} datagrams arrived after the {wait_s:g} s window and were ignored")
     if report.truncated:
         report.findings.append(f"stopped parsing after {max_replies} replies; {collector.dropped} more ignored")
     log.debug("WS-Discovery: %d devices from %d datagrams (%d duplicate, %d malformed, %d dropped)",
