@@ -500,11 +500,14 @@ class CameraServer:
         wsd_port: int = WSD_PORT,
         lockout_threshold: int = 5,
         lockout_seconds: float = 60.0,
+        stream_scheme: str = "rtsp",
     ) -> None:
         if auth not in ("wsse+digest", "wsse", "digest"):
             raise ValueError(f"auth must be wsse+digest, wsse or digest, not {auth!r}")
         if discovery not in ("multicast", "unicast", "off"):
             raise ValueError(f"discovery must be multicast, unicast or off, not {discovery!r}")
+        if stream_scheme not in ("rtsp", "http"):
+            raise ValueError(f"stream_scheme must be rtsp or http (MJPEG fallback), not {stream_scheme!r}")
         if hostile is not None and hostile not in HOSTILE_MODES:
             raise ValueError(f"hostile must be one of {', '.join(HOSTILE_MODES)}, not {hostile!r}")
         if discovery == "multicast" and not any(ipaddress.ip_address(ip) in n for n in _MULTICAST_OK):
@@ -523,7 +526,9 @@ class CameraServer:
         self.wsd_port = wsd_port
         self.lockout_threshold = lockout_threshold
         self.lockout_seconds = lockout_seconds
-        self.identity = self.persona.expected_identity(ip=ip, onvif_port=onvif_port, rtsp_port=rtsp_port)
+        self.stream_scheme = stream_scheme
+        self.identity = self.persona.expected_identity(ip=ip, onvif_port=onvif_port, rtsp_port=rtsp_port,
+                                                       stream_scheme=stream_scheme)
         self.mac = mac or self.identity["mac"]
         self.realm = "IP Camera"
         self.failed_auth_attempts = 0
@@ -612,7 +617,8 @@ class CameraServer:
         return resp.status, resp.body
 
     def _response(self, action: str) -> Any:
-        return self.persona.response(action, ip=self.ip, onvif_port=self.onvif_port, rtsp_port=self.rtsp_port)
+        return self.persona.response(action, ip=self.ip, onvif_port=self.onvif_port, rtsp_port=self.rtsp_port,
+                                     stream_scheme=self.stream_scheme)
 
     def _own_netif(self, body: bytes) -> bytes:
         """Report this camera's address (and MAC when given) in GetNetworkInterfaces."""

@@ -123,11 +123,13 @@ def is_link_local(host: str) -> bool:
         return False
 
 
-def rewrite_urls(data: bytes, ip: str, onvif_port: int, rtsp_port: int) -> bytes:
+def rewrite_urls(data: bytes, ip: str, onvif_port: int, rtsp_port: int, stream_scheme: str = "rtsp") -> bytes:
     """Point every IP-literal http(s)/rtsp URL at the simulated camera; keep paths byte for byte.
 
     Link-local hosts are kept (realistic extras).  http URLs get ``onvif_port``,
     rtsp URLs ``rtsp_port``; https keeps its captured port (the lab serves no TLS).
+    With ``stream_scheme="http"`` rtsp URLs become http URLs on ``rtsp_port``
+    (the MJPEG-over-HTTP fallback where GStreamer is missing).
     An explicit port is written when the capture had one or the port is not the default.
     """
     host = ip.encode() if ":" not in ip else b"[" + ip.encode() + b"]"
@@ -139,6 +141,8 @@ def rewrite_urls(data: bytes, ip: str, onvif_port: int, rtsp_port: int) -> bytes
         if scheme == b"https":
             return scheme + b"://" + host + (m.group("port") or b"")
         port = onvif_port if scheme == b"http" else rtsp_port
+        if scheme == b"rtsp" and stream_scheme != "rtsp":
+            return stream_scheme.encode() + b"://" + host + b":" + str(port).encode()
         if m.group("port") or port != _DEFAULT_PORTS[scheme]:
             return scheme + b"://" + host + b":" + str(port).encode()
         return scheme + b"://" + host
@@ -185,13 +189,14 @@ class Persona:
         entry = self.actions.get(action)
         return read_capture(entry["capture"]) if entry else None
 
-    def response(self, action: str, *, ip: str, onvif_port: int, rtsp_port: int) -> Response:
+    def response(self, action: str, *, ip: str, onvif_port: int, rtsp_port: int,
+                 stream_scheme: str = "rtsp") -> Response:
         """Return status and body the device sends for ``action`` (fault when not captured)."""
         entry = self.actions.get(action)
         if entry is None:
             status, body = self.action_not_supported(action.split(".")[-1])
             return Response(status, body, False)
-        body = rewrite_urls(read_capture(entry["capture"]), ip, onvif_port, rtsp_port)
+        body = rewrite_urls(read_capture(entry["capture"]), ip, onvif_port, rtsp_port, stream_scheme)
         return Response(int(entry.get("status", 200)), body, True)
 
     def reply(self, action: str, *, ip: str, onvif_port: int, rtsp_port: int) -> bytes:
@@ -258,19 +263,20 @@ class Persona:
         return sorted({urlsplit(u).path for u in self.snapshot_uris()})
 
     def expected_identity(
-        self, *, ip: str | None = None, onvif_port: int = 80, rtsp_port: int = 554
+        self, *, ip: str | None = None, onvif_port: int = 80, rtsp_port: int = 554, stream_scheme: str = "rtsp"
     ) -> dict[str, Any]:
         """Return the identity a correct interrogator must report, parsed from the captures.
 
         With ``ip``, stream and snapshot URIs are given as the camera serves them.
         """
-        return _expected_identity(self, ip, onvif_port, rtsp_port)
+        return _expected_identity(self, ip, onvif_port, rtsp_port, stream_scheme)
 
 
-def _served_uri(uri: str | None, ip: str | None, onvif_port: int, rtsp_port: int) -> str | None:
+def _served_uri(uri: str | None, ip: str | None, onvif_port: int, rtsp_port: int,
+                stream_scheme: str = "rtsp") -> str | None:
     if uri is None or ip is None:
         return uri
-    return rewrite_urls(uri.encode(), ip, onvif_port, rtsp_port).decode()
+    return rewrite_urls(uri.encode(), ip, onvif_port, rtsp_port, stream_scheme).decode()
 
 
 def _num(text: str) -> float | None:
@@ -333,7 +339,8 @@ def _encoder_profiles(data: bytes) -> list[dict[str, Any]]:
     return out
 
 
-def _expected_identity(persona: Persona, ip: str | None, onvif_port: int, rtsp_port: int) -> dict[str, Any]:
+def _expected_identity(persona: Persona, ip: str | None, onvif_port: int, rtsp_port: int,
+                       stream_scheme: str) -> dict[str, Any]:
     info = parse_xml(persona.capture("GetDeviceInformation") or b"<x/>")
     mac = None
     netif = persona.capture("GetNetworkInterfaces")
@@ -343,7 +350,7 @@ def _expected_identity(persona: Persona, ip: str | None, onvif_port: int, rtsp_p
     snap = _first_uri(persona, "GetSnapshotUri")
     profiles = _profiles(persona)
     for p in profiles:
-        p["stream_uri"] = _served_uri(stream, ip, onvif_port, rtsp_port)
+        p["stream_uri"] = _served_uri(stream, ip, onvif_port, rtsp_port, stream_scheme)
         p["snapshot_uri"] = _served_uri(snap, ip, onvif_port, rtsp_port)
     return {
         "persona": persona.name,
