@@ -159,11 +159,13 @@ def parse_probe_matches(data: bytes, source_ip: str) -> list[WsdMatch]:
     kind = localname(kids[0])
     if kind in ("Probe", "Resolve", "Bye"):  # our own looped-back Probes, other clients, departures
         return []
-    if kind == "ProbeMatches":
-        elements = findall_local(kids[0], "ProbeMatch")
-    elif kind == "ResolveMatches":
-        elements = findall_local(kids[0], "ResolveMatch")
-    elif kind == "Hello":
+    if kind in ("ProbeMatches", "ResolveMatches"):
+        elements = findall_local(kids[0], kind[:-2])
+        # Wrapper-less replies (lab-notes "WS-Discovery": PyPI WSDiscovery drops them): the
+        # ProbeMatches element itself carries EndpointReference/XAddrs.
+        if not elements and find_local(kids[0], "EndpointReference") is not None:
+            elements = [kids[0]]
+    elif kind in ("ProbeMatch", "ResolveMatch", "Hello"):  # ProbeMatch straight in Body: no wrapper
         elements = [kids[0]]
     else:
         raise MalformedError(source_ip, f"not a WS-Discovery reply (Body holds {kind!r})")

@@ -163,6 +163,11 @@ def test_malformed_and_non_reply_datagrams() -> None:
     no_address = _capture("amcrest_ip2m841b_camprobe.xml").replace(b"<a:Address>uuid:8eceb0ca-564e-4436-bec5-e63ea243c529</a:Address>", b"")
     with pytest.raises(MalformedError, match="EndpointReference"):
         parse_probe_matches(no_address, "198.51.100.1")
+    # Replies without the ProbeMatches wrapper, or with the matches flattened into it, still count.
+    hello = _capture("dahua_ipc_hfw2228m_hello.xml")
+    for tag in (b"d:ProbeMatches>", b"d:ProbeMatch>"):
+        (m,) = parse_probe_matches(hello.replace(b"d:Hello>", tag), "198.51.100.1")
+        assert m.endpoint == "uuid:503b687a-b9d7-474f-a2d0-a18c8b25a464" and not m.is_hello
     # Our own Probe (looped back to a Hello listener) and SOAP faults are not devices.
     assert parse_probe_matches(build_probe(None, "uuid:1"), "198.51.100.1") == []
     fault = (Path(CAPTURES).parent / "fault" / "axis_q6045e_notauthorized.xml").read_bytes()
@@ -433,3 +438,100 @@ def test_nothing_to_do_without_a_network() -> None:
     assert report.devices == [] and report.probes_sent == 0 and "nothing to probe" in report.findings[0]
     with pytest.raises(ValueError):
         asyncio.run(async_discover(unicast_targets=["not-an-ip"], multicast=False))
+
+
+# ---------------------------------------------------------------- multicast + Hello, inside namespaces only
+
+_CAMERA_SCRIPT = r'''
+import socket, struct, sys, time, re
+ip, data_path = sys.argv[1], sys.argv[2]
+capture = open(data_path, "rb").read().replace(b"192.168.1.45", ip.encode())
+hello = capture
+probe_reply = capture.replace(b"discovery/Hello", b"discovery/ProbeMatches").replace(b"d:Hello>", b"d:ProbeMatches>")
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 3702))
+s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, struct.pack("4s4s", socket.inet_aton("239.255.255.250"), socket.inet_aton(ip)))
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(ip))
+s.settimeout(0.1)
+end = time.time() + 6
+next_hello = 0.0
+print("ready", flush=True)
+while time.time() < end:
+    if time.time() >= next_hello:
+        s.sendto(hello, ("239.255.255.250", 3702))
+        next_hello = time.time() + 0.2
+    try:
+        data, addr = s.recvfrom(65535)
+    except socket.timeout:
+        continue
+    if b"discovery/Probe<" in data:
+        s.sendto(probe_reply, addr)
+'''
+
+_CLIENT_SCRIPT = r'''
+import asyncio, json, sys
+from sitescout.probes.wsdiscovery import async_discover_report
+r = asyncio.run(async_discover_report(interface_ip=sys.argv[1], wait_s=1.5, repeats=2))
+print(json.dumps({"hello": r.hello_listening, "findings": r.findings, "devices": [
+    {"endpoint": d.endpoint, "is_hello": d.is_hello, "replies": d.replies, "source_ips": d.source_ips,
+     "hardware": d.hardware} for d in r.devices]}))
+'''
+
+
+def _ip(*args: str) -> None:
+    import subprocess
+
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
+
+
+@pytest.mark.netns
+def test_multicast_probe_and_hello_in_namespaces(tmp_path: Path) -> None:
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("needs root and iproute2")
+    tag = f"{os.getpid() % 100000}"
+    cli, cam = f"ssw-cli-{tag}", f"ssw-cam-{tag}"
+    made: list[str] = []
+    cam_proc = None
+    try:
+        for ns in (cli, cam):
+            _ip("netns", "add", ns)
+            made.append(ns)
+        # The veth pair is created inside a namespace and one end moved at once: nothing in the root namespace.
+        _ip("-n", cli, "link", "add", "v0", "type", "veth", "peer", "name", "v1")
+        _ip("-n", cli, "link", "set", "v1", "netns", cam)
+        for ns, dev, addr in ((cli, "v0", "198.51.100.1/24"), (cam, "v1", "198.51.100.2/24")):
+            _ip("-n", ns, "addr", "add", addr, "dev", dev)
+            _ip("-n", ns, "link", "set", dev, "up")
+            _ip("-n", ns, "link", "set", "lo", "up")
+            _ip("-n", ns, "route", "add", "224.0.0.0/4", "dev", dev)
+        script = tmp_path / "camera.py"
+        script.write_text(_CAMERA_SCRIPT)
+        cam_proc = subprocess.Popen(
+            ["ip", "netns", "exec", cam, sys.executable, str(script), "198.51.100.2", str(CAPTURES / "dahua_ipc_hfw2228m_hello.xml")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        assert cam_proc.stdout is not None and cam_proc.stdout.readline().strip() == "ready"
+        out = subprocess.run(
+            ["ip", "netns", "exec", cli, sys.executable, "-c", _CLIENT_SCRIPT, "198.51.100.1"],
+            capture_output=True, text=True, timeout=30, check=True,
+        )
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+    finally:
+        if cam_proc is not None:
+            cam_proc.kill()
+            cam_proc.wait(5)
+        for ns in made:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
+    assert result["hello"] is True
+    (dev,) = result["devices"]
+    assert dev["endpoint"] == "urn:uuid:503b687a-b9d7-474f-a2d0-a18c8b25a464"
+    assert dev["source_ips"] == ["198.51.100.2"] and dev["hardware"] == "IPC-HFW2228M-I1-V2"
+    # Heard both ways: Hellos on the listener and ProbeMatches to the multicast Probes; one device.
+    assert dev["is_hello"] is False and dev["replies"] >= 3
