@@ -112,6 +112,8 @@ class IcmpSocket:
 
     sock: socket.socket
     is_raw: bool
+    #: The kernel stamps each datagram on arrival (SO_TIMESTAMPNS): reading late costs no accuracy.
+    has_timestamps: bool = False
 
     @property
     def keeps_identifier(self) -> bool:
@@ -139,7 +141,7 @@ def _ping_group_hint() -> str:
             f"e.g. `sysctl -w net.ipv4.ping_group_range='0 2147483647'`")
 
 
-def _tune(sock: socket.socket, is_raw: bool, rcvbuf: int) -> None:
+def _tune(sock: socket.socket, is_raw: bool, rcvbuf: int) -> bool:
     sock.setblocking(False)
     if is_raw:
         # Only echo replies reach us: a raw socket otherwise gets every ICMP packet
@@ -160,6 +162,8 @@ def _tune(sock: socket.socket, is_raw: bool, rcvbuf: int) -> None:
         sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
     except OSError as err:
         log.debug("SO_TIMESTAMPNS unavailable: %s", err)
+        return False
+    return True
 
 
 def open_icmp_socket(mode: SocketMode = "auto", *, rcvbuf: int = 4 << 20) -> IcmpSocket:
@@ -179,9 +183,9 @@ def open_icmp_socket(mode: SocketMode = "auto", *, rcvbuf: int = 4 << 20) -> Icm
                 raise
             last = err
             continue
-        _tune(sock, is_raw, rcvbuf)
+        stamped = _tune(sock, is_raw, rcvbuf)
         log.debug("opened %s ICMP socket", "raw" if is_raw else "unprivileged datagram")
-        return IcmpSocket(sock, is_raw)
+        return IcmpSocket(sock, is_raw, stamped)
     raise IcmpUnavailableError(_ping_group_hint()) from last
 
 

@@ -66,6 +66,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _TOKEN_LEN = 8
+_SEND_TICK_S = 0.005
 
 
 @dataclass(frozen=True)
@@ -228,7 +229,9 @@ class _Burst:
         heapq.heapify(schedule)
         while schedule:
             now = time.monotonic()
-            while schedule and schedule[0][0] <= now + 0.0005:
+            # Send everything due within the next tick: one wake-up per tick, not per packet
+            # (RTTs use the actual send time, so sending a few ms early costs no accuracy).
+            while schedule and schedule[0][0] <= now + _SEND_TICK_S:
                 _due, i, k = heapq.heappop(schedule)
                 self._send(live[i], k)
             if schedule:
