@@ -160,12 +160,21 @@ class _Interrogation:
             self.target.ip, f"no credential set accepted after {self.attempts} attempt(s) (last: {last.detail})"
         ) from last
 
+    async def stage_raw(self, name: str, coro: object) -> None:
+        """Await a stage whose errors the caller handles; only budget exhaustion is recorded here."""
+        try:
+            await coro  # type: ignore[misc]
+        except BudgetExhausted as err:
+            self.errors.append(f"{name}: {err.as_text()} ({self.config.device_budget_s:g} s)")
+            raise
+
     async def stage(self, name: str, coro: object) -> bool:
         """Await one stage; record its failure as an error entry and go on."""
         try:
             await coro  # type: ignore[misc]
             return True
-        except BudgetExhausted:
+        except BudgetExhausted as err:
+            self.errors.append(f"{name}: {err.as_text()} ({self.config.device_budget_s:g} s)")
             raise
         except STAGE_ERRORS as err:
             log.debug("%s: %s failed: %s", self.target.ip, name, err.as_text())
@@ -328,8 +337,10 @@ async def async_interrogate(
             await async_load_wsdls()
             log.debug("%s: reading clock from %s", target.ip, target.xaddr)
             try:
-                await job.clock()
+                await job.stage_raw("GetSystemDateAndTime", job.clock())
                 answered = True
+            except BudgetExhausted:
+                raise
             except NOT_ANSWERING_ERRORS as err:
                 job.errors.append(f"GetSystemDateAndTime: {err.as_text()}")
                 raise _Stop from err
@@ -345,8 +356,8 @@ async def async_interrogate(
             await job.stage("GetProfiles", job.media())
     except _Stop:
         pass
-    except BudgetExhausted as err:
-        job.errors.append(f"budget: {err.as_text()} ({config.device_budget_s:g} s)")
+    except BudgetExhausted:
+        pass  # already recorded by the stage it interrupted
     except TimeoutError:
         job.errors.append(f"budget: timeout: device time budget used up ({config.device_budget_s:g} s)")
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import socket
 import threading
 import time
@@ -191,7 +192,8 @@ def test_clock_skew_three_days_with_wsse() -> None:
     assert info is not None and info.auth == "ok", result.errors
     assert result.auth_method == "wsse-digest"
     assert info.clock_offset_s is not None and abs(info.clock_offset_s - skew) <= 1.0
-    assert any("camera clock is +259200 s off UTC" in f for f in info.findings)
+    # The camera clock has one-second resolution, so the rounded figure is 259199 or 259200.
+    assert any(re.match(r"camera clock is \+(259199|259200) s off UTC", f) for f in info.findings)
     assert len(info.profiles) == 2
 
 
@@ -352,7 +354,7 @@ def test_default_bounds_end_hang_and_slow_cameras() -> None:
 
 
 def test_hung_camera_does_not_delay_the_others() -> None:
-    config = OnvifConfig(read_timeout_s=3.0, device_budget_s=6.0)
+    config = OnvifConfig(read_timeout_s=4.0, device_budget_s=8.0)
 
     async def run_all(cams: list[CameraServer]) -> list[tuple[float, OnvifResult]]:
         async def one(cam: CameraServer) -> tuple[float, OnvifResult]:
@@ -369,11 +371,11 @@ def test_hung_camera_does_not_delay_the_others() -> None:
         total = time.monotonic() - started
     (t_hung, r_hung), *normal, (t_slow, r_slow) = outcomes
     assert r_hung.info is None and "timeout" in r_hung.errors[0]
-    assert 2.8 <= t_hung <= config.device_budget_s + 0.5
+    assert config.read_timeout_s - 0.2 <= t_hung <= config.device_budget_s + 0.5
     assert "timeout" in r_slow.errors[-1] and t_slow <= config.device_budget_s + 0.5
     for elapsed, result in normal:
         assert result.info is not None and result.info.profiles
-        assert elapsed < 2.5
+        assert elapsed < 3.0  # each alone takes ~0.1 s; the hung one takes the 4 s read timeout
     assert total <= config.device_budget_s + 1.0
 
 
