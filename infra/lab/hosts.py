@@ -104,13 +104,14 @@ class PlainHost:
         self.close()
 
 
-def serve_plain_host(ip: str, profile: str) -> PlainHost:
-    """Open the profile's listeners on `ip` in background threads and return them."""
+def serve_plain_host(ip: str, profile: str, *, ports: Sequence[int] | None = None) -> PlainHost:
+    """Open the profile's listeners (or only ``ports`` of them) on `ip` in background threads."""
     if profile not in PLAIN_HOST_PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PLAIN_HOST_PROFILES)}")
+    chosen = tuple(ports) if ports is not None else PLAIN_HOST_PROFILES[profile]
     servers: list[_Server] = []
     try:
-        for port in PLAIN_HOST_PROFILES[profile]:
+        for port in chosen:
             srv = _Server((ip, port), profile)
             servers.append(srv)
             threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.2},
@@ -120,7 +121,7 @@ def serve_plain_host(ip: str, profile: str) -> PlainHost:
             srv.shutdown()
             srv.server_close()
         raise
-    return PlainHost(ip, profile, PLAIN_HOST_PROFILES[profile], servers)
+    return PlainHost(ip, profile, chosen, servers)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
