@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -100,8 +101,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         tf = f"/tmp/{site.prefix}-targets.txt"
         # Warm the neighbour cache (ARP) so neither tool pays for it alone.
         scanner.run(["fping", "-q", "-r0", "-t", "500", "-i", "1", *veth_targets])
-        rows.append(run_case("loopback-1000", scanner, loop_targets, args.count, args.period_ms, tf))
-        rows.append(run_case("veth-500", scanner, veth_targets, args.count, args.period_ms, tf))
+        try:
+            rows.append(run_case("loopback-1000", scanner, loop_targets, args.count, args.period_ms, tf))
+            rows.append(run_case("veth-500", scanner, veth_targets, args.count, args.period_ms, tf))
+        finally:
+            if os.path.exists(tf):
+                os.unlink(tf)
     print("| case | tool | wall s | CPU s | CPU s (measurement only) | replies |")
     print("|---|---|---|---|---|---|")
     for r in rows:

@@ -192,7 +192,7 @@ class _Burst:
             k = (reply.seq - target.seq0) & 0xFFFF
             if k >= self.config.count or target.sent_at[k] is None:
                 continue
-            rtt_s = rx - target.sent_at[k]  # type: ignore[operator]
+            rtt_s = rx - target.sent_at[k]
             if target.rtts[k] is not None:
                 target.duplicates += 1
             elif rtt_s > self.config.timeout_s:

@@ -76,13 +76,15 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     with LabSite() as site:
         scanner = site.add_scanner("198.51.100.2/24")
         hosts = {name: site.add_host(name, f"198.51.100.{10 + i}/24")
-                 for i, name in enumerate(["h40", "h120", "clean", "tcponly"])}
+                 for i, name in enumerate(["h40", "h120", "clean", "tcponly", "dup", "slow"])}
         truth = {name: tmp / f"{name}.jsonl" for name in hosts}
         for name, (mean, jit, loss) in IMPAIRED.items():
             _start_responder(hosts[name], "--delay-ms", str(mean), "--jitter-ms", str(jit), "--loss", str(loss),
                              "--seed", "7", "--log", str(truth[name]))
         _start_responder(hosts["tcponly"], "--drop-all", "--tcp-ports", "554,80", "--log", str(truth["tcponly"]))
-        targets = [h.ip for h in hosts.values()] + [UNUSED]
+        _start_responder(hosts["dup"], "--duplicate", "--log", str(truth["dup"]))
+        _start_responder(hosts["slow"], "--delay-ms", "300", "--log", str(truth["slow"]))
+        targets = [hosts[n].ip for n in ("h40", "h120", "clean", "tcponly")] + [UNUSED]
         # fping at the same time as our burst: both read replies on raw sockets and must not mix them up.
         fping = scanner.popen(["fping", "-C", str(FPING_COUNT), "-q", "-p", "20", "-t", "500",
                                *(hosts[n].ip for n in ("h40", "h120", "clean"))],
@@ -93,7 +95,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         _, fping_err = fping.communicate(timeout=30)
         ours = json.loads(cp.stdout)["results"]
         by_ip = _parse_fping(fping_err)
-        yield Lab(site, scanner, hosts, truth, {n: ours[h.ip] for n, h in hosts.items()} | {"unused": ours[UNUSED]},
+        yield Lab(site, scanner, hosts, truth, {n: ours[h.ip] for n, h in hosts.items() if h.ip in ours}
+                  | {"unused": ours[UNUSED]},
                   {n: by_ip[hosts[n].ip] for n in ("h40", "h120", "clean")})
 
 
@@ -200,6 +203,20 @@ def test_unprivileged_datagram_socket_matches_by_sequence_and_source(lab: Lab) -
     truth = [e for e in read_ground_truth(lab.truth["h40"]) if e["id"] == h40["ident"]]
     assert len(truth) == 40 and h40["received"] == sum(not e["dropped"] for e in truth)
     assert abs(h40["rtt_avg_ms"] - statistics.fmean(e["applied_ms"] for e in truth if not e["dropped"])) < 1.0
+
+
+@pytest.mark.netns
+def test_duplicates_and_late_replies_are_counted_not_received_twice(lab: Lab) -> None:
+    dup, slow = lab.hosts["dup"].ip, lab.hosts["slow"].ip
+    # 20 echoes 50 ms apart, 0.2 s timeout: the slow host's 300 ms replies to the first
+    # echoes arrive while later ones are still being sent, after their own timeout.
+    cp = lab.scanner.run([PY, "-m", "sitescout.probes.link_quality", "--count", "20", "--interval", "0.05",
+                          "--timeout", "0.2", dup, slow])
+    assert cp.returncode == 0, cp.stderr
+    res = json.loads(cp.stdout)["results"]
+    assert (res[dup]["received"], res[dup]["duplicates"], res[dup]["loss_ratio"]) == (20, 20, 0.0)
+    assert res[slow]["received"] == 0 and res[slow]["loss_ratio"] == 1.0
+    assert 15 <= res[slow]["late"] <= 20, res[slow]
 
 
 # -- without namespaces ---------------------------------------------------------------------------

@@ -10,7 +10,7 @@ It turns the kernel's own echo replies off in that namespace
 answers each one after ``delay ± jitter`` (uniform, or normal with
 ``--jitter-dist normal``), or drops it with probability ``--loss``.  With
 ``--drop-all`` it answers no echo at all: with ``--tcp-ports`` that is a host
-that filters ICMP but accepts TCP.  Every request is written to the ``--log``
+that filters ICMP but accepts TCP; ``--duplicate`` answers every request twice.  Every request is written to the ``--log``
 file as one JSON line (source, destination, identifier, sequence, dropped,
 monotonic receive time, planned and applied delay) so tests compare measurements with the exact truth.
 
@@ -94,6 +94,7 @@ class Impairment:
     loss: float = 0.0
     jitter_dist: str = "uniform"
     drop_all: bool = False
+    duplicate: bool = False
 
     def __post_init__(self) -> None:
         if self.delay_ms < 0 or self.jitter_ms < 0 or not 0.0 <= self.loss <= 1.0:
@@ -157,8 +158,9 @@ class EchoResponder:
                 continue
             reply = build_echo(req.ident, req.seq, req.payload, icmp_type=ICMP_ECHO_REPLY)
             with self._cond:
-                heapq.heappush(self._queue, (rx + delay / 1000.0, next(self._counter), reply, req.source,
-                                             req.destination, entry | {"rx": rx}))
+                for extra_ms in (0.0, 1.0) if self.impairment.duplicate else (0.0,):
+                    heapq.heappush(self._queue, (rx + (delay + extra_ms) / 1000.0, next(self._counter), reply,
+                                                 req.source, req.destination, entry | {"rx": rx}))
                 self._cond.notify()
 
     def _send_loop(self) -> None:
@@ -233,12 +235,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jitter-dist", choices=["uniform", "normal"], default="uniform")
     parser.add_argument("--loss", type=float, default=0.0, help="drop probability, 0..1")
     parser.add_argument("--drop-all", action="store_true", help="answer no echo request")
+    parser.add_argument("--duplicate", action="store_true", help="answer every request twice, 1 ms apart")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--log", help="JSON-lines ground truth file")
     parser.add_argument("--tcp-ports", default="", help="comma-separated TCP ports to accept on, e.g. 554,80")
     args = parser.parse_args(argv)
     try:
-        imp = Impairment(args.delay_ms, args.jitter_ms, args.loss, args.jitter_dist, args.drop_all)
+        imp = Impairment(args.delay_ms, args.jitter_ms, args.loss, args.jitter_dist, args.drop_all, args.duplicate)
         ports = [int(p) for p in args.tcp_ports.split(",") if p.strip()]
     except ValueError as err:
         parser.error(str(err))
