@@ -37,6 +37,8 @@ class LinkStats:
     rtt_avg_ms: float
     rtt_max_ms: float
     jitter_ms: float
+    #: Extra field: "icmp", or "tcp:PORT" for hosts that filter ICMP (connect times).
+    method: str = "icmp"
 
     to_dict = _as_dict
 

@@ -18,7 +18,9 @@ from datetime import datetime, timezone
 
 from sitescout.probes.credentials import Credential
 from sitescout.probes.errors import ProbeError
-from sitescout.probes.models import HostRecord, SurveyDocument
+from sitescout.probes.icmp import IcmpUnavailableError
+from sitescout.probes.link_quality import SURVEY_LINK, LinkConfig, LinkResult, async_measure_links, async_tcp_connect_burst
+from sitescout.probes.models import HostRecord, LinkStats, SurveyDocument
 from sitescout.probes.netif import LocalAddress, local_ipv4_addresses, parse_networks
 from sitescout.probes.onvif import DEFAULT_ONVIF, OnvifConfig, OnvifTarget, async_interrogate
 from sitescout.probes.oui import vendor_for_mac
@@ -52,6 +54,8 @@ class SurveyConfig:
     wsd_repeats: int = 3
     multicast: bool = True
     interrogate_concurrency: int = 32
+    link: LinkConfig = SURVEY_LINK
+    measure_links: bool = True
     onvif: OnvifConfig = DEFAULT_ONVIF
     max_addresses: int = 65536
 
@@ -96,6 +100,44 @@ class _Draft:
     started: float = field(default_factory=time.monotonic)
 
 
+#: Ports tried, in order, for a TCP connect-time burst when a host filters ICMP.
+_TCP_LINK_PORTS = (554, 80, 8000, 443, 8080)
+
+
+def _link_stats(result: LinkResult, method: str) -> LinkStats:
+    stats = result.to_stats()
+    stats.method = method
+    for name in ("rtt_min_ms", "rtt_avg_ms", "rtt_max_ms", "jitter_ms"):
+        setattr(stats, name, round(getattr(stats, name), 3))
+    stats.loss_ratio = round(stats.loss_ratio, 4)
+    return stats
+
+
+async def _async_measure(live: Sequence[str], open_ports: dict[str, list[int]], config: LinkConfig,
+                         drafts: dict[str, _Draft]) -> None:
+    """Fill ``link`` of every live host: ICMP bursts, TCP connect times where ICMP gets no answer."""
+    icmp: dict[str, LinkResult] = {}
+    try:
+        icmp = await async_measure_links(live, config)
+    except IcmpUnavailableError as err:
+        log.warning("ICMP link quality unavailable (%s); measuring TCP connect times only", err)
+    tcp_jobs = {}
+    for ip in live:
+        result = icmp.get(ip)
+        if result is not None and result.received > 0:
+            drafts[ip].record.link = _link_stats(result, "icmp")
+            continue
+        port = next((p for p in _TCP_LINK_PORTS if p in open_ports.get(ip, [])), None)
+        if port is None and open_ports.get(ip):
+            port = open_ports[ip][0]
+        if port is not None:
+            tcp_jobs[ip] = async_tcp_connect_burst(ip, port, config)
+        elif result is not None:
+            drafts[ip].record.link = _link_stats(result, "icmp")
+    for ip, tcp in zip(tcp_jobs, await asyncio.gather(*tcp_jobs.values())):
+        drafts[ip].record.link = _link_stats(tcp, f"tcp:{tcp.target.rsplit(':', 1)[1]}")
+
+
 async def async_run_survey(
     site: str,
     networks: Sequence[str],
@@ -137,6 +179,9 @@ async def async_run_survey(
     for ip, ports in open_ports.items():
         draft(ip).record.open_ports = sorted(ports)
     progress("ports", len(live), len(live))
+
+    link_task = (asyncio.create_task(_async_measure(live, open_ports, config.link, drafts))
+                 if config.measure_links else None)
 
     source = _multicast_source(nets, local, interface)
     multicast = config.multicast and source is not None
@@ -199,6 +244,10 @@ async def async_run_survey(
         progress("onvif", done, len(cameras))
 
     await asyncio.gather(*(interrogate(d) for d in cameras))
+    if link_task is not None:
+        progress("links", 0, len(live))
+        await link_task
+        progress("links", len(live), len(live))
 
     hosts = [drafts[ip].record for ip in sorted(drafts, key=ipaddress.ip_address)]
     return SurveyDocument(

@@ -16,6 +16,7 @@ _STAGES = {
     "ports": "Probing ports",
     "ws-discovery": "WS-Discovery",
     "onvif": "Interrogating cameras",
+    "links": "Link quality",
 }
 
 
@@ -57,11 +58,19 @@ def _identity(host: dict[str, Any]) -> str:
     return host.get("vendor") or ""
 
 
+def _link(link: dict[str, Any] | None) -> str:
+    if not link:
+        return ""
+    if link["received"] == 0:
+        return "no reply"
+    return f"{link['rtt_avg_ms']:.1f} ms, {link['loss_ratio']:.0%} loss"
+
+
 def print_summary(doc: dict[str, Any], *, to_stderr: bool = False) -> None:
     """Print the survey's summary table (to stderr when stdout carries the JSON document)."""
     console = Console(file=sys.stderr if to_stderr else sys.stdout, highlight=False)
     table = Table(title=f"Survey of {doc['site']} — {', '.join(doc['networks'])}")
-    for column in ("IP", "MAC", "Kind", "Maker / model", "Firmware", "Ports", "Profiles", "Problems"):
+    for column in ("IP", "MAC", "Kind", "Maker / model", "Firmware", "Ports", "Link", "Profiles", "Problems"):
         table.add_column(column)
     for host in doc["hosts"]:
         onvif = host.get("onvif") or {}
@@ -72,6 +81,7 @@ def print_summary(doc: dict[str, Any], *, to_stderr: bool = False) -> None:
             _identity(host),
             onvif.get("firmware", ""),
             " ".join(str(p) for p in host["open_ports"]),
+            _link(host.get("link")),
             str(len(onvif.get("profiles", []))) if onvif else "",
             "; ".join(host["errors"][:2]) + (" …" if len(host["errors"]) > 2 else ""),
         )
