@@ -79,6 +79,16 @@ def test_every_host_found_once_with_its_mac(survey_lab: SurveyLab, survey: dict)
     assert survey["networks"] == ["198.51.100.0/24", "203.0.113.0/24"]
 
 
+def test_every_host_has_a_clean_link(survey: dict) -> None:
+    # The lab's veths lose nothing: every echo of every burst comes back, in well under a millisecond.
+    for host in survey["hosts"]:
+        link = host["link"]
+        assert link["method"] == "icmp", host["ip"]
+        assert link["sent"] >= 10 and link["received"] == link["sent"], host["ip"]
+        assert link["loss_ratio"] == 0.0
+        assert 0.0 < link["rtt_min_ms"] <= link["rtt_avg_ms"] <= link["rtt_max_ms"] < 50.0
+
+
 def test_plain_hosts_have_their_ports_and_are_not_cameras(survey_lab: SurveyLab, survey: dict) -> None:
     hosts = _hosts(survey)
     for plain in survey_lab.plain_hosts:
