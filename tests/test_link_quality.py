@@ -233,7 +233,8 @@ def test_summarize_counts_loss_and_no_reply_is_a_measurement() -> None:
     none = summarize("y", 10, [])
     assert (none.loss_ratio, none.rtt_avg_ms) == (1.0, None)
     assert none.to_stats().to_dict() == {"sent": 10, "received": 0, "loss_ratio": 1.0, "rtt_min_ms": 0.0,
-                                         "rtt_avg_ms": 0.0, "rtt_max_ms": 0.0, "jitter_ms": 0.0}
+                                         "rtt_avg_ms": 0.0, "rtt_max_ms": 0.0, "jitter_ms": 0.0,
+                                         "method": "icmp"}
 
 
 def test_default_configs_and_validation() -> None:
