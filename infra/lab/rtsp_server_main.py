@@ -166,7 +166,9 @@ def build_server(config: dict[str, Any]) -> GstRtspServer.RTSPServer:
     for key, spec in mounts.items():
         factory = GstRtspServer.RTSPMediaFactory()
         factory.set_launch(launch_line(spec))
-        factory.set_shared(True)
+        # A stall is timed per client: a shared, already stalled pipeline would
+        # hand a later client nothing at all.
+        factory.set_shared(spec["behaviour"] not in ("stall", "hang"))
         if spec["behaviour"] in ("stall", "hang"):
             factory.connect("media-configure", _on_media_configure, spec)
         points.add_factory(internal_key(key), factory)
