@@ -82,7 +82,7 @@ def gstreamer_available() -> bool:
     return done.returncode == 0
 
 
-def _url(scheme: str, host: str, port: int, path: str) -> str:
+def lab_url(scheme: str, host: str, port: int, path: str) -> str:
     """Build a URL, bracketing IPv6 hosts and percent-encoding the path."""
     netloc = f"[{host}]" if ":" in host else host
     path = path if path.startswith("/") else "/" + path
@@ -188,7 +188,7 @@ class RtspServer:
 
     def url(self, path: str) -> str:
         """Return the rtsp:// URL of one mount (path may carry a query)."""
-        return _url("rtsp", self.host, self.port, path)
+        return lab_url("rtsp", self.host, self.port, path)
 
     def __enter__(self) -> RtspServer:
         self.start()
@@ -256,7 +256,7 @@ class HangingTcpServer:
 
     def url(self, path: str = "/", scheme: str = "rtsp") -> str:
         """Return a URL pointing at this listener."""
-        return _url(scheme, self.host, self.port, path)
+        return lab_url(scheme, self.host, self.port, path)
 
     def __enter__(self) -> HangingTcpServer:
         self.start()
