@@ -196,15 +196,24 @@ async def async_run_survey(
         multicast=multicast,
         repeats=config.wsd_repeats,
     )
+    by_ip: dict[str, list[DiscoveredDevice]] = {}
     for device in devices:
         ip = next((s for s in device.source_ips if _in_networks(s, nets) and s not in own_ips), None)
         if ip is None:
             log.info("%s: answered from %s, outside the surveyed networks; ignored",
                      device.endpoint, ", ".join(device.source_ips))
             continue
+        by_ip.setdefault(ip, []).append(device)
+    for ip, candidates in by_ip.items():
         d = draft(ip)
-        d.device = device
+        # A real camera answers every Probe we send; a flood of spoofed
+        # endpoints from one address answers each once.  Keep the steadiest.
+        d.device = max(candidates, key=lambda dev: dev.replies)
         d.record.kind = "camera"
+        if len(candidates) > 1:
+            d.record.errors.append(
+                f"ws-discovery: {len(candidates)} distinct endpoints answered from this address "
+                f"(flood or spoofing?); kept {d.device.endpoint}, which answered {d.device.replies} times")
     cameras = [d for d in drafts.values() if d.device is not None]
     progress("ws-discovery", len(cameras), len(cameras))
 

@@ -727,10 +727,10 @@ class CameraServer:
                 continue
             msg = _find(root, "MessageID")
             relates = (msg.text or "").strip()[:256] if msg is not None else ""
-            if self.hostile == "wsd_flood":
-                if self._flooding.acquire(blocking=False):
-                    self._spawn(lambda: self._flood(relates, addr), "flood")
-                continue
+            # In flood mode the device still answers every Probe itself, as a real
+            # camera would while something on its address floods the scanner.
+            if self.hostile == "wsd_flood" and self._flooding.acquire(blocking=False):
+                self._spawn(lambda: self._flood(relates, addr), "flood")
             due = time.monotonic() + random.uniform(0.0, 0.1)
             try:
                 self._outq.put_nowait((due, self._probematch(relates), addr))
@@ -753,9 +753,9 @@ class CameraServer:
                 log.debug("%s: ProbeMatch to %s failed: %s", self.ip, addr, err)
 
     def _flood(self, relates: str, addr: tuple[str, int]) -> None:
-        """Send 10,000 ProbeMatches (random endpoints, every tenth a duplicate) within about a second."""
+        """Send 10,000 spoofed ProbeMatches (random endpoints, every tenth a duplicate) within about a second."""
         try:
-            last = self._probematch(relates)
+            last = self._probematch(relates, endpoint=f"urn:uuid:{uuid.uuid4()}")
             for i in range(10_000):
                 if self._stop.is_set() or self._udp is None:
                     return

@@ -109,16 +109,19 @@ def build_survey_lab(
     routed_personas: Sequence[str] = (),
     credentials: Mapping[int, tuple[str, str]] | None = None,
     clock_skew_s: Mapping[int, float] | None = None,
+    hostile: Mapping[int, str] | None = None,
     rtsp: bool = False,
 ) -> SurveyLab:
     """Build a site with a scanner, cameras (index i gets 198.51.100.10+i) and plain hosts.
 
-    ``credentials`` and ``clock_skew_s`` are keyed by camera index.  With
+    ``credentials``, ``clock_skew_s`` and ``hostile`` (a mode of
+    ``sitescout.infra.lab.camera.HOSTILE_MODES``) are keyed by camera index.  With
     ``routed_personas`` a router and a second subnet are added.  With ``rtsp``
     every camera also gets a GStreamer RTSP server with its persona's mounts.
     """
     credentials = credentials or {}
     clock_skew_s = clock_skew_s or {}
+    hostile = hostile or {}
     scanner = site.add_scanner(f"{SCANNER_IP}/24")
     if routed_personas:
         site.add_router(f"{ROUTER_IPS[0]}/24", f"{ROUTER_IPS[1]}/24")
@@ -136,6 +139,8 @@ def build_survey_lab(
                 "--clock-skew", str(camera.clock_skew_s)]
         if camera.credentials:
             argv += ["--user", camera.credentials[0], "--password", camera.credentials[1]]
+        if index in hostile:
+            argv += ["--hostile", hostile[index]]
         procs.append((f"camera {ip} ({persona})",
                       host.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
         lab.cameras.append(camera)
