@@ -220,3 +220,19 @@ def test_stream_spec_rejects_unknown_values() -> None:
         StreamSpec(behaviour="wobbly")
     with pytest.raises(ValueError, match="fps"):
         StreamSpec(fps=0)
+
+
+@pytest.mark.netns
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("ip"), reason="needs root and iproute2")
+def test_server_runs_inside_a_network_namespace() -> None:
+    ns = f"ss-rtsp-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True, timeout=10)
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True, timeout=10)
+        with RtspServer("127.0.0.1", 8554, {"/ns": StreamSpec(width=320, height=240)}, netns=ns) as srv:
+            inside = subprocess.run(["ip", "netns", "exec", ns, *FFPROBE, srv.url("/ns")],
+                                    capture_output=True, text=True, timeout=15)
+            assert json.loads(inside.stdout)["streams"][0]["width"] == 320, inside.stderr
+        assert not srv.is_alive()
+    finally:
+        subprocess.run(["ip", "netns", "delete", ns], timeout=10)
