@@ -16,14 +16,15 @@ colour bars), black, blur (the normal picture through a heavy Gaussian blur, or
 a 1/16 downscale-upscale where plugins-bad's gaussianblur is missing), stall
 (normal, then every buffer is dropped after stall_after_s while the RTSP session
 stays up), hang (no buffer ever flows: OPTIONS is answered, DESCRIBE waits until
-the server gives up with 503).
+the server gives up with 503 after 20 s or more). Stall and hang mounts are not
+shared, so each client gets its own pipeline and its own stall clock; the
+others are shared between clients.
 
-Mount keys may carry a query string, as real camera URIs do. Two mounts may
+Mount keys may carry a query string, as real camera URIs do, and two mounts may
 differ only by their query (Dahua main/sub streams: `subtype=0` vs `subtype=1`):
-`_QueryMountPoints.make_path` matches the full "path?query" first and falls back
-to the bare path, so a client asking with an unknown or reordered query still
-gets the first mount on that path. Keys are percent-encoded once here (a space
-becomes %20), which is how clients send them.
+see `_QueryMountPoints`. A client asking with an unknown or reordered query gets
+the first mount on the bare path. Keys are percent-encoded once here (a space
+becomes %20, "ê" becomes %C3%AA), which is how clients send them.
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ class _QueryMountPoints(GstRtspServer.RTSPMountPoints):
 
 
 class _StreamGate:
-    """Pad probe that drops every buffer once `open_after_s` has passed since the first."""
+    """Pad probe that drops every buffer once `drop_after_s` has passed since the first."""
 
     def __init__(self, drop_after_s: float) -> None:
         self._drop_after_s = drop_after_s
