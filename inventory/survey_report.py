@@ -50,6 +50,8 @@ def survey_findings(doc: dict[str, Any]) -> list[Finding]:
             findings.append(Finding("problem", ip, "camera reports no media profiles",
                                     "check the camera's stream configuration"))
         for note in onvif.get("findings", []):
+            if "clock" in note:  # the skew finding above says it with a recommendation
+                continue
             findings.append(Finding("info", ip, note, "check the camera's network settings (NAT or stale address)"))
         link = host.get("link")
         if link and link.get("loss_ratio", 0) > 0.01:
@@ -67,7 +69,10 @@ def survey_findings(doc: dict[str, Any]) -> list[Finding]:
             findings.append(Finding("info", ip, "unknown device (no vendor, no open ports)",
                                     "identify it on site and record it in the inventory"))
         for error in host.get("errors", []):
-            findings.append(Finding("warning", ip, error, "see the error; survey this device again"))
+            if ": unsupported:" in error:  # an optional ONVIF operation the camera lacks
+                findings.append(Finding("info", ip, error, "none needed: the camera does not offer this"))
+            else:
+                findings.append(Finding("warning", ip, error, "see the error; survey this device again"))
     order = {"problem": 0, "warning": 1, "info": 2}
     return sorted(findings, key=lambda f: order.get(f.severity, 3))
 

@@ -67,11 +67,14 @@ def _link(link: dict[str, Any] | None) -> str:
 
 
 def print_summary(doc: dict[str, Any], *, to_stderr: bool = False) -> None:
-    """Print the survey's summary table (to stderr when stdout carries the JSON document)."""
-    console = Console(file=sys.stderr if to_stderr else sys.stdout, highlight=False)
+    """Print the survey's summary table and findings (to stderr when stdout carries the JSON document)."""
+    from sitescout.inventory.survey_report import survey_findings
+
+    stream = sys.stderr if to_stderr else sys.stdout
+    console = Console(file=stream, highlight=False, width=None if stream.isatty() else 160)
     table = Table(title=f"Survey of {doc['site']} — {', '.join(doc['networks'])}")
-    for column in ("IP", "MAC", "Kind", "Maker / model", "Firmware", "Ports", "Link", "Profiles", "Problems"):
-        table.add_column(column)
+    for column in ("IP", "MAC", "Kind", "Maker / model", "Firmware", "Ports", "Link", "Profiles", "Errors"):
+        table.add_column(column, overflow="fold")
     for host in doc["hosts"]:
         onvif = host.get("onvif") or {}
         table.add_row(
@@ -83,9 +86,14 @@ def print_summary(doc: dict[str, Any], *, to_stderr: bool = False) -> None:
             " ".join(str(p) for p in host["open_ports"]),
             _link(host.get("link")),
             str(len(onvif.get("profiles", []))) if onvif else "",
-            "; ".join(host["errors"][:2]) + (" …" if len(host["errors"]) > 2 else ""),
+            str(len(host["errors"])) if host["errors"] else "",
         )
     console.print(table)
     cameras = sum(1 for h in doc["hosts"] if h["kind"] == "camera")
     console.print(f"{len(doc['hosts'])} hosts, {cameras} cameras; started {doc['started_at']}, "
                   f"finished {doc['finished_at']}")
+    findings = survey_findings(doc)
+    if findings:
+        console.print("Findings:")
+        for f in findings:
+            console.print(f"  [{f.severity}] {f.host}: {f.text}", markup=False)

@@ -1,0 +1,153 @@
+"""`sitescout demo`: a simulated site on loopback, surveyed end to end.
+
+Everything runs on 127.0.0.x with unprivileged ports, so no root is needed and
+nothing leaves this machine.  Cameras replay real captured personas; where
+Debian's GStreamer RTSP server is missing they stream MJPEG over HTTP instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["run", "DEMO_NETWORK"]
+
+log = logging.getLogger(__name__)
+
+#: The demo site: cameras from .17, plain hosts from .28; nothing else listens there.
+DEMO_NETWORK = "127.0.0.16/28"
+ONVIF_PORT = 8000
+STREAM_PORT = 8554
+DEMO_PERSONAS = (
+    "hikvision_ds2cd2012i", "axis_q6045e", "bosch_flexidome5100i", "trendnet_tvip320pi",
+    "hikoem_enp1a14", "univiewoem_sunba_perf", "generic_ipdh4k8m05", "xmeye_sunba405",
+    "hikvision_ds2df7276ael", "dlink_dcs6511", "univiewoem_gx728mf", "hikvision_ds2cd2012i",
+)
+DEMO_PLAIN_HOSTS = (("switch", 28), ("loudspeaker", 29), ("pc", 30))
+#: The demo's one protected camera (index 0) uses this account; the password is
+#: written only to the temporary credentials file the survey reads.
+DEMO_USER = "admin"
+
+
+@dataclass
+class _DemoSite:
+    cameras: list[Any]
+    plain_hosts: list[Any]
+    streams: list[Any]
+    credentials_file: Path
+    stream_kind: str
+
+
+def _camera_ip(index: int) -> str:
+    return str(ipaddress.ip_address("127.0.0.17") + index)
+
+
+def _unprivileged_port_start() -> int:
+    if os.geteuid() == 0:
+        return 0
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_unprivileged_port_start").read_text())
+    except (OSError, ValueError):
+        return 1024
+
+
+def _start_streams(ip: str, paths: list[str], use_rtsp: bool) -> Any:
+    if use_rtsp:
+        from sitescout.infra.lab.rtsp import RtspServer, StreamSpec
+
+        server = RtspServer(ip, STREAM_PORT, {p: StreamSpec() for p in paths})
+    else:
+        from sitescout.infra.lab.mjpeg import MjpegHttpServer
+        from sitescout.infra.lab.rtsp import StreamSpec
+
+        server = MjpegHttpServer(ip, STREAM_PORT, StreamSpec(codec="mjpeg"))
+    server.start()
+    return server
+
+
+@contextlib.contextmanager
+def demo_site(cameras: int, workdir: Path) -> Iterator[_DemoSite]:
+    """Start ``cameras`` simulated cameras and a few plain hosts on loopback; stop them on exit."""
+    import secrets
+
+    from sitescout.infra.lab.camera import CameraServer
+    from sitescout.infra.lab.hosts import PLAIN_HOST_PROFILES, serve_plain_host
+    from sitescout.infra.lab.personas import load_persona
+    from sitescout.infra.lab.rtsp import gstreamer_available
+
+    use_rtsp = gstreamer_available()
+    password = secrets.token_urlsafe(12)
+    creds = workdir / "demo-credentials.toml"
+    creds.write_text(f'[[credentials]]\nusername = "{DEMO_USER}"\npassword = "{password}"\n')
+    creds.chmod(0o600)
+    site = _DemoSite([], [], [], creds, "RTSP (GStreamer)" if use_rtsp else "MJPEG over HTTP")
+    try:
+        for i in range(cameras):
+            ip = _camera_ip(i)
+            persona = DEMO_PERSONAS[i]
+            camera = CameraServer(
+                persona, ip, onvif_port=ONVIF_PORT, rtsp_port=STREAM_PORT,
+                credentials=(DEMO_USER, password) if i == 0 else None,
+                clock_skew_s=2 * 86400.0 if i == 1 else 0.0,
+                discovery="unicast", stream_scheme="rtsp" if use_rtsp else "http",
+            )
+            camera.start()
+            site.cameras.append(camera)
+            paths = load_persona(persona).stream_paths()
+            if paths:
+                site.streams.append(_start_streams(ip, paths, use_rtsp))
+        low = _unprivileged_port_start()
+        for profile, last_octet in DEMO_PLAIN_HOSTS:
+            ports = tuple(p for p in PLAIN_HOST_PROFILES[profile] if p >= low)
+            if ports:
+                site.plain_hosts.append(serve_plain_host(f"127.0.0.{last_octet}", profile, ports=ports))
+        yield site
+    finally:
+        for thing in site.streams + site.cameras + site.plain_hosts:
+            with contextlib.suppress(Exception):
+                (thing.stop if hasattr(thing, "stop") else thing.close)()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the demo: start the simulated site, survey it, print the result."""
+    from sitescout import console
+    from sitescout.cli import _write_outputs
+    from sitescout.probes.credentials import load_credentials
+    from sitescout.probes.survey import DEFAULT_SURVEY, async_run_survey
+    from dataclasses import replace
+
+    with tempfile.TemporaryDirectory(prefix="sitescout-demo-") as tmp, demo_site(args.cameras, Path(tmp)) as site:
+        first, last = _camera_ip(0), _camera_ip(args.cameras - 1)
+        print(f"sitescout demo: {args.cameras} simulated cameras on {first}–{last} "
+              f"(ONVIF on port {ONVIF_PORT}, streams: {site.stream_kind} on port {STREAM_PORT}), "
+              f"{len(site.plain_hosts)} plain hosts; everything stays on loopback", flush=True)
+        print(f"sitescout demo: surveying {DEMO_NETWORK} …", flush=True)
+        config = replace(DEFAULT_SURVEY, multicast=False, wsd_wait_s=1.5)
+        started = time.monotonic()
+        with console.SurveyProgress() as progress:
+            doc = asyncio.run(async_run_survey(
+                "Demo commune — Thôn Đồng Bùa", [DEMO_NETWORK],
+                credentials=load_credentials(site.credentials_file), config=config, progress=progress.update,
+            )).to_dict()
+        console.print_summary(doc, to_stderr=args.json == "-")
+        _write_outputs(doc, args.json, args.report)
+        print(f"sitescout demo: survey finished in {time.monotonic() - started:.1f} s", file=sys.stderr)
+        if args.keep_running:
+            print("sitescout demo: the simulated site stays up; Ctrl-C to stop", file=sys.stderr)
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+    return 0
