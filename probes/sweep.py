@@ -39,6 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 from sitescout.probes.netif import local_ipv4_addresses
+from sitescout.probes.ports import DEFAULT_PORTS
 
 __all__ = ["SweepHit", "sweep", "DEFAULT_MAX_ADDRESSES", "TCP_DISCOVERY_PORTS", "main"]
 
@@ -250,7 +251,8 @@ def _icmp_sweep(sock: socket.socket, kind: str, targets: Sequence[str], **opts: 
 # -- TCP connect --------------------------------------------------------------------
 
 
-async def _tcp_alive(ip: str, timeout_s: float, refused_counts: bool, sem: asyncio.Semaphore) -> bool:
+async def _tcp_alive(ip: str, timeout_s: float, refused_counts: bool, sem: asyncio.Semaphore,
+                     ports: Sequence[int]) -> bool:
     async def attempt(port: int) -> bool:
         try:
             _, writer = await asyncio.wait_for(asyncio.open_connection(ip, port), timeout_s)
@@ -266,13 +268,17 @@ async def _tcp_alive(ip: str, timeout_s: float, refused_counts: bool, sem: async
         return True
 
     async with sem:
-        return any(await asyncio.gather(*(attempt(p) for p in TCP_DISCOVERY_PORTS)))
+        return any(await asyncio.gather(*(attempt(p) for p in ports)))
 
 
 def _tcp_sweep(targets: Sequence[str], *, wait_s: float, refused_counts: bool) -> dict[str, str | None]:
+    # A refused connect proves a host is there, so a few ports do; where only an
+    # accepted one counts (loopback answers for every 127.x) try every device port.
+    ports = TCP_DISCOVERY_PORTS if refused_counts else DEFAULT_PORTS
+
     async def run() -> list[bool]:
         sem = asyncio.Semaphore(64)
-        return await asyncio.gather(*(_tcp_alive(ip, wait_s, refused_counts, sem) for ip in targets))
+        return await asyncio.gather(*(_tcp_alive(ip, wait_s, refused_counts, sem, ports) for ip in targets))
 
     return {ip: None for ip, alive in zip(targets, asyncio.run(run())) if alive}
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
 import logging
 import os
@@ -125,15 +126,16 @@ def run(args: argparse.Namespace) -> int:
     from sitescout.cli import _write_outputs
     from sitescout.probes.credentials import load_credentials
     from sitescout.probes.survey import DEFAULT_SURVEY, async_run_survey
-    from dataclasses import replace
 
+    # With --json - stdout carries the document alone; everything else goes to stderr.
+    out = sys.stderr if args.json == "-" else sys.stdout
     with tempfile.TemporaryDirectory(prefix="sitescout-demo-") as tmp, demo_site(args.cameras, Path(tmp)) as site:
         first, last = _camera_ip(0), _camera_ip(args.cameras - 1)
         print(f"sitescout demo: {args.cameras} simulated cameras on {first}–{last} "
               f"(ONVIF on port {ONVIF_PORT}, streams: {site.stream_kind} on port {STREAM_PORT}), "
-              f"{len(site.plain_hosts)} plain hosts; everything stays on loopback", flush=True)
-        print(f"sitescout demo: surveying {DEMO_NETWORK} …", flush=True)
-        config = replace(DEFAULT_SURVEY, multicast=False, wsd_wait_s=1.5)
+              f"{len(site.plain_hosts)} plain hosts; everything stays on loopback", file=out, flush=True)
+        print(f"sitescout demo: surveying {DEMO_NETWORK} …", file=out, flush=True)
+        config = dataclasses.replace(DEFAULT_SURVEY, multicast=False, wsd_wait_s=1.5)
         started = time.monotonic()
         with console.SurveyProgress() as progress:
             doc = asyncio.run(async_run_survey(
