@@ -15,6 +15,7 @@ __all__ = [
     "MediaProfile",
     "OnvifInfo",
     "StreamCheck",
+    "Snapshot",
     "HostRecord",
     "SurveyDocument",
 ]
@@ -99,6 +100,34 @@ class StreamCheck:
     sharpness: float | None = None
     bitrate_kbps: float | None = None
     error: str | None = None
+    # Extra fields (allowed by the contract).
+    #: Every profile token served by this URI (cameras often reuse one URI).
+    profiles: list[str] = field(default_factory=list)
+    codec: str | None = None
+    first_frame_s: float | None = None
+    expected_fps: float | None = None
+    expected_width: int | None = None
+    expected_height: int | None = None
+    stalled: bool | None = None
+    blurred: bool | None = None
+    decode_errors: int | None = None
+    #: Findings a technician acts on: down, stalled, black, frozen, blurred, fps_mismatch, size_mismatch.
+    problems: list[str] = field(default_factory=list)
+
+    to_dict = _as_dict
+
+
+@dataclass
+class Snapshot:
+    """One picture of a camera, kept with the survey (extra field ``snapshot`` of a host)."""
+
+    source: str  # "http" (the ONVIF snapshot URI) or "stream" (a frame of the stream check)
+    uri: str
+    width: int | None = None
+    height: int | None = None
+    size_bytes: int = 0
+    jpeg_base64: str | None = None
+    error: str | None = None
 
     to_dict = _as_dict
 
@@ -116,6 +145,7 @@ class HostRecord:
     onvif: OnvifInfo | None = None
     streams: list[StreamCheck] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    snapshot: Snapshot | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form, with the contract's key order."""
@@ -129,6 +159,7 @@ class HostRecord:
             "onvif": self.onvif.to_dict() if self.onvif else None,
             "streams": [s.to_dict() for s in self.streams],
             "errors": list(self.errors),
+            "snapshot": self.snapshot.to_dict() if self.snapshot else None,
         }
 
 

@@ -83,8 +83,10 @@ class StreamConfig:
     blur_laplacian_min: float = 30.0
     #: Mean absolute luma difference (0-255) between sampled pictures at or below
     #: which the stream is frozen. Re-encoded key frames of a still picture differ by
-    #: ~0.1 (lab); sensor noise of a live static scene after encoding is ≥ 1.
-    frozen_diff_max: float = 0.5
+    #: ~0.1 at 640x480 and up to ~0.8 at 720p30 and 1080p25 (lab: x264's rate control
+    #: re-quantises each key frame differently); sensor noise of a live static scene
+    #: after encoding is expected to be above that (not measured on a real camera).
+    frozen_diff_max: float = 1.0
     #: Decode a key frame at most once per this many frames (at 25 fps: one per 4 s);
     #: the first key frame and the last one of the window are always decoded, so a
     #: 4 s window at 25 fps costs two single-frame decodes (~6-15 ms CPU each at 1080p).
@@ -155,6 +157,10 @@ class StreamResult:
             uri=self.uri, profile=self.profile, up=self.up, open_s=self.open_s, fps=self.fps,
             width=self.width, height=self.height, frozen=self.frozen, black=self.black,
             sharpness=self.sharpness, bitrate_kbps=self.bitrate_kbps, error=self.error,
+            profiles=[self.profile] if self.profile else [], codec=self.codec, first_frame_s=self.first_frame_s,
+            expected_fps=self.expected_fps, expected_width=self.expected_width,
+            expected_height=self.expected_height, stalled=self.stalled, blurred=self.blurred,
+            decode_errors=self.decode_errors, problems=self.problems,
         )
 
     def to_dict(self, *, snapshot: bool = False) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from sitescout.probes.netif import LocalAddress, local_ipv4_addresses, parse_net
 from sitescout.probes.onvif import DEFAULT_ONVIF, OnvifConfig, OnvifTarget, async_interrogate
 from sitescout.probes.oui import vendor_for_mac
 from sitescout.probes.ports import DEFAULT_PORTS, async_scan_ports
+from sitescout.probes.survey_streams import StreamStageConfig, async_check_streams
 from sitescout.probes.sweep import sweep
 from sitescout.probes.wsdiscovery import DiscoveredDevice, async_discover
 from sitescout.probes.xaddr import choose_xaddr
@@ -56,6 +57,8 @@ class SurveyConfig:
     interrogate_concurrency: int = 32
     link: LinkConfig = SURVEY_LINK
     measure_links: bool = True
+    streams: StreamStageConfig = StreamStageConfig()
+    check_streams: bool = True
     onvif: OnvifConfig = DEFAULT_ONVIF
     max_addresses: int = 65536
 
@@ -220,6 +223,7 @@ async def async_run_survey(
     progress("onvif", 0, len(cameras))
     semaphore = asyncio.Semaphore(config.interrogate_concurrency)
     done = 0
+    credential_of: dict[str, Credential] = {}
 
     async def interrogate(d: _Draft) -> None:
         nonlocal done
@@ -249,10 +253,17 @@ async def async_run_survey(
                         if rec.mac is None and rec.onvif.mac:
                             rec.mac = rec.onvif.mac
                             rec.vendor = vendor_for_mac(rec.mac)
+                    if result.credential_used is not None:
+                        credential_of[rec.ip] = credentials[result.credential_used]
         done += 1
         progress("onvif", done, len(cameras))
 
     await asyncio.gather(*(interrogate(d) for d in cameras))
+    if config.check_streams:
+        await async_check_streams(
+            [d.record for d in cameras], lambda rec: credential_of.get(rec.ip), config.streams,
+            lambda done_, total: progress("streams", done_, total),
+        )
     if link_task is not None:
         progress("links", 0, len(live))
         await link_task

@@ -111,13 +111,16 @@ def build_survey_lab(
     clock_skew_s: Mapping[int, float] | None = None,
     hostile: Mapping[int, str] | None = None,
     rtsp: bool = False,
+    stream_behaviour: Mapping[int, str] | None = None,
 ) -> SurveyLab:
     """Build a site with a scanner, cameras (index i gets 198.51.100.10+i) and plain hosts.
 
     ``credentials``, ``clock_skew_s`` and ``hostile`` (a mode of
     ``sitescout.infra.lab.camera.HOSTILE_MODES``) are keyed by camera index.  With
     ``routed_personas`` a router and a second subnet are added.  With ``rtsp``
-    every camera also gets a GStreamer RTSP server with its persona's mounts.
+    every camera also gets a GStreamer RTSP server with its persona's mounts,
+    each keeping its profile's promise (codec, size, frame rate), or misbehaving
+    as ``stream_behaviour`` says (keyed by camera index: frozen, black, stall, blur, hang).
     """
     credentials = credentials or {}
     clock_skew_s = clock_skew_s or {}
@@ -153,19 +156,40 @@ def build_survey_lab(
         lab.plain_hosts.append(LabPlainHost(host, profile))
     wait_ready(procs)
     if rtsp:
-        _start_rtsp(lab)
+        try:
+            _start_rtsp(lab, stream_behaviour or {})
+        except BaseException:
+            lab.close()
+            raise
     return lab
 
 
-def _start_rtsp(lab: SurveyLab) -> None:
-    from sitescout.infra.lab.personas import load_persona
-    from sitescout.infra.lab.rtsp import RtspServer, StreamSpec
+def _stream_spec(persona: str, path: str, behaviour: str) -> Any:
+    """Return a lab stream that keeps the promise of the first profile served on ``path``."""
+    from urllib.parse import urlsplit
 
-    for camera in lab.cameras:
+    from sitescout.infra.lab.personas import load_persona
+    from sitescout.infra.lab.rtsp import StreamSpec
+
+    for profile in load_persona(persona).expected_identity()["profiles"]:
+        if profile["stream_uri"] and urlsplit(profile["stream_uri"]).path == path:
+            codec = "mjpeg" if profile["encoding"].upper() == "JPEG" else "h264"
+            fps = int(min(profile["fps_limit"] or 15, 30))
+            return StreamSpec(codec=codec, width=profile["width"] or 640, height=profile["height"] or 480,
+                              fps=fps, behaviour=behaviour)
+    return StreamSpec(behaviour=behaviour)
+
+
+def _start_rtsp(lab: SurveyLab, behaviours: Mapping[int, str]) -> None:
+    from sitescout.infra.lab.personas import load_persona
+    from sitescout.infra.lab.rtsp import RtspServer
+
+    for index, camera in enumerate(lab.cameras):
         paths = load_persona(camera.persona).stream_paths()
         if not paths:
             continue
-        server = RtspServer(camera.ip, camera.rtsp_port, {p: StreamSpec() for p in paths},
-                            netns=camera.host.netns)
+        behaviour = behaviours.get(index, "normal")
+        mounts = {p: _stream_spec(camera.persona, p, behaviour) for p in paths}
+        server = RtspServer(camera.ip, camera.rtsp_port, mounts, netns=camera.host.netns)
         server.start()
         lab.rtsp_servers.append(server)
