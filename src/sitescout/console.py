@@ -16,6 +16,7 @@ _STAGES = {
     "ports": "Probing ports",
     "ws-discovery": "WS-Discovery",
     "onvif": "Interrogating cameras",
+    "streams": "Checking streams",
     "links": "Link quality",
 }
 
