@@ -58,13 +58,7 @@ def survey_findings(doc: dict[str, Any]) -> list[Finding]:
             findings.append(Finding("problem", ip, f"link loses {link['loss_ratio']:.0%} of packets",
                                     "check the cable, switch port or radio link"))
         for stream in host.get("streams", []):
-            for flag, text in (("frozen", "frozen picture"), ("black", "black picture")):
-                if stream.get(flag):
-                    findings.append(Finding("problem", ip, f"{text} on {stream.get('profile') or stream['uri']}",
-                                            "look at the camera on site (lens, IR, encoder)"))
-            if not stream.get("up", True):
-                findings.append(Finding("problem", ip, f"stream down: {stream.get('error') or stream['uri']}",
-                                        "check the camera's streaming service"))
+            findings.extend(_stream_findings(ip, stream))
         if host.get("kind") == "host" and not host.get("vendor") and not host.get("open_ports"):
             findings.append(Finding("info", ip, "unknown device (no vendor, no open ports)",
                                     "identify it on site and record it in the inventory"))
@@ -75,6 +69,36 @@ def survey_findings(doc: dict[str, Any]) -> list[Finding]:
                 findings.append(Finding("warning", ip, error, "see the error; survey this device again"))
     order = {"problem": 0, "warning": 1, "info": 2}
     return sorted(findings, key=lambda f: order.get(f.severity, 3))
+
+
+_STREAM_ADVICE = {
+    "black": ("problem", "black picture", "check the lens cover, IR illuminator and day/night switch"),
+    "frozen": ("problem", "frozen picture", "restart the camera's encoder; check it on site"),
+    "blurred": ("warning", "blurred picture", "clean the lens or dome, refocus"),
+    "fps_mismatch": ("warning", "frame rate below its profile", "check bandwidth and the encoder settings"),
+    "size_mismatch": ("warning", "resolution differs from its profile", "check the encoder settings"),
+}
+
+
+def _stream_findings(ip: str, stream: dict[str, Any]) -> list[Finding]:
+    name = ", ".join(stream.get("profiles") or []) or stream.get("profile") or stream.get("uri", "")
+    found = []
+    if not stream.get("up", True):
+        what = "stalled" if stream.get("stalled") else "down"
+        found.append(Finding("problem", ip, f"stream {what} ({name}): {stream.get('error') or ''}".rstrip(": "),
+                             "check the camera's streaming service and the link"))
+    problems = stream.get("problems") or [p for p in ("black", "frozen") if stream.get(p)]
+    for problem in problems:
+        if problem in _STREAM_ADVICE:
+            severity, text, advice = _STREAM_ADVICE[problem]
+            detail = ""
+            if problem == "fps_mismatch" and stream.get("fps") is not None:
+                detail = f": {stream['fps']:g} fps, profile says {stream.get('expected_fps') or '?'}"
+            elif problem == "size_mismatch":
+                detail = (f": {stream.get('width')}×{stream.get('height')}, profile says "
+                          f"{stream.get('expected_width')}×{stream.get('expected_height')}")
+            found.append(Finding(severity, ip, f"{text} ({name}){detail}", advice))
+    return found
 
 
 def _duration(seconds: float) -> str:
@@ -95,7 +119,7 @@ h1 { margin-bottom: 0; } .meta { color: #555; margin-top: .2em; }
 table { border-collapse: collapse; width: 100%; margin: 1em 0; font-size: 0.9em; }
 th, td { border: 1px solid #bbb; padding: .3em .5em; text-align: left; vertical-align: top; }
 th { background: #eee; } .problem { color: #a00; font-weight: bold; } .warning { color: #a60; }
-.info { color: #246; } code { font-size: .9em; word-break: break-all; }
+.info { color: #246; } img.snap { max-width: 220px; } code { font-size: .9em; word-break: break-all; }
 @media print { body { margin: 0; } a { color: inherit; text-decoration: none; } }
 """
 
@@ -112,6 +136,31 @@ def _profiles(onvif: dict[str, Any]) -> str:
         uri = f"<br><code>{escape(p['stream_uri'])}</code>" if p.get("stream_uri") else ""
         parts.append(f"{escape(p.get('name') or p.get('token', ''))}: {escape(p.get('encoding', ''))} {size}{fps}{uri}")
     return "<br>".join(parts)
+
+
+def _streams(host: dict[str, Any]) -> str:
+    parts = []
+    for st in host.get("streams", []):
+        name = escape(", ".join(st.get("profiles") or []) or st.get("profile") or "")
+        if st.get("up"):
+            state = f"{st.get('fps') or 0:g} fps, {st.get('width')}×{st.get('height')}"
+            if st.get("bitrate_kbps"):
+                state += f", {st['bitrate_kbps']:.0f} kbit/s"
+        else:
+            state = "down"
+        problems = ", ".join(st.get("problems") or [])
+        parts.append(f"{name}: {escape(state)}" + (f' <span class="problem">{escape(problems)}</span>' if problems else ""))
+    return "<br>".join(parts)
+
+
+def _snapshot(host: dict[str, Any]) -> str:
+    snap = host.get("snapshot") or {}
+    data = snap.get("jpeg_base64")
+    if not data:
+        return escape(snap.get("error") or "")
+    # Only base64 characters reach the attribute: the value came from our own encoder.
+    safe = "".join(c for c in data if c.isalnum() or c in "+/=")
+    return f'<img class="snap" alt="snapshot of {escape(host.get("ip", ""))}" src="data:image/jpeg;base64,{safe}">'
 
 
 def render_survey_html(doc: dict[str, Any]) -> str:
@@ -134,6 +183,8 @@ def render_survey_html(doc: dict[str, Any]) -> str:
             escape((h["onvif"] or {}).get("serial", "")),
             escape((h["onvif"] or {}).get("auth", "")),
             _profiles(h["onvif"] or {}),
+            _streams(h),
+            _snapshot(h),
         ])
         for h in cameras if h.get("onvif")
     )
@@ -152,7 +203,8 @@ def render_survey_html(doc: dict[str, Any]) -> str:
 <h2>Findings and recommendations</h2>
 <table><tr><th>Severity</th><th>Host</th><th>Finding</th><th>Recommendation</th></tr>{finding_rows}</table>
 <h2>Cameras</h2>
-<table><tr><th>IP</th><th>Maker / model</th><th>Firmware</th><th>Serial</th><th>Auth</th><th>Profiles</th></tr>
+<table><tr><th>IP</th><th>Maker / model</th><th>Firmware</th><th>Serial</th><th>Auth</th><th>Profiles</th>
+<th>Streams</th><th>Snapshot</th></tr>
 {camera_rows}</table>
 <h2>All hosts</h2>
 <table><tr><th>IP</th><th>MAC</th><th>Vendor</th><th>Kind</th><th>Open ports</th></tr>{host_rows}</table>
