@@ -363,14 +363,22 @@ class StreamChecker:
                 if proc.is_alive():
                     return proc, conn
                 conn.close()
-        proc, conn = _spawn_worker()
-        if conn.poll(self.start_timeout_s):
+        try:
+            proc, conn = _spawn_worker()
+        except (OSError, ValueError) as err:  # e.g. the interpreter cannot be executed again
+            log.warning("cannot start a stream-check worker: %s", err)
+            return None
+        deadline = time.monotonic() + self.start_timeout_s
+        # Poll in slices: a worker that dies at start-up fails the check now, not after the timeout.
+        while time.monotonic() < deadline and proc.is_alive() and not conn.poll(0.1):
+            pass
+        if conn.poll(0):
             try:
                 if conn.recv() == "ready":
                     return proc, conn
             except (EOFError, OSError):
                 pass
-        log.warning("stream-check worker did not start within %.0f s", self.start_timeout_s)
+        log.warning("stream-check worker did not start (exit code %s)", proc.exitcode)
         _stop(proc, conn, polite=False)
         return None
 

@@ -33,6 +33,11 @@ def _check(result: subprocess.CompletedProcess[str]) -> dict:
     assert hosts[_camera_ip(0)]["onvif"]["auth"] == "ok"  # the protected camera, via the demo's credentials
     assert abs(hosts[_camera_ip(1)]["onvif"]["clock_offset_s"] - 2 * 86400) < 2
     assert hosts["127.0.0.29"]["kind"] == "host" and 8899 in hosts["127.0.0.29"]["open_ports"]
+    for i in range(6):
+        for stream in hosts[_camera_ip(i)]["streams"]:
+            # Checked, or (where this user cannot start the interpreter again, e.g. a venv
+            # on a /root interpreter run as nobody) a clear error, never a crash.
+            assert stream["up"] or stream["error"], stream
     return doc
 
 
