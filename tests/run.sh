@@ -9,6 +9,7 @@ APT_PACKAGES=(
   gir1.2-gst-rtsp-server-1.0 python3-gi python3-gst-1.0
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
   gstreamer1.0-tools ffmpeg
+  prometheus prometheus-blackbox-exporter chromium chromium-driver postgresql
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

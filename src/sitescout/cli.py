@@ -8,23 +8,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["main"]
+from sitescout.errors import CommandError, UsageError
+
+__all__ = ["main", "UsageError", "CommandError", "COMMAND_MODULES"]
 
 log = logging.getLogger("sitescout")
 
 
-class UsageError(Exception):
-    """Bad command-line input: exit status 2."""
-
-
-class CommandError(Exception):
-    """The command could not do its job: exit status 1."""
+#: Subcommands that live in modules of their own (``sitescout/cmd_*.py``), each with
+#: ``register(subparsers)`` that adds its parser and sets ``func``.  Such a module
+#: imports only argparse at module level, so ``--help`` stays fast.
+COMMAND_MODULES = ("sitescout.cmd_worker", "sitescout.cmd_serve", "sitescout.cmd_inventory", "sitescout.cmd_plan")
 
 
 def _add_survey(sub: argparse._SubParsersAction) -> None:
@@ -75,6 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     _add_survey(sub)
     _add_demo(sub)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name == name:  # that command is not built yet
+                continue
+            raise
+        module.register(sub)
     return parser
 
 
