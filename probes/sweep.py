@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
+from sitescout.probes.icmp import ICMP_ECHO_REPLY, IcmpSocket, IcmpUnavailableError, build_echo, open_icmp_socket, parse_echo
 from sitescout.probes.netif import local_ipv4_addresses
 from sitescout.probes.ports import DEFAULT_PORTS
 
@@ -195,57 +196,27 @@ def _arp_sweep(ifname: str, sources: dict[str, str], **opts: float) -> dict[str,
 # -- ICMP -------------------------------------------------------------------------
 
 
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\x00"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    s = (s >> 16) + (s & 0xFFFF)
-    s += s >> 16
-    return ~s & 0xFFFF
+_SWEEP_PAYLOAD = b"sitescout-sweep\x00"
 
 
-def _echo_request(ident: int, seq: int) -> bytes:
-    payload = b"sitescout-sweep\x00"
-    header = struct.pack("!BBHHH", 8, 0, 0, ident, seq)
-    return struct.pack("!BBHHH", 8, 0, _checksum(header + payload), ident, seq) + payload
-
-
-def _icmp_socket() -> tuple[socket.socket, str]:
-    """Open a raw ICMP socket if allowed, else an unprivileged datagram one; raise PermissionError if neither."""
-    try:
-        return socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP), "icmp"
-    except PermissionError:
-        pass
-    try:
-        return socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP), "icmp-dgram"
-    except PermissionError as err:
-        raise PermissionError("neither raw nor unprivileged ICMP sockets are allowed "
-                              "(see net.ipv4.ping_group_range)") from err
-
-
-def _icmp_sweep(sock: socket.socket, kind: str, targets: Sequence[str], **opts: float) -> dict[str, str | None]:
+def _icmp_sweep(icmp: IcmpSocket, targets: Sequence[str], **opts: float) -> dict[str, str | None]:
     ident = os.getpid() & 0xFFFF
-    with sock:
-        sock.setblocking(False)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
-        except OSError:
-            pass
+    with icmp.sock:
         index = {ip: i & 0xFFFF for i, ip in enumerate(targets)}
 
         def send(ip: str) -> None:
-            _send_with_retry(sock, _echo_request(ident, index[ip]), (ip, 0), ip)
+            _send_with_retry(icmp.sock, build_echo(ident, index[ip], _SWEEP_PAYLOAD), (ip, 0), ip)
 
         def parse(data: bytes, addr: object) -> tuple[str, str | None] | None:
-            if kind == "icmp":  # raw sockets hand us the IP header too
-                data = data[(data[0] & 0x0F) * 4:] if data else b""
-                if len(data) < 8 or data[0] != 0 or struct.unpack("!H", data[4:6])[0] != ident:
-                    return None
-            elif len(data) < 8 or data[0] != 0:  # the kernel matched the datagram socket's id
+            reply = parse_echo(data, addr[0], has_ip_header=icmp.is_raw)  # type: ignore[index]
+            if reply is None or reply.icmp_type != ICMP_ECHO_REPLY:
                 return None
-            return addr[0], None  # type: ignore[index]
+            # Ping sockets: the kernel rewrote the identifier and matched it for us.
+            if icmp.keeps_identifier and reply.ident != ident:
+                return None
+            return reply.source, None
 
-        return _run_rounds(targets, send, lambda t: _drain(sock, t, parse), **opts)  # type: ignore[arg-type]
+        return _run_rounds(targets, send, lambda t: _drain(icmp.sock, t, parse), **opts)  # type: ignore[arg-type]
 
 
 # -- TCP connect --------------------------------------------------------------------
@@ -348,18 +319,19 @@ def sweep(networks: Sequence[ipaddress.IPv4Network], *, interface: str | None = 
     if rest:
         routed = rest
         try:
-            sock, kind = _icmp_socket()
-        except PermissionError as err:
+            icmp = open_icmp_socket()
+        except IcmpUnavailableError as err:
             log.info("%d addresses: tcp connect discovery (%s)", len(routed), err)
             jobs.append(("tcp", lambda: _tcp_sweep(routed, wait_s=wait_s, refused_counts=True)))
         else:
             if interface:
                 try:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, interface.encode())
+                    icmp.sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, interface.encode())
                 except OSError as err:
                     log.debug("%s: cannot bind ICMP socket to the interface: %s", interface, err)
+            kind = "icmp" if icmp.is_raw else "icmp-dgram"
             log.info("%d addresses: %s echo sweep", len(routed), kind)
-            jobs.append((kind, functools.partial(_icmp_sweep, sock, kind, routed, **opts)))
+            jobs.append((kind, functools.partial(_icmp_sweep, icmp, routed, **opts)))
 
     # On-link and routed parts run side by side: each mostly waits for replies.
     with ThreadPoolExecutor(max_workers=max(len(jobs), 1)) as pool:
