@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -145,7 +144,6 @@ def test_password_never_in_any_output(survey: dict) -> None:
 
 def test_report_lists_cameras_and_skew_finding(survey_lab: SurveyLab, survey: dict) -> None:
     report = survey["_report"]
-    skewed = survey_lab.cameras[1]
     assert "camera clock is off by +3.0 days" in report
     for camera in survey_lab.cameras:
         assert camera.ip in report
