@@ -1,0 +1,457 @@
+"""The worker's targets file: typed, strict, with defaults in code and errors that name FILE:LINE.
+
+Model: blackbox_exporter ``config/config.go`` — one frozen dataclass per probe
+kind with a ``DEFAULT_*`` instance, defaults applied first, then range checks;
+unknown keys are errors (``KnownFields(true)``).  PyYAML's node marks give the
+line of every key, so each message points at the line to fix::
+
+    targets.yml:7: targets[1].kind: must be one of camera, host, not 'cam'
+
+Credentials never come from this file (``--credentials``): a stream URI that
+carries a user or password is an error.  Nothing here reads a file at import time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import ipaddress
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import yaml
+
+__all__ = [
+    "LinkSettings",
+    "StreamSettings",
+    "OnvifSettings",
+    "DEFAULT_LINK",
+    "DEFAULT_STREAM_SETTINGS",
+    "DEFAULT_ONVIF_SETTINGS",
+    "Defaults",
+    "StreamTarget",
+    "Target",
+    "TargetsConfig",
+    "TargetsError",
+    "load_targets",
+    "parse_targets",
+    "parse_shard",
+    "in_shard",
+    "stable_fraction",
+]
+
+log = logging.getLogger(__name__)
+
+
+class TargetsError(ValueError):
+    """The targets file is unreadable or invalid; ``str()`` is ``FILE:LINE: message``."""
+
+    def __init__(self, path: str, line: int, message: str) -> None:
+        self.path, self.line, self.message = path, line, message
+        super().__init__(f"{path}:{line}: {message}")
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    """Link probe: an echo burst per target every `interval_s` (all due targets share one ICMP socket)."""
+
+    #: One ICMP socket serves every target that falls due in the same tick.
+    batched: ClassVar[bool] = True
+    interval_s: float = 15.0
+    count: int = 10
+    echo_interval_s: float = 0.2
+    timeout_s: float = 1.0
+    #: Bursts in flight at once (each one covers many targets).
+    concurrency: int = 4
+
+    @property
+    def budget_s(self) -> float:
+        """Return how long one burst may take: echoes, the last reply's timeout, 1 s slack."""
+        return self.count * self.echo_interval_s + self.timeout_s + 1.0
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """Stream probe: watch each stream for `window_s` every `interval_s`, killed at `timeout_s`."""
+
+    batched: ClassVar[bool] = False
+    interval_s: float = 60.0
+    window_s: float = 4.0
+    #: Whole-check budget (open + window + a read timeout + process start); the check's worker is killed there.
+    timeout_s: float = 12.0
+    #: Checks at once: each one is a process decoding a few key frames (2 fit a 2-core box).
+    concurrency: int = 2
+
+    @property
+    def budget_s(self) -> float:
+        """Return the hard limit of one check."""
+        return self.timeout_s
+
+
+@dataclass(frozen=True)
+class OnvifSettings:
+    """ONVIF identity/clock probe every `interval_s`, within `timeout_s` per camera."""
+
+    batched: ClassVar[bool] = False
+    interval_s: float = 600.0
+    timeout_s: float = 20.0
+    concurrency: int = 16
+
+    @property
+    def budget_s(self) -> float:
+        """Return the hard limit of one interrogation."""
+        return self.timeout_s
+
+
+DEFAULT_LINK = LinkSettings()
+DEFAULT_STREAM_SETTINGS = StreamSettings()
+DEFAULT_ONVIF_SETTINGS = OnvifSettings()
+
+#: Per-key checks: (minimum, maximum) — inclusive; None means unbounded.
+_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "interval_s": (0.1, 86400.0),
+    "count": (1, 1000),
+    "echo_interval_s": (0.0, 10.0),
+    "timeout_s": (0.05, 600.0),
+    "window_s": (0.5, 300.0),
+    "concurrency": (1, 256),
+}
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """The settings of each probe kind."""
+
+    link: LinkSettings = DEFAULT_LINK
+    stream: StreamSettings = DEFAULT_STREAM_SETTINGS
+    onvif: OnvifSettings = DEFAULT_ONVIF_SETTINGS
+
+
+@dataclass(frozen=True)
+class StreamTarget:
+    """One stream of a camera, with what its profile promises."""
+
+    uri: str
+    profile: str
+    expected_fps: float | None = None
+    expected_width: int | None = None
+    expected_height: int | None = None
+
+
+@dataclass(frozen=True)
+class Target:
+    """One device to watch; (site, device) is its identity and its Prometheus labels."""
+
+    site: str
+    device: str
+    ip: str
+    kind: str = "camera"
+    onvif: str | None = None
+    tcp_port: int | None = None
+    streams: tuple[StreamTarget, ...] = ()
+    line: int = field(default=0, compare=False)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """Return the identity (site, device)."""
+        return (self.site, self.device)
+
+
+@dataclass(frozen=True)
+class TargetsConfig:
+    """A loaded targets file."""
+
+    defaults: Defaults = Defaults()
+    targets: tuple[Target, ...] = ()
+    source: str = ""
+
+
+# ---------------------------------------------------------------------------
+# Shards and phases: stable over restarts, file order and other targets.
+
+
+def stable_fraction(*parts: str) -> float:
+    """Return a number in [0, 1) fixed by `parts` (sha256; the same on every host and run)."""
+    digest = hashlib.sha256("\0".join(parts).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """Parse ``K/N`` (1 <= K <= N).
+
+    Raises:
+        ValueError: with a message saying the expected form.
+    """
+    try:
+        k_s, n_s = text.split("/")
+        k, n = int(k_s), int(n_s)
+    except ValueError:
+        raise ValueError(f"--shard must look like K/N (e.g. 1/2), not {text!r}") from None
+    if not 1 <= k <= n:
+        raise ValueError(f"--shard {text}: K must be between 1 and N")
+    return k, n
+
+
+def in_shard(target: Target, shard: tuple[int, int]) -> bool:
+    """Say whether `target` belongs to shard K of N (a hash of site and device, not file position)."""
+    k, n = shard
+    return n == 1 or int(stable_fraction("shard", target.site, target.device) * n) == k - 1
+
+
+# ---------------------------------------------------------------------------
+# YAML with line numbers.
+
+
+class _Map(dict):  # type: ignore[type-arg]
+    """A YAML mapping that remembers its own line and each key's line."""
+
+    line: int = 0
+    lines: dict[Any, int]
+
+
+class _Seq(list):  # type: ignore[type-arg]
+    """A YAML sequence that remembers its line and each item's line."""
+
+    line: int = 0
+    lines: list[int]
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, line: int, key: object, first: int) -> None:
+        self.line, self.key, self.first = line, key, first
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader whose mappings and sequences carry line numbers."""
+
+
+def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> _Map:
+    loader.flatten_mapping(node)
+    out = _Map()
+    out.line, out.lines = node.start_mark.line + 1, {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        if key in out.lines:
+            raise _DuplicateKey(line, key, out.lines[key])
+        out[key] = loader.construct_object(value_node, deep=True)
+        out.lines[key] = line
+    return out
+
+
+def _construct_seq(loader: _LineLoader, node: yaml.SequenceNode) -> _Seq:
+    out = _Seq(loader.construct_object(child, deep=True) for child in node.value)
+    out.line, out.lines = node.start_mark.line + 1, [child.start_mark.line + 1 for child in node.value]
+    return out
+
+
+_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+_LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+
+
+class _Reader:
+    """Turns the YAML tree into typed records, raising TargetsError with the line."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def fail(self, line: int, message: str) -> TargetsError:
+        return TargetsError(self.path, line, message)
+
+    def mapping(self, value: Any, line: int, where: str, allowed: tuple[str, ...],
+                required: tuple[str, ...] = ()) -> _Map:
+        if not isinstance(value, _Map):
+            raise self.fail(line, f"{where}: must be a mapping, not {_type_name(value)}")
+        for key in value:
+            if key not in allowed:
+                raise self.fail(value.lines[key], f"{where}: unknown key {key!r} (expected: {', '.join(allowed)})")
+        for key in required:
+            if key not in value:
+                raise self.fail(value.line, f"{where}: missing key {key!r}")
+        return value
+
+    def settings(self, cls: type, default: Any, value: Any, line: int, where: str) -> Any:
+        names = tuple(f.name for f in dataclasses.fields(cls))
+        raw = self.mapping(value, line, where, names)
+        changes: dict[str, Any] = {}
+        for key, item in raw.items():
+            want = type(getattr(default, key))
+            changes[key] = self.number(item, raw.lines[key], f"{where}.{key}", integer=want is int)
+        try:
+            built = dataclasses.replace(default, **changes)
+        except (TypeError, ValueError) as err:  # pragma: no cover - fields are checked above
+            raise self.fail(raw.line, f"{where}: {err}") from None
+        if isinstance(built, LinkSettings) and built.budget_s - 1.0 > built.interval_s:
+            raise self.fail(raw.line, f"{where}: a burst ({built.count} x {built.echo_interval_s:g} s + "
+                                      f"{built.timeout_s:g} s timeout) does not fit in interval_s {built.interval_s:g}")
+        if isinstance(built, StreamSettings) and built.timeout_s < built.window_s + 1.0:
+            raise self.fail(raw.line, f"{where}: timeout_s ({built.timeout_s:g}) must be at least window_s + 1 "
+                                      f"({built.window_s + 1.0:g})")
+        return built
+
+    def number(self, value: Any, line: int, where: str, *, integer: bool) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or (integer and not isinstance(value, int)):
+            raise self.fail(line, f"{where}: must be {'an integer' if integer else 'a number'}, "
+                                  f"not {_type_name(value)}")
+        lo, hi = _RANGES.get(where.rsplit(".", 1)[-1], (None, None))
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise self.fail(line, f"{where}: must be between {lo:g} and {hi:g}, not {value:g}")
+        return value
+
+    def text(self, value: Any, line: int, where: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(line, f"{where}: must be a non-empty string, not {_type_name(value)}")
+        return value.strip()
+
+    def url(self, value: Any, line: int, where: str, schemes: tuple[str, ...]) -> str:
+        text = self.text(value, line, where)
+        parts = urlsplit(text)
+        if parts.scheme.lower() not in schemes or not parts.hostname:
+            raise self.fail(line, f"{where}: must be a {' or '.join(schemes)} URL, not {text!r}")
+        if parts.username is not None or parts.password is not None:
+            # Say that it carries credentials, never what they are.
+            raise self.fail(line, f"{where}: must not carry a user or password (use --credentials)")
+        return text
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "empty"
+    return {_Map: "a mapping", _Seq: "a list", str: "a string", bool: "a boolean", int: "an integer",
+            float: "a number"}.get(type(value), type(value).__name__)
+
+
+_TOP_KEYS = ("defaults", "targets")
+_KIND_KEYS = ("link", "stream", "onvif")
+_TARGET_KEYS = ("site", "device", "ip", "kind", "onvif", "tcp_port", "streams")
+_STREAM_KEYS = ("uri", "profile", "expected_fps", "expected_width", "expected_height")
+_DEVICE_KINDS = ("camera", "host")
+
+
+def _read_defaults(r: _Reader, value: Any, line: int) -> Defaults:
+    if value is None:
+        return Defaults()
+    raw = r.mapping(value, line, "defaults", _KIND_KEYS)
+    link = r.settings(LinkSettings, DEFAULT_LINK, raw["link"], raw.lines["link"], "defaults.link") \
+        if "link" in raw else DEFAULT_LINK
+    stream = r.settings(StreamSettings, DEFAULT_STREAM_SETTINGS, raw["stream"], raw.lines["stream"],
+                        "defaults.stream") if "stream" in raw else DEFAULT_STREAM_SETTINGS
+    onvif = r.settings(OnvifSettings, DEFAULT_ONVIF_SETTINGS, raw["onvif"], raw.lines["onvif"],
+                       "defaults.onvif") if "onvif" in raw else DEFAULT_ONVIF_SETTINGS
+    return Defaults(link, stream, onvif)
+
+
+def _read_stream(r: _Reader, value: Any, line: int, where: str, index: int) -> StreamTarget:
+    raw = r.mapping(value, line, where, _STREAM_KEYS, ("uri",))
+    uri = r.url(raw["uri"], raw.lines["uri"], f"{where}.uri", ("rtsp", "rtsps", "http", "https"))
+    profile = r.text(raw["profile"], raw.lines["profile"], f"{where}.profile") if "profile" in raw \
+        else f"stream{index}"
+    fps = r.number(raw["expected_fps"], raw.lines["expected_fps"], f"{where}.expected_fps", integer=False) \
+        if "expected_fps" in raw else None
+    if fps is not None and not 0 < fps <= 240:
+        raise r.fail(raw.lines["expected_fps"], f"{where}.expected_fps: must be between 0 and 240, not {fps:g}")
+    size: list[int | None] = []
+    for key in ("expected_width", "expected_height"):
+        if key not in raw:
+            size.append(None)
+            continue
+        n = int(r.number(raw[key], raw.lines[key], f"{where}.{key}", integer=True))
+        if not 1 <= n <= 16384:
+            raise r.fail(raw.lines[key], f"{where}.{key}: must be between 1 and 16384, not {n}")
+        size.append(n)
+    return StreamTarget(uri, profile, fps, size[0], size[1])
+
+
+def _read_target(r: _Reader, value: Any, line: int, where: str) -> Target:
+    raw = r.mapping(value, line, where, _TARGET_KEYS, ("site", "device", "ip"))
+    site = r.text(raw["site"], raw.lines["site"], f"{where}.site")
+    device = r.text(raw["device"], raw.lines["device"], f"{where}.device")
+    ip_text = raw["ip"]
+    try:
+        ip = str(ipaddress.ip_address(str(ip_text).strip()))
+    except ValueError:
+        raise r.fail(raw.lines["ip"], f"{where}.ip: {ip_text!r} is not an IPv4 or IPv6 address") from None
+    kind = raw.get("kind", "camera")
+    if kind not in _DEVICE_KINDS:
+        raise r.fail(raw.lines["kind"], f"{where}.kind: must be one of {', '.join(_DEVICE_KINDS)}, not {kind!r}")
+    onvif = r.url(raw["onvif"], raw.lines["onvif"], f"{where}.onvif", ("http", "https")) if "onvif" in raw else None
+    tcp_port = None
+    if "tcp_port" in raw:
+        tcp_port = int(r.number(raw["tcp_port"], raw.lines["tcp_port"], f"{where}.tcp_port", integer=True))
+        if not 1 <= tcp_port <= 65535:
+            raise r.fail(raw.lines["tcp_port"], f"{where}.tcp_port: must be between 1 and 65535, not {tcp_port}")
+    streams: list[StreamTarget] = []
+    if "streams" in raw:
+        items = raw["streams"]
+        if not isinstance(items, _Seq):
+            raise r.fail(raw.lines["streams"], f"{where}.streams: must be a list, not {_type_name(items)}")
+        seen: dict[str, int] = {}
+        for i, (item, item_line) in enumerate(zip(items, items.lines), start=1):
+            stream = _read_stream(r, item, item_line, f"{where}.streams[{i}]", i)
+            if stream.profile in seen:
+                raise r.fail(item_line, f"{where}.streams[{i}]: duplicate profile {stream.profile!r} "
+                                        f"(first at line {seen[stream.profile]})")
+            seen[stream.profile] = item_line
+            streams.append(stream)
+    return Target(site, device, ip, kind, onvif, tcp_port, tuple(streams), line)
+
+
+def parse_targets(text: str, path: str = "<targets>") -> TargetsConfig:
+    """Parse and check a targets document.
+
+    Raises:
+        TargetsError: ``FILE:LINE: message`` for the first problem found.
+    """
+    r = _Reader(path)
+    try:
+        doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+    except _DuplicateKey as err:
+        raise r.fail(err.line, f"duplicate key {err.key!r} (first at line {err.first})") from None
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark else 1
+        raise r.fail(line, f"invalid YAML: {err.problem or err.context}") from None
+    except yaml.YAMLError as err:
+        raise r.fail(1, f"invalid YAML: {err}") from None
+    if doc is None:
+        raise r.fail(1, "empty file: expected a mapping with 'targets' (and optional 'defaults')")
+    top = r.mapping(doc, 1, "top level", _TOP_KEYS, ("targets",))
+    defaults = _read_defaults(r, top.get("defaults"), top.lines.get("defaults", 1))
+    items = top["targets"]
+    if items is None:
+        items = _Seq()
+        items.line, items.lines = top.lines["targets"], []
+    if not isinstance(items, _Seq):
+        raise r.fail(top.lines["targets"], f"targets: must be a list, not {_type_name(items)}")
+    targets: list[Target] = []
+    first: dict[tuple[str, str], int] = {}
+    for i, (item, line) in enumerate(zip(items, items.lines), start=1):
+        target = _read_target(r, item, line, f"targets[{i}]")
+        if target.key in first:
+            raise r.fail(line, f"targets[{i}]: duplicate device {target.device!r} in site {target.site!r} "
+                               f"(first at line {first[target.key]})")
+        first[target.key] = line
+        targets.append(target)
+    return TargetsConfig(defaults, tuple(targets), path)
+
+
+def load_targets(path: str | Path) -> TargetsConfig:
+    """Read and check a targets file.
+
+    Raises:
+        TargetsError: unreadable file, or ``FILE:LINE: message`` for the first problem.
+    """
+    name = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as err:
+        raise TargetsError(name, 0, f"cannot read: {err.strerror or err}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise TargetsError(name, line, "not UTF-8 text") from None
+    return parse_targets(text, name)
