@@ -1,0 +1,76 @@
+"""The web application: map, site pages and reports, REST API, Prometheus http_sd and metrics.
+
+`create_app(test_config=None)` builds one Flask app (flaskr's factory): defaults
+here, then the caller's overrides.  One blueprint per surface: map, sites, api,
+sd, auth.  The inventory is opened once per app; each request gets its own
+session, closed on teardown.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response
+from werkzeug.exceptions import HTTPException
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+#: Defaults; `test_config` (or `sitescout serve`) overrides any of them.
+DEFAULT_CONFIG: dict[str, Any] = {
+    "DATABASE_URL": None,  # None: inventory.db.default_database_url()
+    "TILES_FILE": None,  # an MBTiles file for an offline basemap
+    "TILE_URL": None,  # or a tile server, e.g. "https://tiles.example.org/{z}/{x}/{y}.png"
+    "TILE_ATTRIBUTION": "",
+    "SESSION_COOKIE_NAME": "sitescout_session",
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    # Browsers accept Secure cookies from http://127.0.0.1 and http://localhost; anywhere else the
+    # UI must sit behind HTTPS (sitescout serve says so when it listens beyond loopback).
+    "SESSION_COOKIE_SECURE": True,
+    "PERMANENT_SESSION_LIFETIME": 12 * 3600,
+    "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,  # a survey with snapshots of many cameras
+    "BABEL_DEFAULT_LOCALE": "vi",
+    "BABEL_TRANSLATION_DIRECTORIES": "translations",
+    "LANGUAGES": ("vi", "en"),
+}
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the sitescout web application."""
+    from sitescout.web import auth, i18n, map as map_bp, metrics, security, sites, storage, api, sd
+
+    app = Flask(__name__)
+    app.config.from_mapping(DEFAULT_CONFIG)
+    if test_config:
+        app.config.from_mapping(test_config)
+    if not app.config.get("SECRET_KEY"):
+        # Sessions then last as long as the process; `sitescout serve` passes a kept key.
+        app.config["SECRET_KEY"] = secrets.token_hex(32)
+    storage.init_app(app)
+    i18n.init_app(app)
+    security.init_app(app)
+    metrics.init_app(app)
+    for module in (auth, map_bp, sites, api, sd):
+        app.register_blueprint(module.bp)
+    app.add_url_rule("/", "index", map_bp.index)
+    app.register_error_handler(HTTPException, _http_error)
+    return app
+
+
+def _http_error(err: HTTPException) -> Response | tuple[str, int]:
+    """Answer errors as JSON under /api and /sd, as a page elsewhere."""
+    from flask import jsonify, render_template, request
+
+    code = err.code or 500
+    if request.path.startswith(("/api/", "/sd/")):
+        response = jsonify({"error": err.description})
+        response.status_code = code
+        return response
+    if code in (301, 302, 303, 307, 308):
+        return err.get_response()  # type: ignore[return-value]
+    return render_template("error.html", code=code, title=err.name, message=err.description), code

@@ -1,0 +1,147 @@
+"""The REST API (/api/v1): sites as GeoJSON, devices, survey upload and observations from workers."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from flask import Blueprint, Response, request, url_for
+
+from sitescout.inventory import store
+from sitescout.inventory.db import ConflictError
+from sitescout.inventory.records import DeviceSummary, SiteSummary
+from sitescout.web.security import EDIT_ROLES, OBSERVATION_ROLES, READ_ROLES, token_or_login_required, token_required
+from sitescout.web.storage import commit_session, db_session
+
+__all__ = ["bp", "site_feature"]
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+#: Never in an API answer, whatever the inventory's records grow to hold.
+_SECRET_FIELDS = frozenset({"credential", "credential_encrypted", "password", "password_hash", "token_hash"})
+
+
+def _json(data: Any, status: int = 200, mimetype: str = "application/json") -> Response:
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return Response(body, status=status, mimetype=mimetype)
+
+
+def _error(status: int, message: str) -> Response:
+    return _json({"error": message}, status)
+
+
+def site_feature(site: SiteSummary, site_path: str) -> dict[str, Any]:
+    """Return a site as a GeoJSON Feature (geometry null when it has no coordinates)."""
+    geometry = None
+    if site.latitude is not None and site.longitude is not None:
+        geometry = {"type": "Point", "coordinates": [site.longitude, site.latitude]}
+    return {
+        "type": "Feature", "id": site.id, "geometry": geometry,
+        "properties": {
+            "id": site.id, "name": site.name, "kind": site.kind, "status": site.status,
+            "commune": site.commune, "region": site.region, "is_demo": site.is_demo, "health": site.health,
+            "device_count": site.device_count, "problem_count": site.problem_count,
+            "warning_count": site.warning_count, "url": f"{site_path}{site.id}",
+        },
+    }
+
+
+def _device(device: DeviceSummary) -> dict[str, Any]:
+    return {k: v for k, v in device.to_dict().items() if k not in _SECRET_FIELDS}
+
+
+def _site_path() -> str:
+    return url_for("sites.show_site", site_id=0).removesuffix("0")
+
+
+@bp.get("/sites")
+@token_or_login_required(READ_ROLES)
+def list_sites() -> Response:
+    """Return every site as a GeoJSON FeatureCollection (?q= search, ?problems=1)."""
+    sites = store.list_sites(db_session(), query=request.args.get("q") or None,
+                             problems_only=request.args.get("problems") in ("1", "true", "yes"))
+    path = _site_path()
+    collection = {"type": "FeatureCollection", "features": [site_feature(s, path) for s in sites]}
+    return _json(collection, mimetype="application/geo+json")
+
+
+@bp.get("/sites/<int:site_id>")
+@token_or_login_required(READ_ROLES)
+def get_site(site_id: int) -> Response:
+    """Return one site as a GeoJSON Feature with its devices, surveys and pending candidates."""
+    detail = store.get_site(db_session(), site_id)
+    if detail is None:
+        return _error(404, f"no site {site_id}")
+    feature = site_feature(detail.site, _site_path())
+    props = feature["properties"]
+    props.update(address=detail.address, contact=detail.contact,
+                 devices=[_device(d) for d in detail.devices],
+                 surveys=[s.to_dict() for s in detail.surveys],
+                 candidates=[c.to_dict() for c in detail.candidates],
+                 findings=[f.to_dict() for f in detail.findings])
+    return _json(feature, mimetype="application/geo+json")
+
+
+@bp.get("/devices")
+@token_or_login_required(READ_ROLES)
+def list_devices() -> Response:
+    """Return devices, all or of one site (?site=ID); credentials never leave the server."""
+    site = request.args.get("site")
+    site_id: int | None = None
+    if site is not None:
+        if not site.isdigit():
+            return _error(400, "site must be a site number, e.g. ?site=3")
+        site_id = int(site)
+    devices = store.list_devices(db_session(), site_id=site_id)
+    return _json({"devices": [_device(d) for d in devices]})
+
+
+def _json_body() -> Any:
+    if not request.is_json:
+        raise ValueError("send the document as JSON (Content-Type: application/json)")
+    data = request.get_json(silent=True)
+    if data is None:
+        raise ValueError("the body is not valid JSON")
+    return data
+
+
+@bp.post("/surveys")
+@token_required(EDIT_ROLES)
+def post_survey() -> Response:
+    """Store a survey document pushed from the field (editor or admin token); the same survey twice is one."""
+    try:
+        doc = _json_body()
+        if not isinstance(doc, dict) or not isinstance(doc.get("site"), str) or not isinstance(doc.get("hosts"), list):
+            raise ValueError("a survey document needs 'site' (text) and 'hosts' (a list); see the brief")
+        site_id = request.args.get("site", type=int)
+        result = store.ingest_survey(db_session(), doc, site_id=site_id)
+        commit_session()
+    except ConflictError as err:
+        return _error(409, str(err))
+    except (ValueError, LookupError) as err:
+        return _error(400, str(err))
+    log.info("%s: survey of %r stored as %s (duplicate: %s)", request.remote_addr, doc.get("site"),
+             result.survey_id, result.duplicate)
+    body = result.to_dict()
+    body["report"] = url_for("sites.report", site_id=result.site_id, survey=result.survey_id)
+    return _json(body, 200 if result.duplicate else 201)
+
+
+@bp.post("/observations")
+@token_required(OBSERVATION_ROLES)
+def post_observations() -> Response:
+    """Record observations from a worker: a JSON list (or {"observations": [...]})."""
+    try:
+        data = _json_body()
+        if isinstance(data, dict):
+            data = data.get("observations")
+        if not isinstance(data, list) or not all(isinstance(o, dict) for o in data):
+            raise ValueError("send a list of observation objects")
+        count = store.record_observations(db_session(), data)
+        commit_session()
+    except (ValueError, LookupError) as err:
+        return _error(400, str(err))
+    return _json({"recorded": count}, 201)
