@@ -18,6 +18,7 @@ share one socket burst.  Also ``/-/healthy`` and ``POST /-/reload``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import gzip
 import logging
@@ -41,7 +42,7 @@ from sitescout.probes.stream_health import redact_uri
 from sitescout.probes.targets import LinkSettings, OnvifSettings, StreamSettings, StreamTarget, Target
 from sitescout.probes.worker import DURATION_BUCKETS, RTT_BUCKETS, ResultStore, StoreSnapshot, Worker
 
-__all__ = ["SitescoutCollector", "ProbeService", "Exporter", "parse_listen", "probe_timeout_s"]
+__all__ = ["SitescoutCollector", "ProbeService", "Exporter", "parse_listen", "probe_timeout_s", "serve_in_background"]
 
 log = logging.getLogger(__name__)
 
@@ -492,3 +493,32 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, (str(err) + "\n").encode("utf-8"))
             return
         self._send(200, body, CONTENT_TYPE_LATEST)
+
+
+@contextlib.contextmanager
+def serve_in_background(worker: Worker, listen: tuple[str, int] = ("127.0.0.1", 0)) -> Iterator[Exporter]:
+    """Run `worker` on its own event-loop thread and serve it; stop both on exit (tests, the demo)."""
+    exporter = Exporter(worker, listen)
+    ready = threading.Event()
+    holder: dict[str, Any] = {}
+
+    async def main() -> None:
+        holder["stop"] = asyncio.Event()
+        holder["loop"] = asyncio.get_running_loop()
+        worker.loop = holder["loop"]
+        ready.set()
+        await worker.run(holder["stop"])
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), name="worker", daemon=True)
+    if worker.config is None:
+        worker.load_initial()
+    thread.start()
+    ready.wait(10)
+    exporter.start()
+    try:
+        yield exporter
+    finally:
+        exporter.stop()
+        holder["loop"].call_soon_threadsafe(holder["stop"].set)
+        thread.join(10)
+        worker.ctx.close()

@@ -302,15 +302,17 @@ class _Reader:
         return value
 
     def text(self, value: Any, line: int, where: str) -> str:
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(line, f"{where}: must be a non-empty string, not {_type_name(value)}")
+        if not isinstance(value, str):
+            raise self.fail(line, f"{where}: must be a string, not {_type_name(value)}")
+        if not value.strip():
+            raise self.fail(line, f"{where}: must not be empty")
         return value.strip()
 
     def url(self, value: Any, line: int, where: str, schemes: tuple[str, ...]) -> str:
         text = self.text(value, line, where)
         parts = urlsplit(text)
         if parts.scheme.lower() not in schemes or not parts.hostname:
-            raise self.fail(line, f"{where}: must be a {' or '.join(schemes)} URL, not {text!r}")
+            raise self.fail(line, f"{where}: must be a URL with scheme {', '.join(schemes)}, not {text!r}")
         if parts.username is not None or parts.password is not None:
             # Say that it carries credentials, never what they are.
             raise self.fail(line, f"{where}: must not carry a user or password (use --credentials)")
@@ -412,7 +414,8 @@ def parse_targets(text: str, path: str = "<targets>") -> TargetsConfig:
         raise r.fail(err.line, f"duplicate key {err.key!r} (first at line {err.first})") from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
-        line = mark.line + 1 if mark else 1
+        # A mark at the end of the stream sits one past the last line: name the last line.
+        line = min(mark.line + 1, max(text.count("\n"), 1)) if mark else 1
         raise r.fail(line, f"invalid YAML: {err.problem or err.context}") from None
     except yaml.YAMLError as err:
         raise r.fail(1, f"invalid YAML: {err}") from None
