@@ -44,8 +44,8 @@ def parse_listen(value: str) -> tuple[str, int]:
     if not sep or not host or not port_text.isdigit():
         raise UsageError(f"--listen {value!r}: use HOST:PORT, e.g. 127.0.0.1:8080")
     port = int(port_text)
-    if not 0 < port < 65536:
-        raise UsageError(f"--listen {value!r}: port must be 1-65535")
+    if not 0 <= port < 65536:  # 0: any free port (printed on start)
+        raise UsageError(f"--listen {value!r}: port must be 0-65535")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     return host, port
