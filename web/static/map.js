@@ -16,7 +16,9 @@
       .toLowerCase().split(/\s+/).filter(Boolean).join(" ");
   }
 
-  var map = L.map(el, { preferCanvas: false, zoomControl: true, worldCopyJump: true });
+  // markercluster needs the map's maxZoom, which a missing tile layer would leave undefined.
+  var maxZoom = config.tiles ? config.tiles.maxZoom : 18;
+  var map = L.map(el, { zoomControl: true, worldCopyJump: true, minZoom: 2, maxZoom: maxZoom });
   if (config.tiles) {
     L.tileLayer(config.tiles.url, {
       minZoom: config.tiles.minZoom, maxZoom: config.tiles.maxZoom,
