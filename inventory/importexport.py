@@ -365,7 +365,7 @@ def import_surveys(session: Session, documents: Any, *, source: str = "surveys")
 def _site_rows(session: Session) -> Iterable[dict[str, Any]]:
     stmt = (select(Site, Commune.name, Region.name).join(Commune, Site.commune_id == Commune.id)
             .join(Region, Commune.region_id == Region.id).order_by(Region.name, Commune.name, Site.name))
-    for site, commune, region in session.execute(stmt).tuples():
+    for site, commune, region in session.execute(stmt):
         yield {"region": region, "commune": commune, "name": site.name, "kind": site.kind, "status": site.status,
                "latitude": site.latitude, "longitude": site.longitude, "address": site.address,
                "contact": site.contact, "is_demo": site.is_demo}
@@ -377,7 +377,7 @@ def _device_rows(session: Session) -> Iterable[dict[str, Any]]:
             .join(Region, Commune.region_id == Region.id)
             .outerjoin(CameraDetails, CameraDetails.device_id == Device.id)
             .order_by(Region.name, Commune.name, Site.name, Device.name))
-    for d, cam, site, commune, region in session.execute(stmt).tuples():
+    for d, cam, site, commune, region in session.execute(stmt):
         row: dict[str, Any] = {"region": region, "commune": commune, "site": site}
         row.update({k: getattr(d, k) for k in _DEVICE_OWN})
         row.update({k: getattr(cam, k) if cam else None for k in _CAMERA})

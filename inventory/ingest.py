@@ -74,13 +74,20 @@ class _Host:
     onvif: dict[str, Any] = field(default_factory=dict)
 
 
+def _time(value: Any, name: str) -> datetime:
+    try:
+        return parse_time(value, name)
+    except ValidationError as err:
+        raise SurveyError(err.field, err.message) from None
+
+
 def _check_document(document: Any) -> tuple[datetime, datetime | None, list[_Host]]:
     if not isinstance(document, dict):
         raise SurveyError("document", "a survey document is a JSON object (sitescout survey --json)")
     if not isinstance(document.get("site"), str) or not document["site"].strip():
         raise SurveyError("site", "the document names no site")
-    started = parse_time(document.get("started_at"), "started_at")
-    finished = parse_time(document["finished_at"], "finished_at") if document.get("finished_at") else None
+    started = _time(document.get("started_at"), "started_at")
+    finished = _time(document["finished_at"], "finished_at") if document.get("finished_at") else None
     hosts_raw = document.get("hosts")
     if not isinstance(hosts_raw, list):
         raise SurveyError("hosts", "must be a list of host records")

@@ -165,7 +165,7 @@ def list_devices(session: Session, *, site_id: int | None = None) -> list[Device
     )
     if site_id is not None:
         stmt = stmt.where(Device.site_id == site_id)
-    return [_device(d, h, c) for d, h, c in session.execute(stmt).tuples()]
+    return [_device(d, h, c) for d, h, c in session.execute(stmt)]
 
 
 def _finding(f: Finding) -> FindingRecord:
@@ -212,7 +212,7 @@ def _surveys(session: Session, site_id: int) -> list[SurveySummary]:
             id=s.id, site_id=s.site_id, started_at=s.started_at, finished_at=s.finished_at,
             host_count=len(s.document.get("hosts") or []), finding_count=nf or 0, pending_candidates=np or 0,
         )
-        for s, nf, np in session.execute(stmt).tuples()
+        for s, nf, np in session.execute(stmt)
     ]
 
 

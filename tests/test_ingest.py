@@ -1,0 +1,215 @@
+"""Survey ingestion: matching order, findings instead of overwrites, candidates, idempotence, one transaction."""
+
+from __future__ import annotations
+
+import base64
+import copy
+
+import pytest
+from inventory_db import database, db_url, pg_server, sqlite_template  # noqa: F401
+from sqlalchemy import func, select
+
+from sitescout.inventory import ingest, store
+from sitescout.inventory.ingest import SurveyError
+from sitescout.inventory.models import (
+    Candidate,
+    CameraDetails,
+    Commune,
+    Device,
+    Finding,
+    Observation,
+    Region,
+    Site,
+    Survey,
+    SurveySnapshot,
+)
+from sitescout.probes.models import (
+    HostRecord,
+    LinkStats,
+    MediaProfile,
+    OnvifInfo,
+    Snapshot,
+    StreamCheck,
+    SurveyDocument,
+)
+
+JPEG = b"\xff\xd8\xff\xe0fake-jpeg-bytes\xff\xd9"
+
+
+def _link() -> LinkStats:
+    return LinkStats(sent=20, received=20, loss_ratio=0.0, rtt_min_ms=0.1, rtt_avg_ms=0.2, rtt_max_ms=0.4, jitter_ms=0.05)
+
+
+def _document() -> dict:
+    """A survey as `sitescout survey --json` writes it (built from probes.models)."""
+    cam_a = HostRecord(
+        ip="127.0.0.21", mac="00:11:22:33:44:01", kind="camera", open_ports=[80, 554], link=_link(),
+        onvif=OnvifInfo(endpoint="urn:uuid:cam-a", manufacturer="Acme", model="IPC-1", firmware="2.0",
+                        serial="A1", profiles=[MediaProfile("p0", "main", "H264", 1920, 1080,
+                                                            stream_uri="rtsp://127.0.0.21/main")]),
+        streams=[StreamCheck(uri="rtsp://127.0.0.21/main", profile="p0", up=True, fps=25.0, frozen=True,
+                             problems=["frozen"])],
+        snapshot=Snapshot(source="http", uri="http://127.0.0.21/snap.jpg", width=1920, height=1080,
+                          size_bytes=len(JPEG), jpeg_base64=base64.b64encode(JPEG).decode()),
+    )
+    cam_b = HostRecord(ip="127.0.0.22", mac="00:11:22:33:44:02", kind="camera", link=_link(),
+                       onvif=OnvifInfo(endpoint="urn:uuid:cam-b", manufacturer="Acme", model="IPC-1", serial="B1"))
+    cam_c = HostRecord(ip="127.0.0.23", kind="camera", link=_link(),
+                       onvif=OnvifInfo(endpoint="urn:uuid:new", manufacturer="Acme", model="IPC-2", serial="C1"))
+    switch = HostRecord(ip="127.0.0.2", mac="00:11:22:33:44:09", kind="host", link=_link())
+    stranger = HostRecord(ip="127.0.0.30", mac="00:11:22:33:44:30", vendor="Unknown Corp", link=_link())
+    return SurveyDocument(site="thon dong bua", started_at="2025-03-01T08:00:00+07:00",
+                          finished_at="2025-03-01T08:02:00+07:00", networks=["127.0.0.0/27"],
+                          hosts=[cam_a, cam_b, cam_c, switch, stranger]).to_dict()
+
+
+def _seed(session) -> dict[str, int]:
+    region = Region(name="Tuyên Quang")
+    site = Site(name="Thôn Đồng Bùa", commune=Commune(name="Hướng Đạo", region=region))
+    # cam A: matched by endpoint although its IP moved and firmware changed.
+    a = Device(name="cam A", kind="camera", ip="127.0.0.11", onvif_endpoint="urn:uuid:cam-a", firmware="1.0",
+               mac="00:11:22:33:44:01", manufacturer="Acme", model="IPC-1", serial="A1")
+    a.camera = CameraDetails(stream_uris=["rtsp://127.0.0.11/main"])
+    # cam B: no endpoint in the inventory, matched by MAC.
+    b = Device(name="cam B", kind="camera", ip="127.0.0.22", mac="00:11:22:33:44:02")
+    # cam C: matched by serial only (the inventory had a wrong IP).
+    c = Device(name="cam C", kind="camera", ip="127.0.0.13", manufacturer="Acme", serial="C1")
+    sw = Device(name="switch", kind="switch", ip="127.0.0.2")
+    gone = Device(name="loudspeaker", kind="loudspeaker", ip="127.0.0.20")
+    planned = Device(name="future cam", kind="camera", ip="127.0.0.25", status="planned")
+    site.devices.extend([a, b, c, sw, gone, planned])
+    session.add(region)
+    session.flush()
+    return {d.name: d.id for d in site.devices} | {"site": site.id}
+
+
+def test_matching_findings_and_candidates(database) -> None:
+    with database.session() as s:
+        ids = _seed(s)
+    with database.session() as s:
+        result = store.ingest_survey(s, _document())
+    assert result.duplicate is False
+    assert result.matched == {"127.0.0.21": ids["cam A"], "127.0.0.22": ids["cam B"],
+                              "127.0.0.23": ids["cam C"], "127.0.0.2": ids["switch"]}
+    assert result.match_keys == {"127.0.0.21": "onvif_endpoint", "127.0.0.22": "mac",
+                                 "127.0.0.23": "serial", "127.0.0.2": "ip"}
+    kinds = {(f.kind, f.device_id) for f in result.findings}
+    assert ("moved_ip", ids["cam A"]) in kinds and ("new_firmware", ids["cam A"]) in kinds
+    assert ("new_identity", ids["cam B"]) in kinds  # its endpoint, reported not written
+    assert ("moved_ip", ids["cam C"]) in kinds
+    assert ("missing_device", ids["loudspeaker"]) in kinds
+    assert all(f.device_id != ids["future cam"] for f in result.findings)  # planned: not expected yet
+    assert [c.ip for c in result.candidates] == ["127.0.0.30"]
+    assert any(f.kind == "unknown_device" and f.observed_value == "127.0.0.30" for f in result.findings)
+    moved = next(f for f in result.findings if f.kind == "moved_ip" and f.device_id == ids["cam A"])
+    assert (moved.inventory_value, moved.observed_value) == ("127.0.0.11", "127.0.0.21")
+    with database.session() as s:
+        a = s.get(Device, ids["cam A"])
+        assert (a.ip, a.firmware) == ("127.0.0.11", "1.0")  # never silently overwritten
+        assert s.get(Device, ids["cam B"]).onvif_endpoint is None
+        detail = store.get_site(s, ids["site"])
+        assert detail.site.health == "problem"  # frozen stream on cam A, loudspeaker missing
+        health = {d.name: d.health for d in detail.devices}
+        assert health["cam A"] == "problem" and health["loudspeaker"] == "problem" and health["cam B"] == "ok"
+        assert health["future cam"] == "unknown"
+        snap_id = detail.snapshot_ids[ids["cam A"]]
+        assert store.get_snapshot(s, snap_id) == JPEG
+        assert store.get_survey_document(s, result.survey_id) == _document()
+        assert [x.id for x in store.list_sites(s, problems_only=True)] == [ids["site"]]
+        from sitescout.inventory.candidates import apply_finding
+
+        apply_finding(s, moved.id)
+    with database.session() as s:
+        assert s.get(Device, ids["cam A"]).ip == "127.0.0.21"
+
+
+def test_same_survey_twice_creates_no_duplicates(database) -> None:
+    with database.session() as s:
+        _seed(s)
+    with database.session() as s:
+        first = store.ingest_survey(s, _document())
+    with database.session() as s:
+        second = store.ingest_survey(s, copy.deepcopy(_document()))
+    assert second.duplicate is True and second.survey_id == first.survey_id
+    assert [f.id for f in second.findings] == [f.id for f in first.findings]
+    with database.session() as s:
+        counts = [s.scalar(select(func.count()).select_from(t)) for t in (Survey, Finding, Candidate, Observation, SurveySnapshot)]
+    assert counts == [1, len(first.findings), 1, first.observations, 1]
+    later = _document()
+    later["started_at"] = "2025-03-02T08:00:00+07:00"
+    with database.session() as s:
+        third = store.ingest_survey(s, later)
+    assert third.duplicate is False and third.survey_id != first.survey_id
+
+
+def test_accept_and_reject_candidates(database) -> None:
+    with database.session() as s:
+        ids = _seed(s)
+    with database.session() as s:
+        result = store.ingest_survey(s, _document())
+    cand = result.candidates[0]
+    with database.session() as s:
+        store.reject_candidate(s, cand.id)
+    later = _document()
+    later["started_at"] = "2025-03-02T08:00:00+07:00"
+    with database.session() as s:
+        again = store.ingest_survey(s, later)
+    assert [c.state for c in again.candidates] == ["rejected"]  # not asked again
+    assert not any(f.kind == "unknown_device" for f in again.findings)
+    third = _document()
+    third["started_at"] = "2025-03-03T08:00:00+07:00"
+    third["hosts"][4]["mac"] = "00:11:22:33:44:31"
+    third["hosts"][4]["ip"] = "127.0.0.31"
+    with database.session() as s:
+        res = store.ingest_survey(s, third)
+        pending = [c for c in res.candidates if c.state == "pending"]
+        device_id = store.accept_candidate(s, pending[0].id, name="new switch", kind="switch")
+    with database.session() as s:
+        d = s.get(Device, device_id)
+        assert (d.site_id, d.ip, d.mac, d.kind) == (ids["site"], "127.0.0.31", "00:11:22:33:44:31", "switch")
+        assert store.list_candidates(s, site_id=ids["site"]) == []
+        with pytest.raises(ValueError, match="already accepted"):
+            store.accept_candidate(s, pending[0].id)
+
+
+def test_ingestion_is_one_transaction(database, monkeypatch) -> None:
+    with database.session() as s:
+        _seed(s)
+    calls = []
+
+    def crash(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:  # after observations, findings and a candidate were added
+            raise RuntimeError("power cut")
+        return None
+
+    monkeypatch.setattr(ingest, "_snapshot", crash)
+    with pytest.raises(RuntimeError, match="power cut"):
+        with database.session() as s:
+            store.ingest_survey(s, _document())
+    with database.session() as s:
+        for table in (Survey, Finding, Candidate, Observation, SurveySnapshot):
+            assert s.scalar(select(func.count()).select_from(table)) == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d.update(started_at="yesterday"), "started_at: 'yesterday' is not an ISO 8601 time"),
+        (lambda d: d.update(site="Nowhere"), "no site named 'Nowhere' in the inventory"),
+        (lambda d: d["hosts"][0].update(ip="127.0.0.300"), r"hosts\[0\].ip"),
+        (lambda d: d["hosts"][1].update(ip="127.0.0.21"), "appears twice"),
+        (lambda d: d["hosts"][0]["snapshot"].update(jpeg_base64="@@@"), "not valid base64"),
+        (lambda d: d.update(hosts="none"), "hosts: must be a list"),
+    ],
+)
+def test_bad_documents_are_refused_and_store_nothing(database, change, message) -> None:
+    with database.session() as s:
+        _seed(s)
+    doc = _document()
+    change(doc)
+    with pytest.raises(SurveyError, match=message):
+        with database.session() as s:
+            store.ingest_survey(s, doc)
+    with database.session() as s:
+        assert s.scalar(select(func.count()).select_from(Survey)) == 0
