@@ -8,7 +8,7 @@ import time
 
 import pytest
 from browser_support import chromium, have_chromium, log_in, serve_app
-from web_seed import FROZEN_SITE, VILLAGES, seed_commune
+from web_seed import FROZEN_SITE, seed_commune
 
 from sitescout.inventory.db import open_database
 from sitescout.web import create_app
@@ -70,9 +70,9 @@ def test_map_shows_every_site_and_the_frozen_camera_site_as_a_problem(site, brow
 
     base, ids = site
     el = _open_map(browser, base)
-    assert el.get_attribute("data-loaded") == str(len(VILLAGES))
+    assert el.get_attribute("data-loaded") == str(len(ids))
     singles, clustered = _visible_sites(browser)
-    assert len(singles) + clustered == len(VILLAGES)
+    assert len(singles) + clustered == len(ids)
     problem = browser.find_element(By.CSS_SELECTOR, f'.site-marker[data-site-id="{ids[FROZEN_SITE]}"]')
     assert problem.get_attribute("data-health") == "problem" and problem.is_displayed()
     assert "health-problem" in problem.get_attribute("class")
@@ -84,7 +84,7 @@ def test_map_shows_every_site_and_the_frozen_camera_site_as_a_problem(site, brow
         browser.find_element(By.CSS_SELECTOR, ".leaflet-control-zoom-out").click()
         time.sleep(0.35)
     singles, clustered = _visible_sites(browser)
-    assert clustered >= len(VILLAGES) - 1 and str(ids[FROZEN_SITE]) in singles
+    assert clustered >= len(ids) - 1 and str(ids[FROZEN_SITE]) in singles
     problem = browser.find_element(By.CSS_SELECTOR, f'.site-marker[data-site-id="{ids[FROZEN_SITE]}"]')
     assert problem.is_displayed()
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE" and "favicon" not in e["message"]]
@@ -94,16 +94,20 @@ def test_map_shows_every_site_and_the_frozen_camera_site_as_a_problem(site, brow
 def test_search_without_diacritics_and_problems_only(site, browser):
     from selenium.webdriver.common.by import By
 
-    base, _ids = site
+    base, ids = site
     el = _open_map(browser, base)
     box = browser.find_element(By.ID, "site-search")
     box.send_keys("huong dao")
-    _wait(lambda: el.get_attribute("data-shown") == "1", what="one match")
+    expected = sorted(name for name in ids if "Hướng Đạo" in name)
+    _wait(lambda: el.get_attribute("data-shown") == str(len(expected)), what="the Hướng Đạo sites")
     results = browser.find_element(By.ID, "search-results")
-    assert results.text.strip() == "Hướng Đạo"
+    assert sorted(results.text.splitlines()) == expected and "Nhà văn hóa Thôn Hướng Đạo" in expected
+    box.clear()
+    box.send_keys("DONG BUA")
+    _wait(lambda: el.get_attribute("data-shown") == "2", what="Đồng Bùa sites")
     box.clear()
     box.send_keys(" ")  # an input event with an empty query
-    _wait(lambda: el.get_attribute("data-shown") == str(len(VILLAGES)), what="all sites again")
+    _wait(lambda: el.get_attribute("data-shown") == str(len(ids)), what="all sites again")
     browser.find_element(By.ID, "problems-only").click()
     _wait(lambda: el.get_attribute("data-shown") == "1", what="problems only")
     singles, clustered = _visible_sites(browser)

@@ -1,4 +1,4 @@
-"""Seed an inventory for the web tests: a commune of villages, plus a site whose camera stream is frozen."""
+"""Seed an inventory for the web tests: the demo commune, plus a site whose camera stream is frozen."""
 
 from __future__ import annotations
 
@@ -8,27 +8,16 @@ from typing import Any
 
 from sitescout.inventory import store
 from sitescout.inventory.db import Database
-from sitescout.inventory.models import Commune, Device, Region, Site
+from sqlalchemy import select
+
+from sitescout.inventory.demo_data import seed_demo
+from sitescout.inventory.models import Commune, Device, Site
 from sitescout.inventory.search import fold
 
-#: (name, kind, latitude, longitude): illustrative coordinates, marked as demo data.
-VILLAGES = [
-    ("Thôn Đồng Bùa", "village_hall", 22.3541, 104.9612),
-    ("Hướng Đạo", "village_hall", 22.3619, 104.9735),
-    ("Chợ Xã Tùng Bá", "market", 22.3490, 104.9801),
-    ("Trường Tiểu học Bản Khoẻn", "school", 22.3702, 104.9550),
-    ("Trạm Y tế Xã", "health_station", 22.3455, 104.9688),
-    ("Ngã ba Nà Sài", "crossroads", 22.3588, 104.9879),
-    ("Thôn Nà Lầu", "village_hall", 22.3755, 104.9690),
-    ("Thôn Khuổi Hốc", "village_hall", 22.3401, 104.9555),
-    ("Thôn Lùng Khúy", "village_hall", 22.3666, 104.9921),
-    ("Thôn Tả Lủng", "village_hall", 22.3820, 104.9790),
-    ("Thôn Mỏ Neo", "village_hall", 22.3350, 104.9740),
-    ("Thôn Phìn Hồ", "village_hall", 22.3610, 104.9450),
-    ("Thôn Sủng Trái", "village_hall", 22.3890, 104.9600),
-    ("Trụ sở UBND xã", "commune_office", 22.3530, 104.9720),
-]
-FROZEN_SITE = "Thôn Đồng Bùa"
+#: The extra site of the browser tests: its camera's stream is frozen (a survey says so).
+FROZEN_SITE = "Thôn Nà Khà"
+#: A demo village site with healthy devices and a history of observations.
+HD = "Nhà văn hóa Thôn Hướng Đạo"
 FROZEN_ENDPOINT = "urn:uuid:5f1c0a7e-0000-4000-8000-00000000f00d"
 
 
@@ -63,31 +52,24 @@ def frozen_survey(site: str = FROZEN_SITE) -> dict[str, Any]:
 
 
 def seed_commune(database: Database) -> dict[str, int]:
-    """Create the commune's sites with a camera and a switch each, healthy; return site ids by name."""
-    ids: dict[str, int] = {}
+    """Seed the demo commune (inventory.demo_data), healthy, plus FROZEN_SITE; return site ids by name."""
     with database.session() as session:
-        region = Region(name="Tỉnh Hà Giang (demo)", name_folded=fold("Tỉnh Hà Giang (demo)"))
-        commune = Commune(region=region, name="Xã Tùng Bá (demo)", name_folded=fold("Xã Tùng Bá (demo)"), is_demo=True)
-        session.add_all([region, commune])
-        for n, (name, kind, lat, lon) in enumerate(VILLAGES):
-            site = Site(commune=commune, name=name, name_folded=fold(name), kind=kind, latitude=lat, longitude=lon,
-                        is_demo=True, address=f"{name}, Xã Tùng Bá", contact="")
-            session.add(site)
-            camera = Device(site=site, kind="camera", name=f"cam-{n:02d}", ip=f"198.51.100.{20 + n}",
-                            onvif_endpoint=FROZEN_ENDPOINT if name == FROZEN_SITE else None)
-            switch = Device(site=site, kind="switch", name=f"sw-{n:02d}", ip=f"198.51.100.{100 + n}")
-            session.add_all([camera, switch])
-            session.flush()
-            ids[name] = site.id
-            if name != FROZEN_SITE:
-                store.record_observations(session, [
-                    {"device_id": camera.id, "kind": "stream", "health": "ok",
-                     "observed_at": f"2026-03-01T0{h}:00:00+00:00", "values": {"fps": 24.0 + h / 10, "up": True}}
-                    for h in range(1, 4)
-                ] + [{"device_id": switch.id, "kind": "link", "health": "ok",
-                      "values": {"rtt_avg_ms": 1.5, "loss_ratio": 0.0}}])
+        seed = seed_demo(session)
+        commune = session.get(Commune, seed.commune_id)
+        frozen = Site(commune=commune, name=FROZEN_SITE, name_folded=fold(FROZEN_SITE), kind="village_hall",
+                      latitude=21.7100, longitude=105.3000, is_demo=True, address="", contact="")
+        session.add(frozen)
+        session.add(Device(site=frozen, kind="camera", name="Camera cổng", ip="127.77.99.1",
+                           onvif_endpoint=FROZEN_ENDPOINT))
         session.flush()
-        store.ingest_survey(session, frozen_survey(), site_id=ids[FROZEN_SITE])
+        observations = []
+        for device_id in seed.device_ids:
+            for hour in range(1, 4):
+                observations.append({"device_id": device_id, "kind": "stream", "health": "ok",
+                                     "observed_at": f"2026-03-01T0{hour}:00:00+00:00",
+                                     "values": {"fps": 24.0 + hour / 10, "rtt_avg_ms": 1.0 + hour / 10}})
+        store.record_observations(session, observations)
+        store.ingest_survey(session, frozen_survey(), site_id=frozen.id)
         store.create_user(session, "viewer", "viewer-password", "viewer")
         store.create_user(session, "editor", "editor-password", "editor")
-    return ids
+        return {s.name: s.id for s in session.scalars(select(Site))}

@@ -136,7 +136,7 @@
         records = fc.features.filter(function (f) { return f.geometry; }).map(function (f) {
           var c = f.geometry.coordinates;
           bounds.push([c[1], c[0]]);
-          return { feature: f, marker: makeMarker(f), key: fold(f.properties.name + " " + (f.properties.commune || "")) };
+          return { feature: f, marker: makeMarker(f), key: fold(f.properties.name) };
         });
         if (bounds.length) { map.fitBounds(bounds, { padding: [30, 30], maxZoom: 15 }); }
         render();
