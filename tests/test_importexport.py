@@ -1,0 +1,154 @@
+"""Import/export: round trips (CSV, GeoJSON, survey JSON), bad rows with numbers, all-or-nothing, the command."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from inventory_db import database, db_url, pg_server, sqlite_template  # noqa: F401
+from test_ingest import _document
+
+from sitescout.cli import main
+from sitescout.inventory import importexport as ie
+from sitescout.inventory import store
+from sitescout.inventory.db import open_database
+from sitescout.inventory.demo_data import seed_demo
+from sitescout.inventory.models import Device, Site
+
+
+def _inventory(db) -> tuple[list, list]:
+    """Return sites and devices without ids (what must survive a round trip)."""
+    with db.session() as s:
+        sites = [{k: v for k, v in x.to_dict().items() if k != "id"} for x in store.list_sites(s)]
+        names = {x.id: x.name for x in store.list_sites(s)}
+        devices = sorted(
+            ({**{k: v for k, v in d.to_dict().items() if k not in ("id", "site_id")}, "site": names[d.site_id]}
+             for d in store.list_devices(s)),
+            key=lambda d: (d["site"], d["name"]),
+        )
+    return sites, devices
+
+
+def _seed_rich(db) -> None:
+    with db.session() as s:
+        seed = seed_demo(s)
+        d = s.get(Device, seed.camera_ids[0])
+        d.mac, d.manufacturer, d.serial, d.firmware = "00:11:22:33:44:55", "Acme", "SN-1", "5.1"
+        d.onvif_endpoint, d.notes = "urn:uuid:demo-1", 'mounted on the "old" pole, east side'
+        d.camera.stream_uris = ["rtsp://127.77.1.11/main", "rtsp://127.77.1.11/sub"]
+        d.camera.profiles = [{"token": "p0", "name": "main", "encoding": "H264", "width": 1920, "height": 1080}]
+        s.add(Device(site_id=seed.site_ids[0], name="Planned cam", kind="camera", status="planned"))
+        site = s.get(Site, seed.site_ids[1])
+        site.latitude = site.longitude = None
+        site.address = "Xóm 3,\nđường liên thôn"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "geojson"])
+def test_round_trip_into_an_empty_database(database, tmp_path, fmt) -> None:
+    _seed_rich(database)
+    with database.session() as s:
+        sites_text = ie.export_sites_csv(s) if fmt == "csv" else ie.export_sites_geojson(s)
+        devices_text = ie.export_devices_csv(s) if fmt == "csv" else ie.export_devices_geojson(s)
+    empty = open_database(_sibling_url(database, tmp_path))
+    try:
+        with empty.session() as s:
+            assert ie.import_sites(s, ie.read_rows(sites_text, fmt)).created == 19
+            assert ie.import_devices(s, ie.read_rows(devices_text, fmt)).created == 76
+        assert _inventory(empty) == _inventory(database)
+        with empty.session() as s:  # importing the same files again changes nothing
+            report = ie.import_devices(s, ie.read_rows(devices_text, fmt))
+            assert (report.created, report.updated) == (0, 76)
+        assert _inventory(empty) == _inventory(database)
+    finally:
+        empty.close()
+
+
+def _sibling_url(database, tmp_path) -> str:
+    """Return an empty database on the same backend as database."""
+    if database.engine.dialect.name == "sqlite":
+        return f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+    url = database.engine.url
+    name = f"{url.database}_empty"
+    from sitescout.infra.lab.postgres import PostgresServer
+
+    server = PostgresServer()
+    server.dir = url.query["host"]
+    server.execute(f"CREATE DATABASE {name}")
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def test_surveys_round_trip(database, tmp_path) -> None:
+    from test_ingest import _seed
+
+    with database.session() as s:
+        _seed(s)
+        store.ingest_survey(s, _document())
+    with database.session() as s:
+        text = ie.export_surveys_json(s)
+    assert json.loads(text) == [_document()]
+    with database.session() as s:
+        report = ie.import_surveys(s, json.loads(text))
+    assert report.created == 0 and len(report.surveys) == 1  # already stored: idempotent
+
+
+def test_bad_rows_are_numbered_and_nothing_changes(database) -> None:
+    _seed_rich(database)
+    before = _inventory(database)
+    csv_text = (
+        "region,commune,name,kind,latitude,longitude\n"
+        "R,C,Good site,school,21.5,105.1\n"
+        "R,C,Bad lat,school,121.5,105.1\n"
+        "R,C,Bad kind,pagoda,21.5,105.1\n"
+        "R,,No commune,school,21.5,105.1\n"
+        "R,C,Good site,market,21.5,105.1\n"
+    )
+    with pytest.raises(ie.ImportFailed) as failed:
+        with database.session() as s:
+            ie.import_sites(s, ie.read_rows(csv_text, "csv"))
+    assert [str(e) for e in failed.value.errors] == [
+        "row 3: latitude: 121.5 is outside -90..90 (are latitude and longitude swapped?)",
+        "row 4: kind: 'pagoda' is not one of: village_hall, market, school, health_station, crossroads, commune_office, other",
+        "row 5: commune: must not be empty",
+        "row 6: name: the same site is already on row 2",
+    ]
+    assert _inventory(database) == before
+    with database.session() as s:
+        devices_csv = ie.export_devices_csv(s)
+    lines = devices_csv.splitlines()
+    dup = lines[1].split(",")
+    dup[3] = "Copy"  # a new device name with the same IP as row 2: clash inside the same file
+    rows = [lines[0], *lines[1:], ",".join(dup), "Nowhere,C,S,cam,camera,active,127.0.0.1"]
+    with pytest.raises(ie.ImportFailed) as failed:
+        with database.session() as s:
+            ie.import_devices(s, ie.read_rows("\n".join(rows) + "\n", "csv"))
+    reasons = [str(e) for e in failed.value.errors]
+    assert reasons[0].startswith(f"row {len(lines) + 1}: ip: ") and "already used by row 2" in reasons[0]
+    assert reasons[1] == f"row {len(lines) + 2}: site: 'S' (C, Nowhere) is not in the inventory; import the sites first"
+    assert _inventory(database) == before
+
+
+def test_command_import_export(tmp_path, capsys) -> None:
+    src = f"sqlite:///{tmp_path / 'a.sqlite3'}"
+    dst = f"sqlite:///{tmp_path / 'b.sqlite3'}"
+    db = open_database(src)
+    _seed_rich(db)
+    db.close()
+    assert main(["export", "sites", "--db", src, "--format", "geojson", "-o", str(tmp_path / "sites.geojson")]) == 0
+    assert main(["export", "devices", "--db", src, "-o", str(tmp_path / "devices.csv")]) == 0
+    assert main(["import", "--db", dst, str(tmp_path / "devices.csv"), str(tmp_path / "sites.geojson")]) == 0
+    out = capsys.readouterr().out
+    assert "sites: 19 created" in out and "devices: 76 created" in out
+    a, b = open_database(src), open_database(dst)
+    assert _inventory(a) == _inventory(b)
+    a.close()
+    b.close()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("region,commune,name,latitude,longitude\nR,C,S,95,105\n", encoding="utf-8")
+    assert main(["import", "--db", dst, str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "row 2: latitude: 95.0 is outside -90..90" in err and "nothing imported" in err
+    with pytest.raises(SystemExit) as exit_:
+        main(["import", "--db", dst, str(tmp_path / "sites.txt")])
+    assert exit_.value.code == 2
+    assert main(["export", "surveys", "--db", dst]) == 0
+    assert json.loads(capsys.readouterr().out) == []
