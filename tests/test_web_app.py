@@ -301,3 +301,18 @@ def test_first_start_writes_admin_credential_0600(database, tmp_path):
         assert store.check_user(session, "admin", password) == "admin"
         assert store.check_token(session, token) == "admin"
     assert ensure_admin(database, tmp_path / "data") is None  # only on first start
+
+
+def test_sites_answer_is_cached_briefly_dropped_on_writes_and_conditional(app, database, site_ids, tokens):
+    client = app.test_client()
+    first = client.get("/api/v1/sites", headers=bearer(tokens["viewer"]))
+    etag = first.headers["ETag"]
+    assert client.get("/api/v1/sites", headers={**bearer(tokens["viewer"]), "If-None-Match": etag}).status_code == 304
+    with database.session() as session:  # a write behind the app's back shows after SITES_CACHE_SECONDS
+        camera = next(d for d in store.list_devices(session, site_id=site_ids[HD]) if d.kind == "camera")
+    obs = [{"device_id": camera.id, "kind": "stream", "health": "problem", "reason": "main: black"}]
+    assert client.post("/api/v1/observations", json=obs, headers=bearer(tokens["worker"])).status_code == 201
+    again = client.get("/api/v1/sites", headers={**bearer(tokens["viewer"]), "If-None-Match": etag})
+    assert again.status_code == 200  # the write through the API dropped the cached answer
+    hd = next(f for f in again.get_json()["features"] if f["properties"]["name"] == HD)
+    assert hd["properties"]["health"] == "problem"

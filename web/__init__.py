@@ -37,6 +37,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "BABEL_DEFAULT_LOCALE": "vi",
     "BABEL_TRANSLATION_DIRECTORIES": "translations",
     "LANGUAGES": ("vi", "en"),
+    "SITES_CACHE_SECONDS": 5.0,  # how long /api/v1/sites may repeat itself (0: never)
 }
 
 

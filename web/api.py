@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import time
 from typing import Any
 
-from flask import Blueprint, Response, request, url_for
+from flask import Blueprint, Response, current_app, request, url_for
 
 from sitescout.inventory import store
 from sitescout.inventory.db import ConflictError
@@ -14,13 +16,14 @@ from sitescout.inventory.records import DeviceSummary, SiteSummary
 from sitescout.web.security import EDIT_ROLES, OBSERVATION_ROLES, READ_ROLES, token_or_login_required, token_required
 from sitescout.web.storage import commit_session, db_session
 
-__all__ = ["bp", "site_feature"]
+__all__ = ["bp", "site_feature", "forget_sites"]
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 #: Never in an API answer, whatever the inventory's records grow to hold.
+_CACHE_KEY = "sitescout_sites_cache"
 _SECRET_FIELDS = frozenset({"credential", "credential_encrypted", "password", "password_hash", "token_hash"})
 
 
@@ -57,15 +60,42 @@ def _site_path() -> str:
     return url_for("sites.show_site", site_id=0).removesuffix("0")
 
 
+def forget_sites() -> None:
+    """Drop the cached site collections (after a write through this app)."""
+    current_app.extensions.setdefault(_CACHE_KEY, {}).clear()
+
+
+def _sites_body(query: str | None, problems_only: bool) -> tuple[bytes, str]:
+    # Building the collection for 10,000 sites takes ~0.5-1 s (the health of 100,000 devices, then
+    # JSON); the map and many viewers ask for it again and again, so the bytes are kept for
+    # SITES_CACHE_SECONDS.  Writes through this app drop them at once; a worker writing to the
+    # database directly shows up within that many seconds.
+    ttl = float(current_app.config.get("SITES_CACHE_SECONDS", 0) or 0)
+    cache: dict[tuple[str | None, bool], tuple[float, bytes, str]] = current_app.extensions.setdefault(_CACHE_KEY, {})
+    key = (query, problems_only)
+    hit = cache.get(key)
+    now = time.monotonic()
+    if ttl > 0 and hit is not None and hit[0] > now:
+        return hit[1], hit[2]
+    sites = store.list_sites(db_session(), query=query, problems_only=problems_only)
+    path = _site_path()
+    collection = {"type": "FeatureCollection", "features": [site_feature(s, path) for s in sites]}
+    body = json.dumps(collection, ensure_ascii=False, separators=(",", ":")).encode()
+    etag = hashlib.sha256(body).hexdigest()[:32]
+    if ttl > 0:
+        cache[key] = (now + ttl, body, etag)
+    return body, etag
+
+
 @bp.get("/sites")
 @token_or_login_required(READ_ROLES)
 def list_sites() -> Response:
     """Return every site as a GeoJSON FeatureCollection (?q= search, ?problems=1)."""
-    sites = store.list_sites(db_session(), query=request.args.get("q") or None,
-                             problems_only=request.args.get("problems") in ("1", "true", "yes"))
-    path = _site_path()
-    collection = {"type": "FeatureCollection", "features": [site_feature(s, path) for s in sites]}
-    return _json(collection, mimetype="application/geo+json")
+    body, etag = _sites_body(request.args.get("q") or None, request.args.get("problems") in ("1", "true", "yes"))
+    response = Response(body, mimetype="application/geo+json")
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response.make_conditional(request)
 
 
 @bp.get("/sites/<int:site_id>")
@@ -119,6 +149,7 @@ def post_survey() -> Response:
         site_id = request.args.get("site", type=int)
         result = store.ingest_survey(db_session(), doc, site_id=site_id)
         commit_session()
+        forget_sites()
     except ConflictError as err:
         return _error(409, str(err))
     except (ValueError, LookupError) as err:
@@ -142,6 +173,7 @@ def post_observations() -> Response:
             raise ValueError("send a list of observation objects")
         count = store.record_observations(db_session(), data)
         commit_session()
+        forget_sites()
     except (ValueError, LookupError) as err:
         return _error(400, str(err))
     return _json({"recorded": count}, 201)

@@ -15,6 +15,7 @@ from sitescout.inventory import store
 from sitescout.inventory.records import ObservationRecord, SiteDetail
 from sitescout.inventory.survey_report import render_survey_html
 from sitescout.web import pdf
+from sitescout.web.api import forget_sites
 from sitescout.web.charts import key_figures
 from sitescout.web.security import EDIT_ROLES, login_required, page_csp
 from sitescout.web.storage import commit_session, db_session
@@ -132,6 +133,7 @@ def decide_candidate(candidate_id: int, decision: str) -> Response:
         else:
             store.reject_candidate(session, candidate_id)
         commit_session()
+        forget_sites()
     except (LookupError, ValueError) as err:
         flash(str(err), "error")
     else:
