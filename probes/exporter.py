@@ -104,18 +104,20 @@ def _families(snap: StoreSnapshot) -> Iterator[_Family]:
                   (*_DEVICE, "manufacturer", "model", "firmware"),
                   [((t.site, t.device, i.get("manufacturer", ""), i.get("model", ""), i.get("firmware", "")), 1.0)
                    for t, i in info])
-    streams = [(t, s, latest.get(("stream", t.site, t.device, s.profile))) for t in targets for s in t.streams]
-    yield _Family("sitescout_stream_up", "gauge", "1 when the stream delivered frames in its last check.", _STREAM,
-                  [((t.site, t.device, s.profile), 1.0 if r is not None and r.up else 0.0) for t, s, r in streams])
-    for key, help_ in _STREAM_GAUGES:
-        samples = []
-        for t, s, r in streams:
-            if r is not None:
-                value = r.values.get(key, 0.0)
+    # One row per stream (its labels, up, and its values), then one family per value.
+    rows = []
+    for t in targets:
+        for s in t.streams:
+            r = latest.get(("stream", t.site, t.device, s.profile))
+            if r is None:
+                rows.append(((t.site, t.device, s.profile), 0.0, {"expected_fps": float(s.expected_fps or 0.0)}))
             else:
-                value = float(s.expected_fps or 0.0) if key == "expected_fps" else 0.0
-            samples.append(((t.site, t.device, s.profile), value))
-        yield _Family(f"sitescout_stream_{key}", "gauge", help_, _STREAM, samples)
+                rows.append(((t.site, t.device, s.profile), 1.0 if r.up else 0.0, r.values))
+    yield _Family("sitescout_stream_up", "gauge", "1 when the stream delivered frames in its last check.", _STREAM,
+                  [(labels, up) for labels, up, _ in rows])
+    for key, help_ in _STREAM_GAUGES:
+        yield _Family(f"sitescout_stream_{key}", "gauge", help_, _STREAM,
+                      [(labels, values.get(key, 0.0)) for labels, _, values in rows])
     yield _Family("sitescout_probe_duration_seconds", "histogram", "How long each probe took.", ("kind",),
                   [((kind,), snap.durations[kind]) for kind in PROBERS], DURATION_BUCKETS)
     yield _Family("sitescout_probe_errors", "counter", "Failed probes by kind and reason.", ("kind", "reason"),
@@ -135,13 +137,10 @@ def _escape(value: str) -> str:
 
 
 def _num(value: float) -> str:
-    if value == math.inf:
-        return "+Inf"
-    if value == -math.inf:
-        return "-Inf"
-    if value != value:
-        return "NaN"
-    return repr(float(value))
+    text = repr(float(value))
+    if text[-1] in "fn":  # inf, -inf, nan: the text format spells them +Inf, -Inf, NaN
+        return {"inf": "+Inf", "-inf": "-Inf"}.get(text, "NaN")
+    return text
 
 
 def _labels(names: tuple[str, ...], values: tuple[str, ...]) -> str:
@@ -180,17 +179,28 @@ class SitescoutCollector:
         """Return the same families in the text format, written directly (the fast path of /metrics)."""
         out: list[str] = []
         add = out.append
+        # Label strings are escaped once per scrape per label set, not once per family.
+        memo: dict[tuple[str, ...], dict[tuple[str, ...], str]] = {}
         for fam in _families(self.store.snapshot()):
             name = fam.name + ("_total" if fam.kind == "counter" else "")
             add(f"# HELP {name} {fam.help}\n# TYPE {name} {fam.kind}\n")
             names = fam.labelnames
+            cache = memo.setdefault(names, {})
             if fam.kind != "histogram":
+                if not names:
+                    add("".join(f"{name} {_num(value)}\n" for _, value in fam.samples))
+                    continue
                 for values, value in fam.samples:
-                    add(f"{name}{{{_labels(names, values)}}} {_num(value)}\n" if names else f"{name} {_num(value)}\n")
+                    lab = cache.get(values)
+                    if lab is None:
+                        lab = cache[values] = _labels(names, values)
+                    add(f"{name}{{{lab}}} {_num(value)}\n")
                 continue
             les = [f'le="{_num(b)}"' for b in (*fam.buckets, math.inf)]
             for values, (counts, total, count) in fam.samples:
-                lab = _labels(names, values)
+                lab = cache.get(values)
+                if lab is None:
+                    lab = cache[values] = _labels(names, values)
                 pre = f"{name}_bucket{{{lab},"
                 running = 0
                 for le, n in zip(les, counts):

@@ -153,11 +153,11 @@ class Target:
     tcp_port: int | None = None
     streams: tuple[StreamTarget, ...] = ()
     line: int = field(default=0, compare=False)
+    #: The identity (site, device); set once, read on every scrape.
+    key: tuple[str, str] = field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> tuple[str, str]:
-        """Return the identity (site, device)."""
-        return (self.site, self.device)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", (self.site, self.device))
 
 
 @dataclass(frozen=True)
