@@ -177,7 +177,7 @@ def test_link_dashboard_is_smokeping_style() -> None:
 def test_every_expression_parses(tmp_path: Path) -> None:
     """promtool parses each panel and variable expression (written as recording rules) after substitution."""
     values = {"site": prometheus_regex_escape("Thôn Đồng Bùa"), "device": "cam-1", "datasource": DATASOURCE_UID}
-    rules = []
+    rules: list[dict[str, Any]] = []
     for name, d in dashboards().items():
         for title, ref, expr in panel_queries(d):
             rules.append({"record": f"dashboard:q{len(rules)}", "expr": substitute(expr, values),

@@ -154,6 +154,8 @@ class Live:
     prometheus: subprocess.Popen[Any] | None = None
     shard_workers: list[subprocess.Popen[Any]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    #: Each RTSP server's mounts as the lab built them (faults restart servers with changed copies).
+    original_mounts: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Why the worker refused the targets file's `sites:` section (coordinates), or "" when it took it.
     sites_refused: str = ""
 
@@ -327,12 +329,11 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 
 # -- faults -------------------------------------------------------------------------------
 
-def _set_stream(lab: Any, index: int, behaviour: str = "normal", fps: int | None = None) -> None:
+def _set_stream(live: Live, index: int, behaviour: str = "normal", fps: int | None = None) -> None:
     """Restart camera `index`'s RTSP server with every mount behaving as asked (the lab cannot toggle live)."""
-    ip = lab.cameras[index].ip
-    server = next(s for s in lab.rtsp_servers if s.host == ip)
-    original = getattr(server, "_sitescout_original", None) or dict(server.mounts)
-    server._sitescout_original = original  # type: ignore[attr-defined]
+    ip = live.lab.cameras[index].ip
+    server = next(s for s in live.lab.rtsp_servers if s.host == ip)
+    original = live.original_mounts.setdefault(ip, dict(server.mounts))
     server.mounts = {path: dataclasses.replace(spec, behaviour=behaviour, fps=fps or spec.fps, stall_after_s=0.3)
                      for path, spec in original.items()}
     server.stop()
@@ -396,10 +397,10 @@ def test_every_alert_fires_for_its_fault_and_clears(live: Live) -> None:
     started = time.monotonic()
     responders: list[subprocess.Popen[Any]] = []
     try:
-        _set_stream(lab, 1, "frozen")
-        _set_stream(lab, 2, "black")
-        _set_stream(lab, 3, "stall")
-        _set_stream(lab, 4, fps=3)  # profile promises 10 fps
+        _set_stream(live, 1, "frozen")
+        _set_stream(live, 2, "black")
+        _set_stream(live, 3, "stall")
+        _set_stream(live, 4, fps=3)  # profile promises 10 fps
         cam5 = lab.cameras[5].host
         assert cam5.run(["ip", "link", "set", "eth0", "down"]).returncode == 0
         _restart_camera(lab, 6, clock_skew_s=90)
@@ -417,7 +418,7 @@ def test_every_alert_fires_for_its_fault_and_clears(live: Live) -> None:
             _kernel_echo(host.host)
         lab.cameras[5].host.run(["ip", "link", "set", "eth0", "up"])
         for index in (1, 2, 3, 4):
-            _set_stream(lab, index)
+            _set_stream(live, index)
         _restart_camera(lab, 6, clock_skew_s=0)
     cleared = time.monotonic()
     live.timings["clear"] = live.wait_quiet(timeout_s=120)
