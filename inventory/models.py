@@ -140,8 +140,10 @@ def _check_name(field: str, value: str | None) -> None:
 
 def _check_status_transition(obj: Any) -> None:
     _check_enum("status", obj.status, Status)
+    if obj.id is None:  # a new record may start in any status
+        return
     history = inspect(obj).attrs.status.history
-    if not history.deleted or obj.id is None:
+    if not history.deleted:
         return
     old = Status(history.deleted[0])
     new = Status(obj.status)
