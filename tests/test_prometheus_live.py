@@ -42,6 +42,11 @@ SCANNER_IP = "198.51.100.2"
 PROM_URL = "http://127.0.0.1:9090"  # the scanner namespace's own loopback
 WORKER = f"{SCANNER_IP}:9110"
 SHARDS = (f"{SCANNER_IP}:9111", f"{SCANNER_IP}:9112")
+SD_URL = "http://127.0.0.1:9180/sd.json"  # stands in for the inventory's /sd/prometheus (same JSON shape)
+EXAMPLE_CONFIG = ROOT / "infra" / "prometheus" / "prometheus.yml"
+PROBE_JOB = "sitescout-probe-icmp"
+#: Devices the example's /probe job watches (Prometheus-driven probing), by lab index: (camera, plain host).
+PROBED = {"cam-0", "sw-0"}
 
 SITE_A, SITE_B = "Thôn Đồng Bùa", "Hướng Đạo"
 COORDS = {SITE_A: (21.5312, 105.3158), SITE_B: (21.4967, 105.2861)}
@@ -151,6 +156,7 @@ class Live:
     http: NsHttp
     targets_file: Path
     worker: subprocess.Popen[Any] | None = None
+    sd_server: subprocess.Popen[Any] | None = None
     prometheus: subprocess.Popen[Any] | None = None
     shard_workers: list[subprocess.Popen[Any]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
@@ -258,6 +264,17 @@ def _write_targets(lab: Any, path: Path, **kw: bool) -> str:
     pytest.fail(f"the worker refuses the lab's targets file: {check.stderr or check.stdout}")
 
 
+def _example_probe_job() -> dict[str, Any]:
+    """Return the example prometheus.yml's /probe job, pointed at the lab's SD file and worker."""
+    example = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+    job = next(j for j in example["scrape_configs"] if j["job_name"] == PROBE_JOB)
+    job["http_sd_configs"] = [{"url": SD_URL, "refresh_interval": "1m"}]
+    assert job["relabel_configs"][-1]["target_label"] == "__address__"
+    job["relabel_configs"][-1]["replacement"] = WORKER
+    job["scrape_interval"], job["scrape_timeout"] = "3s", "3s"
+    return job
+
+
 def _prometheus_config(tmp: Path) -> Path:
     config = {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
@@ -265,11 +282,20 @@ def _prometheus_config(tmp: Path) -> Path:
         "scrape_configs": [
             {"job_name": "sitescout-worker", "static_configs": [{"targets": [WORKER]}]},
             {"job_name": "sitescout-shard", "static_configs": [{"targets": list(SHARDS)}]},
+            _example_probe_job(),
         ],
     }
     path = tmp / "prometheus.yml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return path
+
+
+def _sd_groups(lab: Any) -> list[dict[str, Any]]:
+    """http_sd groups for the probed devices, shaped like the inventory's /sd/prometheus answer."""
+    hosts = [(c.ip, site, device) for c, (_, site, device) in zip(lab.cameras, CAMERAS)]
+    hosts += [(h.host.ip, site, device) for h, (_, site, device) in zip(lab.plain_hosts, HOSTS)]
+    return [{"targets": [ip], "labels": {"site": site, "device": device}} for ip, site, device in hosts
+            if device in PROBED]
 
 
 def _worker_available() -> tuple[bool, str]:
@@ -304,6 +330,12 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         refused = _write_targets(lab, targets)
         live_ = Live(lab, tmp, http, targets, sites_refused=refused)
         live_.worker = live_.start_worker(WORKER, targets)
+        (tmp / "sd").mkdir()
+        (tmp / "sd" / "sd.json").write_text(json.dumps(_sd_groups(lab)), encoding="utf-8")
+        live_.sd_server = lab.scanner.popen(["/usr/bin/python3", "-m", "http.server", "9180", "--bind", "127.0.0.1",
+                                             "--directory", str(tmp / "sd")],
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until("http_sd file served", lambda: http.request(SD_URL, timeout=2)[0], lambda st: st == 200, 10, 0.1)
         prom_log = open(tmp / "prometheus.log", "w")
         live_.prometheus = lab.scanner.popen(
             [PROMETHEUS, f"--config.file={_prometheus_config(tmp)}", f"--storage.tsdb.path={tmp / 'tsdb'}",
@@ -316,7 +348,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         yield live_
     finally:
         if live_ is not None:
-            for proc in [live_.prometheus, live_.worker, *live_.shard_workers]:
+            for proc in [live_.prometheus, live_.worker, live_.sd_server, *live_.shard_workers]:
                 _stop(proc)
         if http is not None:
             http.close()
@@ -388,6 +420,20 @@ def test_worker_scraped_and_lab_quiet(live: Live) -> None:
     assert [r["value"][1] for r in up] == ["1"]
     devices = {r["metric"]["device"] for r in live.query("sitescout_device_up")}
     assert devices == {d for _, _, d in CAMERAS} | {d for _, _, d in HOSTS}
+
+
+def test_example_probe_job_drives_the_worker(live: Live) -> None:
+    """The example config's http_sd + /probe relabelling, verbatim: each SD target is probed through the worker."""
+    def rows() -> list[dict[str, Any]]:
+        return live.query(f'probe_success{{job="{PROBE_JOB}"}}')
+
+    found, waited = wait_until("/probe targets scraped", rows,
+                               lambda r: len(r) == len(PROBED) and all(x["value"][1] == "1" for x in r), 30)
+    live.timings["probe_job"] = waited
+    expected = {(g["targets"][0], g["labels"]["site"], g["labels"]["device"]) for g in _sd_groups(live.lab)}
+    assert {(r["metric"]["instance"], r["metric"]["site"], r["metric"]["device"]) for r in found} == expected
+    loss = live.query(f'sitescout_link_loss_ratio{{job="{PROBE_JOB}"}}')
+    assert {r["metric"]["device"] for r in loss} == PROBED and all(r["value"][1] == "0" for r in loss)
 
 
 def test_every_alert_fires_for_its_fault_and_clears(live: Live) -> None:
