@@ -103,7 +103,7 @@ class ProbeContext:
     def stream_runner(self) -> tuple[StreamChecker, ThreadPoolExecutor]:
         """Return the stream checker and the threads that wait on it (made on first use)."""
         if self._checker is None or self._executor is None:
-            self._checker = StreamChecker(concurrency=self.stream_concurrency)
+            self._checker = StreamChecker(concurrency=self.stream_concurrency, start_timeout_s=10.0)
             self._executor = ThreadPoolExecutor(self.stream_concurrency, thread_name_prefix="stream-check")
         return self._checker, self._executor
 

@@ -354,6 +354,11 @@ class KindScheduler:
         while True:
             now = time.monotonic()
             due = [s for s in self.slots.values() if s.next_due <= now and not s.running]
+            gated = self.settings.batched and len(self._tasks) >= self.settings.concurrency
+            if gated:
+                # Every burst slot is busy: let due jobs gather and go out in the next burst
+                # (woken when one ends), instead of queueing many small bursts behind the semaphore.
+                due = []
             for slot in due:
                 slot.next_due = self._next_due(slot.phase, now + 1e-6)
                 slot.running = True
@@ -362,13 +367,20 @@ class KindScheduler:
                 for i in range(0, len(due), size):
                     task = asyncio.create_task(self._probe(due[i:i + size]))
                     self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
+                    task.add_done_callback(self._done)
             upcoming = min((s.next_due for s in self.slots.values() if not s.running), default=now + 1.0)
+            if gated:
+                upcoming = now + self.tick_s
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), max(0.01, min(upcoming - time.monotonic(), self.tick_s)))
             except TimeoutError:
                 pass
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if self._wake is not None:
+            self._wake.set()
 
     async def _probe(self, slots: list[_Slot]) -> None:
         jobs = [s.job for s in slots]
