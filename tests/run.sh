@@ -10,6 +10,7 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
   gstreamer1.0-tools ffmpeg
   prometheus prometheus-blackbox-exporter chromium chromium-driver postgresql
+  libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
