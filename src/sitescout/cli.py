@@ -41,13 +41,21 @@ def _add_survey(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--interface", metavar="IF", help="interface for ARP and multicast (default: the one on-link)")
     p.add_argument("--credentials", metavar="FILE", type=Path,
                    help="TOML file of camera credentials, tried in order ([[credentials]] username/password)")
-    p.add_argument("--db", metavar="URL", help="inventory database URL (arrives with the inventory)")
+    p.add_argument("--db", metavar="URL",
+                   help="also store the survey in this inventory (e.g. sqlite:///inventory.sqlite3); "
+                        "it is matched to the site named by --site")
+    p.add_argument("--push", metavar="URL",
+                   help="also send the survey to a sitescout server (e.g. http://noc.example:8080) from the field")
+    p.add_argument("--token-file", metavar="FILE", type=Path,
+                   help="file holding an editor API token for --push (default: $SITESCOUT_TOKEN)")
     p.add_argument("--json", metavar="PATH|-", help="write the survey document as JSON ('-' for stdout)")
     p.add_argument("--report", metavar="PATH", type=Path, help="write a printable HTML survey report")
     p.add_argument("--wait", metavar="SECONDS", type=float, default=3.0,
                    help="how long to listen for WS-Discovery replies (default 3)")
     p.add_argument("--no-multicast", action="store_true",
                    help="unicast WS-Discovery only (for networks where multicast is not wanted)")
+    p.add_argument("--no-streams", action="store_true",
+                   help="skip the stream health checks and snapshots (a quicker survey)")
     p.set_defaults(func=_cmd_survey)
 
 
@@ -120,7 +128,8 @@ def _run_survey(args: argparse.Namespace, networks: Sequence[str], credentials: 
     from sitescout import console
     from sitescout.probes.survey import DEFAULT_SURVEY, async_run_survey
 
-    config = replace(DEFAULT_SURVEY, wsd_wait_s=args.wait, multicast=not args.no_multicast)
+    config = replace(DEFAULT_SURVEY, wsd_wait_s=args.wait, multicast=not args.no_multicast,
+                     check_streams=not args.no_streams)
     with console.SurveyProgress() as progress:
         doc = asyncio.run(
             async_run_survey(
@@ -140,8 +149,7 @@ def _cmd_survey(args: argparse.Namespace) -> int:
     from sitescout.probes.credentials import load_credentials
     from sitescout.probes.netif import parse_networks
 
-    if args.db:
-        raise UsageError("--db: the inventory is not built yet; keep the survey with --json PATH for now")
+    token = _push_token(args) if args.push else None
     if args.wait <= 0 or args.wait > 60:
         raise UsageError("--wait must be between 0 and 60 seconds")
     try:
@@ -156,7 +164,91 @@ def _cmd_survey(args: argparse.Namespace) -> int:
             raise UsageError(f"--credentials: {err}") from err
     doc = _run_survey(args, args.network, credentials)
     _write_outputs(doc, args.json, args.report)
+    failures = []
+    if args.db:
+        try:
+            _store_survey(doc, args.db)
+        except CommandError as err:
+            failures.append(str(err))
+    if args.push:
+        try:
+            _push_survey(doc, args.push, token or "")
+        except CommandError as err:
+            failures.append(str(err))
+    if failures:
+        if not args.json or args.json == "-":
+            kept = _keep_document(doc)
+            failures.append(f"the survey is kept in {kept}")
+        raise CommandError("; ".join(failures))
     return 0
+
+
+def _push_token(args: argparse.Namespace) -> str:
+    import os
+
+    if args.token_file:
+        try:
+            token = args.token_file.read_text(encoding="utf-8").strip()
+        except OSError as err:
+            raise UsageError(f"--token-file: cannot read {args.token_file}: {err.strerror}") from err
+    else:
+        token = os.environ.get("SITESCOUT_TOKEN", "").strip()
+    if not token:
+        raise UsageError("--push needs an editor API token: --token-file FILE or $SITESCOUT_TOKEN")
+    return token
+
+
+def _store_survey(doc: dict, url: str) -> None:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from sitescout.inventory.db import DatabaseError, open_database
+    from sitescout.inventory.ingest import SurveyError
+    from sitescout.inventory.store import ingest_survey
+
+    try:
+        database = open_database(url)
+        with database.session() as session:
+            result = ingest_survey(session, doc)
+    except SurveyError as err:
+        raise CommandError(f"--db: {err}") from err
+    except (DatabaseError, SQLAlchemyError, OSError) as err:
+        raise CommandError(f"--db: cannot store the survey in {url}: {err}") from err
+    state = "already stored as" if result.duplicate else "stored as"
+    print(f"sitescout survey: {state} survey {result.survey_id} of site {result.site_id}: "
+          f"{len(result.matched)} devices matched, {len(result.candidates)} candidates, "
+          f"{len(result.findings)} findings", file=sys.stderr)
+
+
+def _push_survey(doc: dict, url: str, token: str) -> None:
+    import urllib.error
+    import urllib.request
+
+    endpoint = url.rstrip("/") + "/api/v1/surveys"
+    request = urllib.request.Request(
+        endpoint, data=json.dumps(doc).encode("utf-8"), method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer = json.loads(response.read(1 << 20) or b"{}")
+    except urllib.error.HTTPError as err:
+        detail = err.read(2000).decode("utf-8", "replace").strip()
+        raise CommandError(f"--push: {endpoint} answered {err.code}: {detail[:300]}") from err
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        raise CommandError(f"--push: cannot reach {endpoint}: {getattr(err, 'reason', err)}") from err
+    state = "already had" if answer.get("duplicate") else "stored"
+    print(f"sitescout survey: {endpoint} {state} the survey", file=sys.stderr)
+
+
+def _keep_document(doc: dict) -> Path:
+    import re
+    from datetime import datetime
+
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    name = re.sub(r"[^\w.-]+", "_", doc.get("site", "site"))[:60] or "site"
+    path = Path(f"survey-{name}-{stamp}.json")
+    _write_file(path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    return path.resolve()
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
