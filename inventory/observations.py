@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -14,6 +14,11 @@ from sitescout.inventory.models import Device, DeviceHealth, Observation, Valida
 __all__ = ["record_observations", "update_health", "parse_time", "worst"]
 
 _RANK = {Health.UNKNOWN.value: 0, Health.OK.value: 1, Health.WARNING.value: 2, Health.PROBLEM.value: 3}
+#: A kind of observation counts towards a device's health while its latest result is
+#: at most this much older than the device's newest one: a frozen stream checked a
+#: minute ago is not hidden by a link echo answered a second ago, but an old survey's
+#: verdict does not outlive the monitoring that followed it.
+HEALTH_WINDOW = timedelta(hours=1)
 
 
 def worst(*healths: str) -> str:
@@ -72,6 +77,8 @@ def record_observations(session: Session, observations: list[dict[str, Any]]) ->
             raise ValidationError(f"observations[{index}].values", "must be an object")
         at = parse_time(item["observed_at"], f"observations[{index}].observed_at") if item.get("observed_at") else utcnow()
         reason = str(item.get("reason") or "")
+        if reason and "reason" not in values:
+            values = {**values, "reason": reason}
         rows.append(Observation(device_id=device_id, kind=kind, observed_at=at, health=health, values=values))
         prev = latest.get(device_id)
         if prev is None or at > prev[0]:
@@ -79,7 +86,33 @@ def record_observations(session: Session, observations: list[dict[str, Any]]) ->
         elif at == prev[0]:
             latest[device_id] = (at, worst(prev[1], health), prev[2] + ([reason] if reason else []))
     session.add_all(rows)
-    for device_id, (at, health, reasons) in latest.items():
-        update_health(session, device_id, health, at, "; ".join(reasons))
+    session.flush()
+    for device_id, (at, _health, _reasons) in latest.items():
+        health, reason = _current_health(session, device_id)
+        update_health(session, device_id, health, at, reason)
     session.flush()
     return len(rows)
+
+
+def _current_health(session: Session, device_id: int) -> tuple[str, str]:
+    """Return the worst health over the latest observation of each kind (within HEALTH_WINDOW), with reasons."""
+    recent = session.execute(
+        select(Observation.kind, Observation.observed_at, Observation.health, Observation.values)
+        .where(Observation.device_id == device_id)
+        .order_by(Observation.observed_at.desc(), Observation.id.desc())
+        .limit(200)
+    ).all()
+    if not recent:
+        return Health.UNKNOWN.value, ""
+    newest = recent[0].observed_at
+    seen: set[str] = set()
+    health, reasons = Health.UNKNOWN.value, []
+    for kind, at, kind_health, values in recent:
+        if kind in seen or newest - at > HEALTH_WINDOW:
+            continue
+        seen.add(kind)
+        health = worst(health, kind_health)
+        reason = (values or {}).get("reason") if isinstance(values, dict) else None
+        if kind_health in (Health.WARNING.value, Health.PROBLEM.value):
+            reasons.append(reason or kind)
+    return health, "; ".join(reasons)

@@ -63,6 +63,28 @@ def test_observations_drive_health(database) -> None:
             store.record_observations(s, [{"device_id": cam, "kind": "link", "health": "fine"}])
 
 
+def test_latest_of_each_kind_decides_health(database) -> None:
+    # A frozen stream checked a minute ago is not hidden by a link echo answered since;
+    # an hour-old verdict of a kind no longer probed stops counting.
+    with database.session() as s:
+        cam = seed_demo(s).camera_ids[0]
+        store.record_observations(s, [{"device_id": cam, "kind": "stream:main", "health": "problem",
+                                       "reason": "frozen", "observed_at": "2025-03-01T08:00:00Z"}])
+        store.record_observations(s, [{"device_id": cam, "kind": "link", "health": "ok",
+                                       "observed_at": "2025-03-01T08:01:00Z"}])
+        device = next(d for d in store.list_devices(s) if d.id == cam)
+        assert (device.health, device.health_reason) == ("problem", "frozen")
+        store.record_observations(s, [{"device_id": cam, "kind": "stream:main", "health": "ok",
+                                       "observed_at": "2025-03-01T08:02:00Z"}])
+        assert next(d for d in store.list_devices(s) if d.id == cam).health == "ok"
+        store.record_observations(s, [{"device_id": cam, "kind": "survey", "health": "warning",
+                                       "observed_at": "2025-03-01T08:03:00Z"}])
+        assert next(d for d in store.list_devices(s) if d.id == cam).health == "warning"
+        store.record_observations(s, [{"device_id": cam, "kind": "link", "health": "ok",
+                                       "observed_at": "2025-03-01T09:30:00Z"}])
+        assert next(d for d in store.list_devices(s) if d.id == cam).health == "ok"
+
+
 def test_targets_skip_planned_and_retired(database) -> None:
     with database.session() as s:
         seed = seed_demo(s)

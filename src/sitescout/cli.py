@@ -62,15 +62,34 @@ def _add_survey(sub: argparse._SubParsersAction) -> None:
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
-        help="run simulated cameras on loopback and survey them (no root needed)",
-        description="Start simulated ONVIF cameras and plain hosts on 127.0.0.x, survey them and print "
-        "the result. Nothing leaves this machine.",
+        help="the whole product on loopback: simulated cameras, survey, inventory, worker, web UI",
+        description="Start simulated ONVIF cameras and plain hosts on 127.0.0.x and survey them; then seed a "
+        "demo commune in a throwaway inventory, store the survey, run a worker on the simulated cameras "
+        "(metrics on 127.0.0.1:9110) and serve the web UI on 127.0.0.1:8080 until Ctrl-C. No root needed; "
+        "nothing leaves this machine.",
     )
     p.add_argument("--cameras", type=int, default=6, help="number of simulated cameras (1-12, default 6)")
     p.add_argument("--json", metavar="PATH|-", help="also write the survey document as JSON")
     p.add_argument("--report", metavar="PATH", type=Path, help="also write the HTML survey report")
-    p.add_argument("--keep-running", action="store_true", help="keep the simulated site up until Ctrl-C")
+    p.add_argument("--once", action="store_true",
+                   help="only survey the simulated site and print the result (no inventory, worker or web UI)")
+    p.add_argument("--keep-running", action="store_true", help="with --once: keep the simulated site up until Ctrl-C")
+    p.add_argument("--for", dest="run_for", type=float, metavar="SECONDS",
+                   help="stop after this many seconds (default: run until Ctrl-C)")
+    p.add_argument("--listen", type=_listen_address, default=("127.0.0.1", 8080), metavar="HOST:PORT",
+                   help="web UI address (default 127.0.0.1:8080)")
+    p.add_argument("--metrics-listen", type=_listen_address, default=("127.0.0.1", 9110), metavar="HOST:PORT",
+                   help="worker metrics address (default 127.0.0.1:9110)")
     p.set_defaults(func=_cmd_demo)
+
+
+def _listen_address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT, e.g. 127.0.0.1:8080")
+    if not host.startswith("127.") and host != "localhost":
+        raise argparse.ArgumentTypeError(f"{text!r}: the demo stays on loopback (127.0.0.0/8)")
+    return host, int(port)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,11 +16,14 @@ import logging
 import os
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from sitescout.errors import CommandError
 
 __all__ = ["run", "DEMO_NETWORK"]
 
@@ -39,6 +42,12 @@ DEMO_PLAIN_HOSTS = (("switch", 28), ("loudspeaker", 29), ("pc", 30))
 #: The demo's one protected camera (index 0) uses this account; the password is
 #: written only to the temporary credentials file the survey reads.
 DEMO_USER = "admin"
+#: The demo's one faulty camera: its stream is a frozen picture, so the map shows a problem.
+FROZEN_CAMERA = 2
+#: The surveyed site of the demo commune, and the village halls the other simulated cameras stand in.
+SURVEYED_SITE = "Nhà văn hóa Thôn Đồng Bùa"
+WEB_LISTEN = ("127.0.0.1", 8080)
+METRICS_LISTEN = ("127.0.0.1", 9110)
 
 
 @dataclass
@@ -63,16 +72,17 @@ def _unprivileged_port_start() -> int:
         return 1024
 
 
-def _start_streams(ip: str, paths: list[str], use_rtsp: bool) -> Any:
-    if use_rtsp:
-        from sitescout.infra.lab.rtsp import RtspServer, StreamSpec
+def _start_streams(ip: str, paths: list[str], use_rtsp: bool, behaviour: str = "normal") -> Any:
+    from sitescout.infra.lab.rtsp import StreamSpec
 
-        server = RtspServer(ip, STREAM_PORT, {p: StreamSpec() for p in paths})
+    if use_rtsp:
+        from sitescout.infra.lab.rtsp import RtspServer
+
+        server = RtspServer(ip, STREAM_PORT, {p: StreamSpec(behaviour=behaviour) for p in paths})
     else:
         from sitescout.infra.lab.mjpeg import MjpegHttpServer
-        from sitescout.infra.lab.rtsp import StreamSpec
 
-        server = MjpegHttpServer(ip, STREAM_PORT, StreamSpec(codec="mjpeg"))
+        server = MjpegHttpServer(ip, STREAM_PORT, StreamSpec(codec="mjpeg", behaviour=behaviour))
     server.start()
     return server
 
@@ -103,11 +113,16 @@ def demo_site(cameras: int, workdir: Path) -> Iterator[_DemoSite]:
                 clock_skew_s=2 * 86400.0 if i == 1 else 0.0,
                 discovery="unicast", stream_scheme="rtsp" if use_rtsp else "http",
             )
-            camera.start()
+            try:
+                camera.start()
+            except OSError as err:
+                raise CommandError(f"cannot start a simulated camera on {ip}:{ONVIF_PORT}: {err.strerror} "
+                                   "(is another sitescout demo running?)") from err
             site.cameras.append(camera)
             paths = load_persona(persona).stream_paths()
             if paths:
-                site.streams.append(_start_streams(ip, paths, use_rtsp))
+                behaviour = "frozen" if i == FROZEN_CAMERA else "normal"
+                site.streams.append(_start_streams(ip, paths, use_rtsp, behaviour))
         low = _unprivileged_port_start()
         for profile, last_octet in DEMO_PLAIN_HOSTS:
             ports = tuple(p for p in PLAIN_HOST_PROFILES[profile] if p >= low)
@@ -120,13 +135,39 @@ def demo_site(cameras: int, workdir: Path) -> Iterator[_DemoSite]:
                 (thing.stop if hasattr(thing, "stop") else thing.close)()
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the demo: start the simulated site, survey it, print the result."""
+def _survey(args: argparse.Namespace, site: _DemoSite, out: Any) -> dict:
     from sitescout import console
     from sitescout.cli import _write_outputs
     from sitescout.probes.credentials import load_credentials
     from sitescout.probes.survey import DEFAULT_SURVEY, async_run_survey
 
+    print(f"sitescout demo: surveying {DEMO_NETWORK} as the site {SURVEYED_SITE!r} …", file=out, flush=True)
+    config = dataclasses.replace(DEFAULT_SURVEY, multicast=False, wsd_wait_s=1.5)
+    started = time.monotonic()
+    with console.SurveyProgress() as progress:
+        doc = asyncio.run(async_run_survey(
+            SURVEYED_SITE, [DEMO_NETWORK],
+            credentials=load_credentials(site.credentials_file), config=config, progress=progress.update,
+        )).to_dict()
+    console.print_summary(doc, to_stderr=out is sys.stderr)
+    _write_outputs(doc, args.json, args.report)
+    print(f"sitescout demo: survey finished in {time.monotonic() - started:.1f} s", file=sys.stderr)
+    return doc
+
+
+def _wait(seconds: float | None) -> None:
+    import signal
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait(seconds)
+    except KeyboardInterrupt:
+        pass
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the demo: the simulated site surveyed, then (unless --once) the whole product on loopback."""
     # With --json - stdout carries the document alone; everything else goes to stderr.
     out = sys.stderr if args.json == "-" else sys.stdout
     with tempfile.TemporaryDirectory(prefix="sitescout-demo-") as tmp, demo_site(args.cameras, Path(tmp)) as site:
@@ -134,22 +175,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"sitescout demo: {args.cameras} simulated cameras on {first}–{last} "
               f"(ONVIF on port {ONVIF_PORT}, streams: {site.stream_kind} on port {STREAM_PORT}), "
               f"{len(site.plain_hosts)} plain hosts; everything stays on loopback", file=out, flush=True)
-        print(f"sitescout demo: surveying {DEMO_NETWORK} …", file=out, flush=True)
-        config = dataclasses.replace(DEFAULT_SURVEY, multicast=False, wsd_wait_s=1.5)
-        started = time.monotonic()
-        with console.SurveyProgress() as progress:
-            doc = asyncio.run(async_run_survey(
-                "Demo commune — Thôn Đồng Bùa", [DEMO_NETWORK],
-                credentials=load_credentials(site.credentials_file), config=config, progress=progress.update,
-            )).to_dict()
-        console.print_summary(doc, to_stderr=args.json == "-")
-        _write_outputs(doc, args.json, args.report)
-        print(f"sitescout demo: survey finished in {time.monotonic() - started:.1f} s", file=sys.stderr)
-        if args.keep_running:
-            print("sitescout demo: the simulated site stays up; Ctrl-C to stop", file=sys.stderr)
-            try:
-                while True:
-                    time.sleep(3600)
-            except KeyboardInterrupt:
-                pass
-    return 0
+        if args.once:
+            _survey(args, site, out)
+            if args.keep_running:
+                print("sitescout demo: the simulated site stays up; Ctrl-C to stop", file=sys.stderr)
+                _wait(None)
+            return 0
+        from sitescout.demo_product import run_product
+
+        return run_product(args, site, Path(tmp), lambda: _survey(args, site, out), out, _wait)
