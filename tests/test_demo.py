@@ -14,7 +14,7 @@ from sitescout.demo import DEMO_PERSONAS, _camera_ip
 
 
 def _demo(*prefix: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*prefix, sys.executable, "-m", "sitescout", "demo", "--json", "-"],
+    return subprocess.run([*prefix, sys.executable, "-m", "sitescout", "demo", "--once", "--json", "-"],
                           capture_output=True, text=True, timeout=120, cwd="/")
 
 
@@ -52,3 +52,49 @@ def test_demo_as_root_and_as_nobody() -> None:
     nobody = _check(_demo(*as_nobody))
     # Without root nothing privileged is bound: the switch (80, 443) is left out.
     assert "127.0.0.28" not in {h["ip"] for h in nobody["hosts"]}
+
+
+def test_demo_runs_the_whole_product_on_loopback() -> None:
+    """Inventory, worker and web UI: the frozen camera's village turns red on the map's API."""
+    import re
+    import time
+    import urllib.request
+
+    proc = subprocess.Popen([sys.executable, "-m", "sitescout", "demo", "--for", "90", "--listen", "127.0.0.1:0",
+                             "--metrics-listen", "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd="/")
+    try:
+        lines: list[str] = []
+        assert proc.stdout is not None
+        while not any("worker probing" in line for line in lines):
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read() if proc.stderr else ""
+            lines.append(line)
+        text = "".join(lines)
+        web = re.search(r"web UI on (http://127\.0\.0\.1:\d+)/map .*in (\S+admin-credentials\.txt)", text)
+        metrics = re.search(r"metrics on (http://127\.0\.0\.1:\d+/metrics)", text)
+        assert web and metrics, text
+        assert "inventory seeded with the demo commune" in text
+        token = re.search(r"api_token = (\S+)", open(web.group(2)).read()).group(1)  # noqa: SIM115
+        frozen = 'sitescout_stream_frozen{site="Nhà văn hóa Thôn Hướng Đạo"'
+        deadline = time.monotonic() + 75
+        health = None
+        while time.monotonic() < deadline:
+            body = urllib.request.urlopen(metrics.group(1), timeout=5).read().decode()
+            request = urllib.request.Request(web.group(1) + "/api/v1/sites", headers={"Authorization": f"Bearer {token}"})
+            sites = json.loads(urllib.request.urlopen(request, timeout=5).read())
+            health = {f["properties"]["name"]: f["properties"]["health"] for f in sites["features"]}
+            if any(line.startswith(frozen) and line.endswith(" 1.0") for line in body.splitlines()) and \
+                    health.get("Nhà văn hóa Thôn Hướng Đạo") == "problem":
+                break
+            time.sleep(2)
+        else:
+            raise AssertionError(f"the frozen camera never showed: {health}")
+        assert len(health) == 19  # 14 villages and 5 other sites of the demo commune
+        assert health["Nhà văn hóa Thôn Đồng Bùa"] in ("ok", "warning")
+        proc.terminate()  # SIGTERM: a clean stop
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
