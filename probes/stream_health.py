@@ -42,6 +42,7 @@ from sitescout.probes.stream_metrics import jpeg_size
 __all__ = [
     "StreamConfig",
     "DEFAULT_STREAM",
+    "MONITORING_STREAM",
     "StreamResult",
     "SnapshotResult",
     "StreamJob",
@@ -102,6 +103,10 @@ class StreamConfig:
     probesize_bytes: int = 32_768
     #: Width of the luma picture the image checks run on (thresholds assume it).
     analysis_width: int = 640
+    #: Keep a full-size JPEG of the first decoded key frame (MJPEG: the frame as
+    #: received). The survey keeps it; a monitoring check need not (1080p: ~6 ms CPU
+    #: of JPEG encoding per check, see MONITORING_STREAM).
+    snapshot: bool = True
 
     def __post_init__(self) -> None:
         for name in ("window_s", "open_timeout_s", "read_timeout_s", "stall_s", "budget_s"):
@@ -114,6 +119,8 @@ class StreamConfig:
 
 
 DEFAULT_STREAM = StreamConfig()
+#: Repeated health checks (the worker/exporter): the same bounds and thresholds, no snapshot.
+MONITORING_STREAM = StreamConfig(snapshot=False)
 
 
 @dataclass

@@ -38,8 +38,12 @@ def serve(conn: multiprocessing.connection.Connection) -> None:
     os.dup2(stderr_file.fileno(), 1)
     os.dup2(stderr_file.fileno(), 2)
     os.environ["OPENCV_FFMPEG_LOGLEVEL"] = "16"
+    _keep_freed_memory()
     import cv2
 
+    # OpenCV's own thread pool (resize, cvtColor, imencode on one picture) spins
+    # idle threads after each call: a few ms of CPU per check for no gain here.
+    cv2.setNumThreads(1)
     conn.send("ready")
     while True:
         try:
@@ -48,12 +52,13 @@ def serve(conn: multiprocessing.connection.Connection) -> None:
             return
         if request is None:
             return
-        mark = stderr_file.seek(0, 2)
+        stderr_file.seek(0)
+        stderr_file.truncate()  # fds 1 and 2 share this offset: a long-lived worker's file stays small
         try:
             reply = _measure(cv2, request)
         except Exception as err:  # a bug or an unexpected library error: report it, keep serving
             reply = {"up": False, "error": f"error: {type(err).__name__}: {err}"}
-        stderr_file.seek(mark)
+        stderr_file.seek(0)
         lines = stderr_file.read().decode("utf-8", "replace").splitlines()[-30:]
         failed_after = reply.pop("_open_failed_after_s", None)
         if failed_after is not None:
@@ -63,6 +68,29 @@ def serve(conn: multiprocessing.connection.Connection) -> None:
             conn.send(reply)
         except (OSError, BrokenPipeError):
             return
+
+
+def _keep_freed_memory() -> None:
+    """Stop glibc from handing freed picture buffers back to the kernel between key frames.
+
+    Each key-frame decode allocates and frees a few large buffers (decoder
+    frame pool, the BGR picture: ~9 MB at 1080p).  With glibc's defaults those
+    are mmap'ed and unmapped, or trimmed off the heap top, every time, and the
+    next decode page-faults them in again (zeroed by the kernel): ~20 ms CPU per
+    1080p check, a fifth of the check (docs/benchmarks.md).  Fixed thresholds
+    keep them in the heap for reuse; the worker's resident size stays at its
+    peak (tens of MB).  No-op where libc has no mallopt.
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(-3, 32 * 1024 * 1024)  # M_MMAP_THRESHOLD: blocks below 32 MB come from the heap
+    mallopt(-1, 64 * 1024 * 1024)  # M_TRIM_THRESHOLD: keep up to 64 MB free at the heap top
 
 
 def _open_error(uri: str, lines: list[str], elapsed_s: float, open_timeout_s: float) -> str:
@@ -108,14 +136,21 @@ def _analysis_gray(cv2: Any, picture: Any, width: int) -> Any:
     return gray
 
 
-def _decode_key_frame(cv2: Any, family: str, extradata: bytes, packet: bytes, scratch: str) -> Any:
-    """Decode one key frame on its own: MJPEG with imdecode, H.264/HEVC from a one-frame Annex B file."""
-    import numpy as np
+def _decode_key_frame(cv2: Any, family: str, extradata: bytes, packet: Any, scratch: str) -> Any:
+    """Decode one key frame on its own: MJPEG with imdecode, H.264/HEVC from a one-frame Annex B file.
+
+    `packet` is the 1-D uint8 array `retrieve()` gave (a copy, safe to keep).
+    """
+    import os
 
     if family == "mjpeg":
-        return cv2.imdecode(np.frombuffer(packet, np.uint8), cv2.IMREAD_COLOR)
+        return cv2.imdecode(packet, cv2.IMREAD_COLOR)
     with open(scratch, "wb") as fh:
-        fh.write(extradata + packet)  # parameter sets first: not every camera repeats them in-band
+        fh.write(extradata)  # parameter sets first: not every camera repeats them in-band
+        fh.write(packet)
+    # Name the raw demuxer: no format probing of the scratch file.  (The RTSP
+    # options set for the stream's open are read again by this open.)
+    os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = f"input_format;{family}"
     # One thread: for a single frame, frame threads only add set-up cost (6 vs 9-30 ms CPU at 1080p).
     one = cv2.VideoCapture(scratch, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])
     try:
@@ -123,6 +158,14 @@ def _decode_key_frame(cv2: Any, family: str, extradata: bytes, packet: bytes, sc
     finally:
         one.release()
     return picture if ok else None
+
+
+def _snapshot(cv2: Any, picture: Any, jpeg: Any) -> bytes | None:
+    """Return the snapshot JPEG: an MJPEG frame as received, anything else encoded at quality 80."""
+    if jpeg is not None:
+        return bytes(jpeg.tobytes())
+    done, encoded = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    return encoded.tobytes() if done else None
 
 
 def _measure(cv2: Any, request: dict[str, Any]) -> dict[str, Any]:
@@ -167,36 +210,41 @@ def _watch(cv2: Any, sm: Any, cap: Any, cfg: StreamConfig, request: dict[str, An
     pictures: list[Any] = []
     full_size: tuple[int, int] | None = None
     since_decode, decode_errors, stalled, read_failed = cfg.decode_every, 0, False, False
-    pending: bytes | None = None
+    pending: Any = None
+    # Bound once: this loop runs for every frame of every check (~100 per check).
+    grab, retrieve, get, monotonic, packet_info = cap.grab, cap.retrieve, cap.get, time.monotonic, sm.PacketInfo
+    key_prop, pos_prop, mjpeg = cv2.CAP_PROP_LRF_HAS_KEY_FRAME, cv2.CAP_PROP_POS_MSEC, family == "mjpeg"
     end = opened_at + cfg.window_s
-    now = opened_at
+    now = last = opened_at
     while now < end:
-        ok = cap.grab()
-        now = time.monotonic()
-        last = packets[-1].arrival_s if packets else opened_at
+        ok = grab()
+        now = monotonic()
         if now - last > cfg.stall_s:
             stalled = True  # wall-clock rule: a late "ok" may be a held-back frame
             break
         if not ok:
             read_failed = True
             break
+        last = now
         since_decode += 1
+        packet = None
         if raw:
-            got, blob = cap.retrieve()
-            packet = blob.tobytes() if got and blob is not None else b""
-            is_key = family == "mjpeg" or bool(cap.get(cv2.CAP_PROP_LRF_HAS_KEY_FRAME))
+            got, packet = retrieve()
+            if not got:
+                packet = None
+            is_key = mjpeg or get(key_prop) != 0
         else:
-            packet, is_key = b"", True
-        packets.append(sm.PacketInfo(now, len(packet), cap.get(cv2.CAP_PROP_POS_MSEC), is_key))
+            is_key = True
+        packets.append(packet_info(now, packet.size if packet is not None else 0, get(pos_prop), is_key))
         if not is_key:
             continue
         pending = packet  # the latest key frame not decoded yet
         if since_decode < cfg.decode_every:
             continue
         if raw:
-            picture = _decode_key_frame(cv2, family, extradata, packet, scratch)
+            picture = _decode_key_frame(cv2, family, extradata, packet, scratch) if packet is not None else None
         else:
-            got, picture = cap.retrieve()
+            got, picture = retrieve()
             picture = picture if got else None
         pending = None
         if picture is None or picture.size == 0:
@@ -204,13 +252,10 @@ def _watch(cv2: Any, sm: Any, cap: Any, cfg: StreamConfig, request: dict[str, An
             continue
         since_decode = 0
         if not pictures:
-            out["first_frame_s"] = round(time.monotonic() - started, 4)
+            out["first_frame_s"] = round(monotonic() - started, 4)
             full_size = (int(picture.shape[1]), int(picture.shape[0]))
-            if family == "mjpeg":
-                out["snapshot_jpeg"] = packet
-            else:
-                done, jpeg = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, 80])
-                out["snapshot_jpeg"] = jpeg.tobytes() if done else None
+            if cfg.snapshot:
+                out["snapshot_jpeg"] = _snapshot(cv2, picture, packet if mjpeg else None)
         pictures.append(_analysis_gray(cv2, picture, cfg.analysis_width))
     if pending is not None and pictures and raw:
         # The window's last key frame, so "frozen" compares pictures a window apart.

@@ -17,6 +17,7 @@ import pytest
 from sitescout.probes.credentials import Credential
 from sitescout.probes.stream_health import (
     DEFAULT_STREAM,
+    MONITORING_STREAM,
     StreamChecker,
     StreamJob,
     check_snapshot,
@@ -163,6 +164,22 @@ def test_every_lab_stream_is_classified_within_its_budget(rtsp: object, silent_s
     assert total <= 2 * 3 + len(jobs) * DEFAULT_STREAM.budget_s / concurrency
     # In practice much less: checks end at their window or on a clear failure.
     assert total <= 60, total
+
+
+@pytest.mark.gstreamer
+def test_monitoring_checks_skip_the_snapshot_and_judge_the_same(rtsp: object) -> None:
+    assert replace(MONITORING_STREAM, snapshot=True) == DEFAULT_STREAM  # same bounds and thresholds
+    paths = ("/h264", "/frozen", "/black", "/mjpeg")
+    jobs = [StreamJob(rtsp.url(p), MOUNTS[p][1], MOUNTS[p][2], profile=p) for p in paths]  # type: ignore[attr-defined]
+    with StreamChecker(2, MONITORING_STREAM) as checker:
+        first = {r.profile: r for r in checker.check_many(jobs)}
+        again = checker.check(jobs[0])  # a reused worker: its memory tuning and log file carry over
+    for name, expected in (("/h264", []), ("/frozen", ["frozen"]), ("/black", ["black"]), ("/mjpeg", [])):
+        r = first[name]
+        assert r.up and r.problems == expected, (name, r)
+        assert r.snapshot_jpeg is None and r.decoded_frames == 2 and r.decode_errors == 0
+        assert r.width == 320 and r.height == 240 and r.fps_ok
+    assert again.up and again.problems == [] and again.snapshot_jpeg is None and again.frames >= 50
 
 
 @pytest.mark.gstreamer
