@@ -126,6 +126,9 @@ def _families(snap: StoreSnapshot) -> Iterator[_Family]:
                   [((), 1.0 if snap.reload_ok else 0.0)])
     yield _Family("sitescout_config_last_reload_success_timestamp_seconds", "gauge",
                   "Unix time of the last successful targets (re)load.", (), [((), snap.reload_success_ts)])
+    yield _Family("sitescout_site_info", "gauge", "Where each site is (value 1), for maps.",
+                  ("site", "latitude", "longitude"),
+                  [((s.name, str(s.latitude), str(s.longitude)), 1.0) for s in snap.sites])
     yield _Family("sitescout_worker_targets", "gauge", "Targets this worker probes (its shard).", ("shard",),
                   [((snap.shard,), float(len(targets)))])
     yield _Family("sitescout_worker_info", "gauge", "The worker's version (value 1).", ("version",),

@@ -26,6 +26,7 @@ import yaml
 
 __all__ = [
     "LinkSettings",
+    "SiteInfo",
     "StreamSettings",
     "OnvifSettings",
     "DEFAULT_LINK",
@@ -161,12 +162,22 @@ class Target:
 
 
 @dataclass(frozen=True)
+class SiteInfo:
+    """Where a site is (for the Grafana Geomap: ``sitescout_site_info``)."""
+
+    name: str
+    latitude: float
+    longitude: float
+
+
+@dataclass(frozen=True)
 class TargetsConfig:
     """A loaded targets file."""
 
     defaults: Defaults = Defaults()
     targets: tuple[Target, ...] = ()
     source: str = ""
+    sites: tuple[SiteInfo, ...] = ()
 
 
 # ---------------------------------------------------------------------------
@@ -326,7 +337,8 @@ def _type_name(value: Any) -> str:
             float: "a number"}.get(type(value), type(value).__name__)
 
 
-_TOP_KEYS = ("defaults", "targets")
+_TOP_KEYS = ("defaults", "targets", "sites")
+_SITE_KEYS = ("latitude", "longitude")
 _KIND_KEYS = ("link", "stream", "onvif")
 _TARGET_KEYS = ("site", "device", "ip", "kind", "onvif", "tcp_port", "streams")
 _STREAM_KEYS = ("uri", "profile", "expected_fps", "expected_width", "expected_height")
@@ -344,6 +356,25 @@ def _read_defaults(r: _Reader, value: Any, line: int) -> Defaults:
     onvif = r.settings(OnvifSettings, DEFAULT_ONVIF_SETTINGS, raw["onvif"], raw.lines["onvif"],
                        "defaults.onvif") if "onvif" in raw else DEFAULT_ONVIF_SETTINGS
     return Defaults(link, stream, onvif)
+
+
+def _read_sites(r: _Reader, value: Any, line: int) -> tuple[SiteInfo, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, _Map):
+        raise r.fail(line, f"sites: must be a mapping of site name to coordinates, not {_type_name(value)}")
+    sites = []
+    for name in value:
+        where = f"sites[{name!r}]"
+        raw = r.mapping(value[name], value.lines[name], where, _SITE_KEYS, _SITE_KEYS)
+        lat = r.number(raw["latitude"], raw.lines["latitude"], f"{where}.latitude", integer=False)
+        lon = r.number(raw["longitude"], raw.lines["longitude"], f"{where}.longitude", integer=False)
+        if not -90 <= lat <= 90:
+            raise r.fail(raw.lines["latitude"], f"{where}.latitude: must be between -90 and 90, not {lat:g}")
+        if not -180 <= lon <= 180:
+            raise r.fail(raw.lines["longitude"], f"{where}.longitude: must be between -180 and 180, not {lon:g}")
+        sites.append(SiteInfo(str(name), float(lat), float(lon)))
+    return tuple(sites)
 
 
 def _read_stream(r: _Reader, value: Any, line: int, where: str, index: int) -> StreamTarget:
@@ -420,7 +451,7 @@ def parse_targets(text: str, path: str = "<targets>") -> TargetsConfig:
     except yaml.YAMLError as err:
         raise r.fail(1, f"invalid YAML: {err}") from None
     if doc is None:
-        raise r.fail(1, "empty file: expected a mapping with 'targets' (and optional 'defaults')")
+        raise r.fail(1, "empty file: expected a mapping with 'targets' (and optional 'defaults', 'sites')")
     top = r.mapping(doc, 1, "top level", _TOP_KEYS, ("targets",))
     defaults = _read_defaults(r, top.get("defaults"), top.lines.get("defaults", 1))
     items = top["targets"]
@@ -438,7 +469,8 @@ def parse_targets(text: str, path: str = "<targets>") -> TargetsConfig:
                                f"(first at line {first[target.key]})")
         first[target.key] = line
         targets.append(target)
-    return TargetsConfig(defaults, tuple(targets), path)
+    sites = _read_sites(r, top.get("sites"), top.lines.get("sites", 1))
+    return TargetsConfig(defaults, tuple(targets), path, sites)
 
 
 def load_targets(path: str | Path) -> TargetsConfig:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sitescout.probes.registry import PROBERS, REASONS, ProbeContext, ProbeFn, ProbeJob, ProbeResult
-from sitescout.probes.targets import Target, TargetsConfig, TargetsError, in_shard, load_targets, stable_fraction
+from sitescout.probes.targets import SiteInfo, Target, TargetsConfig, TargetsError, in_shard, load_targets, stable_fraction
 
 __all__ = [
     "RTT_BUCKETS",
@@ -102,6 +102,7 @@ class StoreSnapshot:
     reload_ok: bool
     reload_success_ts: float
     shard: str
+    sites: tuple[SiteInfo, ...] = ()
 
 
 class ResultStore:
@@ -111,6 +112,7 @@ class ResultStore:
         self._lock = threading.Lock()
         self.shard = shard
         self._targets: list[Target] = []
+        self._sites: tuple[SiteInfo, ...] = ()
         self._latest: dict[tuple[str, str, str, str], ProbeResult] = {}
         self._jobs: set[tuple[str, str, str, str]] = set()
         self._identity: dict[tuple[str, str], dict[str, str]] = {}
@@ -169,7 +171,12 @@ class ResultStore:
                 list(self._targets), dict(self._latest), dict(self._identity), dict(self._clock),
                 {k: h.copy() for k, h in self._rtt.items()},
                 {k: h.copy() for k, h in self._durations.items()}, dict(self._errors),
-                self._reload_ok, self._reload_ts, self.shard)
+                self._reload_ok, self._reload_ts, self.shard, self._sites)
+
+    def set_sites(self, sites: Sequence[SiteInfo]) -> None:
+        """Record where the sites are (exported as sitescout_site_info)."""
+        with self._lock:
+            self._sites = tuple(sites)
 
     def latest(self, key: tuple[str, str, str, str]) -> ProbeResult | None:
         """Return the latest result of one job."""
@@ -450,6 +457,7 @@ class Worker:
         self.config = config
         self.targets = [t for t in config.targets if in_shard(t, self.shard)]
         self.store.set_targets(self.targets)
+        self.store.set_sites(config.sites)
         self.ctx.stream_concurrency = config.defaults.stream.concurrency
         log.info("%s: %d target(s), %d in shard %d/%d", self.source.name, len(config.targets), len(self.targets),
                  *self.shard)

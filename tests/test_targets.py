@@ -26,9 +26,9 @@ DATA = Path(__file__).parent / "testdata" / "targets"
 
 INVALID = {
     "invalid_yaml": "3: invalid YAML: expected ',' or ']', but got '<stream end>'",
-    "empty": "1: empty file: expected a mapping with 'targets' (and optional 'defaults')",
+    "empty": "1: empty file: expected a mapping with 'targets' (and optional 'defaults', 'sites')",
     "top_not_mapping": "1: top level: must be a mapping, not a list",
-    "unknown_top_key": "2: top level: unknown key 'tragets' (expected: defaults, targets)",
+    "unknown_top_key": "2: top level: unknown key 'tragets' (expected: defaults, targets, sites)",
     "missing_targets": "1: top level: missing key 'targets'",
     "targets_not_list": "1: targets: must be a list, not a mapping",
     "unknown_kind_section": "2: defaults: unknown key 'ping' (expected: link, stream, onvif)",
@@ -137,3 +137,18 @@ def test_check_config_exit_status_and_message() -> None:
     cp = subprocess.run([sys.executable, "-m", "sitescout", "worker", "--targets", str(good), "--check-config"],
                         capture_output=True, text=True, timeout=60)
     assert cp.returncode == 0 and "2 target(s)" in cp.stdout
+
+
+def test_sites_give_coordinates_and_are_checked() -> None:
+    from sitescout.probes.targets import SiteInfo, TargetsError, parse_targets
+
+    config = parse_targets(
+        'sites:\n  "Thôn Đồng Bùa": {latitude: 21.7312, longitude: 105.3128}\n'
+        "targets:\n  - {site: Thôn Đồng Bùa, device: cam-1, ip: 198.51.100.10}\n", "t.yml")
+    assert config.sites == (SiteInfo("Thôn Đồng Bùa", 21.7312, 105.3128),)
+    with pytest.raises(TargetsError) as err:
+        parse_targets('sites:\n  "X": {latitude: 91, longitude: 0}\ntargets: []\n', "t.yml")
+    assert str(err.value) == "t.yml:2: sites['X'].latitude: must be between -90 and 90, not 91"
+    with pytest.raises(TargetsError) as err:
+        parse_targets('sites:\n  "X": {latitude: 1}\ntargets: []\n', "t.yml")
+    assert "longitude" in str(err.value) and str(err.value).startswith("t.yml:2:")
