@@ -106,7 +106,8 @@ def _attach(database: Any, doc: dict[str, Any]) -> list[dict[str, Any]]:
                       "kind": "camera", "onvif": f"http://{host['ip']}:{ONVIF_PORT}/onvif/device_service"}
             if stream_targets:
                 target["streams"] = [{k: v for k, v in s.items() if v is not None} for s in stream_targets]
-            targets.append({"target": target, "device_id": device.id})
+            targets.append({"target": target, "device_id": device.id,
+                            "site": (device.site.name, device.site.latitude, device.site.longitude)})
         attach_addresses(session, addresses, stream_uris=streams)
     return targets
 
@@ -154,7 +155,10 @@ def run_product(args: argparse.Namespace, site: Any, workdir: Path, survey: Call
 
     targets_file = workdir / "demo-targets.yaml"
     defaults = {kind: {"interval_s": seconds} for kind, seconds in DEMO_INTERVALS.items()}
-    targets_file.write_text(yaml.safe_dump({"defaults": defaults, "targets": [a["target"] for a in attached]},
+    sites = {name: {"latitude": lat, "longitude": lon} for name, lat, lon in (a["site"] for a in attached)
+             if lat is not None and lon is not None}
+    targets_file.write_text(yaml.safe_dump({"defaults": defaults, "sites": sites,
+                                            "targets": [a["target"] for a in attached]},
                                            allow_unicode=True, sort_keys=False), encoding="utf-8")
     device_ids = {(a["target"]["site"], a["target"]["device"]): a["device_id"] for a in attached}
     worker = Worker(FileTargetSource(targets_file),
