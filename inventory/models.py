@@ -62,6 +62,7 @@ __all__ = [
     "Candidate",
     "ApiToken",
     "User",
+    "Plan",
     "UNIQUE_MESSAGES",
     "normalize_mac",
     "utcnow",
@@ -486,6 +487,31 @@ class User(Base):
         _check_enum("role", self.role, Role)
         if self.role == Role.WORKER:
             raise ValidationError("role", "workers authenticate with a token; give a person admin, editor or viewer")
+
+
+class Plan(Base):
+    """A saved camera placement plan of a site: the planner's GeoJSON and its planned cameras."""
+
+    __tablename__ = "plans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    objective: Mapped[float | None] = mapped_column(Float)
+    gap: Mapped[float | None] = mapped_column(Float)
+    #: The FeatureCollection from inventory.plan_io.plan_geojson, as produced (with its "plan" summary).
+    geojson: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: Ids of the planned camera devices this plan created (a device deleted later is skipped on read).
+    device_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+    def validate(self) -> None:
+        """Check the name and that the plan is a GeoJSON FeatureCollection."""
+        _check_name("plan name", self.name)
+        if not isinstance(self.geojson, dict) or self.geojson.get("type") != "FeatureCollection":
+            raise ValidationError("geojson", "a plan is a GeoJSON FeatureCollection from the planner")
+        if self.gap is not None and self.gap < 0:
+            raise ValidationError("gap", f"{self.gap} is negative; an optimality gap is at least 0")
 
 
 #: Messages for unique constraints, keyed by (table, columns), shown when one is violated.

@@ -1,0 +1,128 @@
+"""Saved placement plans on SQLite and PostgreSQL: the GeoJSON kept whole, its cameras as planned devices."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+from inventory_db import database, db_url, pg_server, sqlite_template  # noqa: F401
+
+from sitescout.inventory import plan_io, store
+from sitescout.inventory.models import Commune, Device, Plan, Region, Site
+from sitescout.inventory.plans import PlanError, find_site, get_plan, list_plans, save_plan
+
+SAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "plan_village.json"
+
+
+@pytest.fixture(scope="module")
+def sample_geojson() -> dict:
+    """Return the sample village plan (4 cameras, 3 infeasible mounts), solved once."""
+    result = plan_io.make_plan(plan_io.load_plan_input(SAMPLE), 4, time_limit_s=5.0)
+    return plan_io.plan_geojson(result)
+
+
+def _site(database, name: str = "Thôn Đồng Bùa") -> int:
+    with database.session() as session:
+        region = Region(name="Tuyên Quang")
+        commune = Commune(region=region, name="Hùng Lợi")
+        site = Site(commune=commune, name=name, latitude=21.4998, longitude=105.2995)
+        session.add(site)
+        session.flush()
+        return site.id
+
+
+def test_save_plan_keeps_the_geojson_and_creates_planned_cameras(database, sample_geojson) -> None:
+    site_id = _site(database)
+    with database.session() as session:
+        record = save_plan(session, site_id, copy.deepcopy(sample_geojson), name="Sample plan")
+    cameras = [f for f in sample_geojson["features"] if f["properties"]["kind"] == "camera"]
+    assert record.camera_count == len(cameras) == 4 and len(record.device_ids) == 4
+    assert record.objective == pytest.approx(sample_geojson["plan"]["objective"])
+    assert record.gap == pytest.approx(sample_geojson["plan"]["gap"])
+    with database.session() as session:
+        devices = {d.id: d for d in store.list_devices(session, site_id=site_id)}
+        assert sorted(devices) == sorted(record.device_ids)
+        for feature in cameras:
+            props = feature["properties"]
+            device = next(d for d in devices.values() if d.name == f"{props['camera_id']} {props['model']}")
+            assert (device.kind, device.status, device.ip, device.model) == ("camera", "planned", None, props["model"])
+            assert device.camera.heading_deg == pytest.approx(props["heading_deg"])
+            assert device.camera.hfov_deg == pytest.approx(props["hfov_deg"])
+            assert device.camera.height_m == pytest.approx(props["height_m"])
+            assert device.camera.mount_latitude == pytest.approx(feature["geometry"]["coordinates"][1])
+            assert device.camera.mount_longitude == pytest.approx(feature["geometry"]["coordinates"][0])
+        # Planned cameras are not monitored and do not count in the site's health.
+        assert store.prometheus_targets(session) == []
+        summary = store.get_site(session, site_id).site
+        assert summary.health == "unknown" and summary.problem_count == 0
+        loaded = get_plan(session, record.id)
+    assert loaded is not None and loaded.geojson == sample_geojson
+    assert loaded.to_dict()["created_at"].startswith("20")
+    kinds = {f["properties"]["kind"] for f in loaded.geojson["features"]}
+    assert kinds == {"camera", "coverage", "demand", "infeasible_mount"}
+
+
+def test_saving_twice_keeps_both_plans_and_unique_device_names(database, sample_geojson) -> None:
+    site_id = _site(database)
+    with database.session() as session:
+        first = save_plan(session, site_id, sample_geojson, name="first")
+    with database.session() as session:
+        second = save_plan(session, site_id, sample_geojson, name="second")
+    with database.session() as session:
+        plans = list_plans(session, site_id)
+        names = [d.name for d in store.list_devices(session, site_id=site_id)]
+    assert [p.id for p in plans] == [second.id, first.id]
+    assert all(p.geojson is None for p in plans) and plans[0].summary["cameras"] == 4
+    assert len(names) == 8 == len(set(names))
+    assert sum(f"(second, #{second.id})" in n for n in names) == 4
+
+
+def test_get_plan_skips_deleted_devices_and_unknown_ids(database, sample_geojson) -> None:
+    site_id = _site(database)
+    with database.session() as session:
+        record = save_plan(session, site_id, sample_geojson, name="p")
+    with database.session() as session:
+        session.delete(session.get(Device, record.device_ids[0]))
+    with database.session() as session:
+        assert get_plan(session, record.id).device_ids == record.device_ids[1:]
+        assert get_plan(session, record.id + 1000) is None
+
+
+def test_bad_input_is_refused_with_a_reason(database, sample_geojson) -> None:
+    site_id = _site(database)
+    with database.session() as session:
+        with pytest.raises(PlanError, match="no site with id 999"):
+            save_plan(session, 999, sample_geojson, name="p")
+        with pytest.raises(PlanError, match="FeatureCollection"):
+            save_plan(session, site_id, {"type": "Feature"}, name="p")
+        broken = copy.deepcopy(sample_geojson)
+        next(f for f in broken["features"] if f["properties"]["kind"] == "camera")["geometry"] = None
+        with pytest.raises(PlanError, match="Point geometry"):
+            save_plan(session, site_id, broken, name="p")
+    with pytest.raises(ValueError, match="plan name: must not be empty"):
+        with database.session() as session:
+            save_plan(session, site_id, sample_geojson, name="  ")
+    with database.session() as session:
+        assert session.query(Plan).count() == 0 and session.query(Device).count() == 0
+
+
+def test_deleting_the_site_deletes_its_plans(database, sample_geojson) -> None:
+    site_id = _site(database)
+    with database.session() as session:
+        save_plan(session, site_id, sample_geojson, name="p")
+    with database.session() as session:
+        session.delete(session.get(Site, site_id))
+    with database.session() as session:
+        assert session.query(Plan).count() == 0
+
+
+def test_find_site_by_name_without_diacritics_or_by_id(database) -> None:
+    site_id = _site(database)
+    with database.session() as session:
+        assert find_site(session, "thon dong bua") == site_id
+        assert find_site(session, str(site_id)) == site_id
+        with pytest.raises(PlanError, match="no site named 'Nowhere'"):
+            find_site(session, "Nowhere")
+        with pytest.raises(PlanError, match="no site with id 4242"):
+            find_site(session, 4242)
