@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 __all__ = ["register", "run"]
 
@@ -22,8 +23,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         "POST /-/reload; a bad file keeps the last good one.",
     )
     p.add_argument("--targets", metavar="FILE", type=Path, help="YAML targets file (see docs)")
-    p.add_argument("--inventory", metavar="URL", help="take targets from the inventory (not available yet)")
-    p.add_argument("--token-file", metavar="FILE", type=Path, help="file holding the inventory API token")
+    p.add_argument("--inventory", metavar="URL",
+                   help="take targets from the inventory at URL (its /sd/prometheus) and send results back to it "
+                        "as observations (instead of --targets)")
+    p.add_argument("--token-file", metavar="FILE", type=Path,
+                   help="file holding the inventory API token (a worker token); required with --inventory")
+    p.add_argument("--settings", metavar="FILE", type=Path,
+                   help="with --inventory: a YAML file in the targets-file format giving 'defaults' (intervals) "
+                        "and 'sites' (coordinates), without targets")
+    p.add_argument("--refresh", metavar="SECONDS", type=float, default=60.0,
+                   help="with --inventory: how often to ask it for targets (default 60)")
+    p.add_argument("--flush-interval", metavar="SECONDS", type=float, default=5.0,
+                   help="how often queued observations are sent (default 5; backs off while the sink fails)")
     p.add_argument("--listen", metavar="HOST:PORT", default="127.0.0.1:9110",
                    help="address of /metrics and /probe (default 127.0.0.1:9110)")
     p.add_argument("--shard", metavar="K/N", default="1/1",
@@ -33,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--credentials", metavar="FILE", type=Path,
                    help="TOML file of camera credentials ([[credentials]] username/password)")
     p.add_argument("--observations-spool", metavar="FILE", type=Path,
-                   help="append every result as a JSON line to FILE (the inventory sink arrives later)")
+                   help="append every result as a JSON line to FILE (with --targets)")
     p.add_argument("--socket", choices=["auto", "raw", "dgram"], default="auto",
                    help="ICMP socket kind (default: raw if permitted, else unprivileged datagram)")
     p.set_defaults(func=run)
@@ -50,11 +61,18 @@ def run(args: argparse.Namespace) -> int:
     from sitescout.probes.targets import TargetsError, parse_shard
 
     log = logging.getLogger("sitescout.worker")
-    if args.inventory or args.token_file:
-        raise UsageError("--inventory: the inventory's targets endpoint is not wired to the worker yet; "
-                         "use --targets FILE")
-    if not args.targets:
-        raise UsageError("--targets FILE is required")
+    if args.inventory and args.targets:
+        raise UsageError("--targets and --inventory are alternatives: give one")
+    if not args.targets and not args.inventory:
+        raise UsageError("give --targets FILE or --inventory URL --token-file FILE")
+    if args.token_file and not args.inventory:
+        raise UsageError("--token-file goes with --inventory URL")
+    if args.inventory and args.observations_spool:
+        raise UsageError("--observations-spool goes with --targets; with --inventory observations go to it")
+    if not args.inventory and (args.settings or args.refresh != 60.0):
+        raise UsageError("--settings and --refresh go with --inventory URL")
+    if not 0.1 <= args.flush_interval <= 3600 or not 1.0 <= args.refresh <= 86400:
+        raise UsageError("--flush-interval must be 0.1-3600 s and --refresh 1-86400 s")
     try:
         shard = parse_shard(args.shard)
     except ValueError as err:
@@ -62,14 +80,24 @@ def run(args: argparse.Namespace) -> int:
 
     from sitescout.probes.worker import FileTargetSource, JsonlSpoolSink, ObservationQueue, Worker
 
-    source = FileTargetSource(args.targets)
+    source: Any
+    queue = None
+    if args.inventory:
+        source, sink = _inventory_link(args)
+        queue = ObservationQueue(sink, flush_interval_s=args.flush_interval)
+    else:
+        source = FileTargetSource(args.targets)
+        if args.observations_spool:
+            queue = ObservationQueue(JsonlSpoolSink(args.observations_spool), flush_interval_s=args.flush_interval)
     if args.check_config:
         try:
             config = source.load()
         except TargetsError as err:
             print(str(err), file=sys.stderr)
             return 2
-        print(f"{args.targets}: ok, {len(config.targets)} target(s)")
+        finally:
+            getattr(source, "close", lambda: None)()
+        print(f"{source.name}: ok, {len(config.targets)} target(s)")
         return 0
 
     from sitescout.probes.exporter import Exporter, parse_listen
@@ -88,11 +116,11 @@ def run(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as err:
             raise UsageError(f"--credentials: {err}") from err
     ctx = ProbeContext(credentials=credentials, socket_mode=args.socket)
-    queue = ObservationQueue(JsonlSpoolSink(args.observations_spool)) if args.observations_spool else None
     worker = Worker(source, shard=shard, ctx=ctx, queue=queue)
     try:
         worker.load_initial()
     except TargetsError as err:
+        getattr(source, "close", lambda: None)()
         raise UsageError(str(err)) from err
     try:
         exporter = Exporter(worker, listen)
@@ -118,4 +146,57 @@ def run(args: argparse.Namespace) -> int:
     finally:
         exporter.stop()
         ctx.close()
+        getattr(source, "close", lambda: None)()
     return 0
+
+
+def _inventory_link(args: argparse.Namespace) -> tuple[Any, Any]:
+    """Build the inventory target source and observation sink (the token is read here, never printed)."""
+    from sitescout.errors import UsageError
+    from sitescout.probes.inventory_link import HttpObservationSink, InventoryTargetSource
+    from sitescout.probes.targets import Defaults
+
+    if not args.token_file:
+        raise UsageError("--inventory needs --token-file FILE (a worker token of the inventory)")
+    try:
+        token = args.token_file.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as err:
+        raise UsageError(f"--token-file {args.token_file}: cannot read: {getattr(err, 'strerror', None) or err}") \
+            from None
+    if not token or any(c.isspace() for c in token):
+        raise UsageError(f"--token-file {args.token_file}: expected one token on one line")
+    defaults, sites = Defaults(), ()
+    if args.settings:
+        defaults, sites = _read_settings(args.settings)
+    try:
+        source = InventoryTargetSource(args.inventory, token, refresh_s=args.refresh, defaults=defaults, sites=sites)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+    return source, HttpObservationSink(args.inventory, token, device_ids=source.device_ids)
+
+
+def _read_settings(path: Path) -> tuple[Any, Any]:
+    """Read `defaults` and `sites` from a targets-format file that lists no targets."""
+    import yaml
+
+    from sitescout.errors import UsageError
+    from sitescout.probes.targets import TargetsError, parse_targets
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise UsageError(f"{path}:0: cannot read: {getattr(err, 'strerror', None) or err}") from None
+    try:
+        top = yaml.safe_load(text)
+    except yaml.YAMLError:
+        top = None  # parse_targets names the line
+    if isinstance(top, dict) and "targets" not in top:
+        text += "\ntargets: []\n"  # appended after the last line: reported lines stay right
+    try:
+        config = parse_targets(text, str(path))
+    except TargetsError as err:
+        raise UsageError(str(err)) from err
+    if config.targets:
+        raise UsageError(f"{path}: with --inventory the targets come from the inventory; "
+                         f"remove the {len(config.targets)} target(s) listed here")
+    return config.defaults, config.sites

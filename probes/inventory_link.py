@@ -1,0 +1,378 @@
+"""The worker's link to the inventory over HTTP: targets from ``/sd/prometheus``, observations to the API.
+
+- :class:`InventoryTargetSource` is a :class:`~sitescout.probes.worker.TargetSource`: it
+  fetches the inventory's http_sd groups (in a background thread, every
+  ``refresh_s``, so the worker's loop never waits on the network) and turns them
+  into targets.  An unreachable inventory or a garbage answer is a failed reload:
+  the worker keeps the last good targets and shows
+  ``sitescout_config_last_reload_successful 0``, exactly as for a bad file.
+- :class:`HttpObservationSink` is an :class:`~sitescout.probes.worker.ObservationSink`:
+  it maps worker observations to the API's shape and POSTs them in batches.
+  Connection errors, timeouts, 5xx and a refused token raise
+  :class:`SinkUnavailable` (the queue keeps them and retries); items the API
+  rejects as invalid (400/422) are dropped one by one, counted and logged, so a
+  bad item never blocks the queue.
+
+Delivery is at least once: a batch whose answer is lost is sent again.  The
+token is sent as ``Authorization: Bearer`` and never logged or shown in a repr.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import math
+import re
+import threading
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlsplit
+
+from sitescout.probes.targets import Defaults, SiteInfo, Target, TargetsConfig, TargetsError
+from sitescout.probes.worker import SinkUnavailable
+
+__all__ = [
+    "InventoryError",
+    "InventoryTargetSource",
+    "HttpObservationSink",
+    "observation_health",
+    "api_observation",
+    "targets_from_groups",
+]
+
+log = logging.getLogger(__name__)
+
+_SD_PATH = "/sd/prometheus"
+_OBSERVATIONS_PATH = "/api/v1/observations"
+#: Answers that mean "the items are wrong" (drop them), not "try again later".
+_REJECTED = frozenset({400, 422})
+#: An item the API names in its error: ``observations[3].device_id: …``.
+_ITEM_RE = re.compile(r"observations\[(\d+)\]")
+
+
+class InventoryError(TargetsError):
+    """The inventory could not give targets; ``str()`` is ``inventory URL: message``."""
+
+    def __init__(self, url: str, message: str, *, status: int | None = None) -> None:
+        self.path, self.line, self.message, self.status = url, 0, message, status
+        ValueError.__init__(self, f"inventory {url}: {message}")
+
+
+def observation_health(obs: dict[str, Any]) -> str:
+    """Map one worker observation to the inventory's health (ok, warning, problem)."""
+    if not obs.get("up"):
+        return "problem"
+    values = obs.get("values") or {}
+    if obs.get("kind") == "stream" and (values.get("frozen") or values.get("black")):
+        return "problem"
+    if obs.get("kind") == "link" and (values.get("loss_ratio") or 0.0) > 0.05:
+        return "warning"
+    return "ok"
+
+
+def _finite(value: Any) -> Any:
+    """Replace NaN and infinities (not JSON) with None, recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def api_observation(obs: dict[str, Any], device_id: int) -> dict[str, Any]:
+    """Return a worker observation in the shape of ``POST /api/v1/observations``."""
+    kind = str(obs.get("kind") or "probe")
+    if obs.get("profile"):  # each stream of a camera is its own kind of observation
+        kind = f"{kind}:{obs['profile']}"
+    at = obs.get("observed_at")
+    observed_at = datetime.fromtimestamp(float(at), timezone.utc).isoformat() if at else None
+    values = dict(obs.get("values") or {})
+    if obs.get("duration_s") is not None:
+        values.setdefault("duration_s", obs["duration_s"])
+    if obs.get("info"):
+        values.setdefault("info", dict(obs["info"]))
+    return {"device_id": device_id, "kind": kind, "health": observation_health(obs), "observed_at": observed_at,
+            "values": _finite(values), "reason": str(obs.get("reason") or "")}
+
+
+def _check_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"--inventory must be an http:// or https:// URL, not {url!r}")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("--inventory must not carry a user or password; give the token with --token-file")
+    return url.rstrip("/")
+
+
+@dataclass
+class _Answer:
+    status: int
+    body: bytes
+
+
+def _request(url: str, token: str, timeout_s: float, data: bytes | None = None) -> _Answer:
+    """Make one HTTP request; any status is an answer, no answer raises OSError."""
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json", "User-Agent": "sitescout-worker"}
+    if data is not None:
+        headers["Content-Type"] = "application/json"
+    req = urllib.request.Request(url, data=data, headers=headers, method="POST" if data is not None else "GET")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout_s) as resp:  # noqa: S310 - scheme checked
+            return _Answer(resp.status, resp.read())
+    except urllib.error.HTTPError as err:
+        with err:
+            return _Answer(err.code, err.read())
+
+
+def _error_text(answer: _Answer) -> str:
+    try:
+        doc = json.loads(answer.body)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and isinstance(doc.get("error"), str):
+        return doc["error"]
+    return answer.body[:200].decode("utf-8", "replace").strip() or "(no message)"
+
+
+# ---------------------------------------------------------------------------
+# Targets.
+
+
+def _label(labels: dict[str, Any], key: str, where: str) -> str:
+    value = labels.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{where}: label {key!r} missing or empty")
+    return value.strip()
+
+
+def _onvif_url(labels: dict[str, Any], ip: str) -> str:
+    endpoint = labels.get("__meta_sitescout_onvif_endpoint")
+    if isinstance(endpoint, str) and endpoint.strip():
+        parts = urlsplit(endpoint.strip())
+        if parts.scheme in ("http", "https") and parts.hostname and parts.username is None and parts.password is None:
+            return endpoint.strip()
+    host = f"[{ip}]" if ":" in ip else ip
+    return f"http://{host}/onvif/device_service"
+
+
+def targets_from_groups(groups: Any, source: str = "inventory") -> tuple[list[Target], dict[tuple[str, str], int]]:
+    """Turn http_sd groups into targets and a map (site, device) -> inventory device id.
+
+    Raises:
+        ValueError: the answer is not a list of groups with ``targets`` and the labels the worker needs.
+    """
+    if not isinstance(groups, list):
+        raise ValueError(f"expected a list of target groups, not {type(groups).__name__}")
+    targets: list[Target] = []
+    ids: dict[tuple[str, str], int] = {}
+    for n, group in enumerate(groups):
+        where = f"group {n}"
+        if not isinstance(group, dict) or not isinstance(group.get("targets"), list) \
+                or not isinstance(group.get("labels"), dict):
+            raise ValueError(f"{where}: expected {{targets: [...], labels: {{...}}}}")
+        labels = group["labels"]
+        site, device = _label(labels, "site", where), _label(labels, "device", where)
+        id_text = _label(labels, "__meta_sitescout_device_id", where)
+        if not id_text.isdigit():
+            raise ValueError(f"{where}: __meta_sitescout_device_id must be a number, not {id_text!r}")
+        device_id = int(id_text)
+        if (site, device) in ids:  # two devices of one site share a name: keep both apart
+            device = f"{device} #{device_id}"
+        is_camera = labels.get("kind") == "camera"
+        for address in group["targets"]:
+            try:
+                ip = str(ipaddress.ip_address(str(address).strip()))
+            except ValueError:  # one badly typed device must not take every other one off the watch
+                log.warning("%s/%s: address %r is not an IP address; device skipped", site, device, address)
+                continue
+            targets.append(Target(site=site, device=device, ip=ip, kind="camera" if is_camera else "host",
+                                  onvif=_onvif_url(labels, ip) if is_camera else None))
+            ids[(site, device)] = device_id
+            break  # the inventory gives one address per device
+    return targets, ids
+
+
+class InventoryTargetSource:
+    """Targets from the inventory's ``/sd/prometheus``, refreshed every `refresh_s` in a background thread."""
+
+    def __init__(self, url: str, token: str, *, timeout_s: float = 10.0, refresh_s: float = 60.0,
+                 defaults: Defaults | None = None, sites: tuple[SiteInfo, ...] = ()) -> None:
+        self.url = _check_url(url)
+        self.name = f"inventory {self.url}"
+        self._token = token
+        self.timeout_s = timeout_s
+        self.refresh_s = refresh_s
+        self.defaults = defaults or Defaults()
+        self.sites = sites
+        #: (site, device) -> inventory device id, for the observation sink.
+        self.device_ids: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+        self._pending: TargetsConfig | InventoryError | None = None
+        self._delivered: object = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        return f"InventoryTargetSource({self.url!r}, refresh_s={self.refresh_s:g})"
+
+    def fetch(self) -> tuple[TargetsConfig, dict[tuple[str, str], int]]:
+        """Ask the inventory for its targets now.
+
+        Raises:
+            InventoryError: unreachable, the token refused (``status`` 401/403), or an answer that is not targets.
+        """
+        url = self.url + _SD_PATH
+        try:
+            answer = _request(url, self._token, self.timeout_s)
+        except (OSError, ValueError) as err:  # URLError, timeouts, refused connections, bad URLs
+            reason = getattr(err, "reason", err)
+            raise InventoryError(self.url, f"unreachable: {reason}") from None
+        if answer.status in (401, 403):
+            raise InventoryError(self.url, f"token not accepted ({answer.status}: {_error_text(answer)}); "
+                                           "check --token-file", status=answer.status)
+        if answer.status != 200:
+            raise InventoryError(self.url, f"{_SD_PATH} answered {answer.status}: {_error_text(answer)}",
+                                 status=answer.status)
+        try:
+            targets, ids = targets_from_groups(json.loads(answer.body))
+        except ValueError as err:  # JSONDecodeError is a ValueError too
+            raise InventoryError(self.url, f"{_SD_PATH} did not answer target groups: {err}") from None
+        return TargetsConfig(defaults=self.defaults, targets=tuple(targets), source=self.name, sites=self.sites), ids
+
+    def load(self) -> TargetsConfig:
+        """Return the latest fetched targets (fetching now if none is waiting); raise InventoryError on failure."""
+        with self._lock:
+            pending, self._pending = self._pending, None
+        if pending is None:
+            try:
+                config, ids = self.fetch()
+            except InventoryError as err:
+                pending = err
+            else:
+                self.device_ids.update(ids)
+                pending = config
+        self._start()
+        self._delivered = _fingerprint(pending)
+        if isinstance(pending, InventoryError):
+            raise pending
+        return pending
+
+    def changed(self) -> bool:
+        """Say whether a background fetch brought something different from what was last loaded."""
+        with self._lock:
+            if self._pending is not None and _fingerprint(self._pending) == self._delivered:
+                self._pending = None  # nothing new: a manual reload fetches afresh
+            return self._pending is not None
+
+    def close(self) -> None:
+        """Stop the background refresh."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.timeout_s + 1.0)
+
+    def _start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._refresh_loop, name="inventory-targets", daemon=True)
+            self._thread.start()
+
+    def _refresh_loop(self) -> None:
+        while not self._stop.wait(self.refresh_s):
+            result: TargetsConfig | InventoryError
+            try:
+                result, ids = self.fetch()
+            except InventoryError as err:
+                result = err
+            else:
+                # Ids of removed devices stay: their last observations may still be queued.
+                self.device_ids.update(ids)
+            with self._lock:
+                self._pending = result
+
+
+def _fingerprint(result: TargetsConfig | InventoryError) -> object:
+    if isinstance(result, InventoryError):
+        return ("error", result.message)
+    return ("ok", result.targets)
+
+
+# ---------------------------------------------------------------------------
+# Observations.
+
+
+class HttpObservationSink:
+    """POST observation batches to the inventory's ``/api/v1/observations``."""
+
+    def __init__(self, url: str, token: str, *, device_ids: dict[tuple[str, str], int] | None = None,
+                 timeout_s: float = 10.0) -> None:
+        self.url = _check_url(url)
+        self._token = token
+        self.timeout_s = timeout_s
+        #: (site, device) -> inventory device id; usually the target source's map (shared, kept current).
+        self.device_ids = device_ids if device_ids is not None else {}
+        self.delivered = 0
+        self.rejected = 0
+        self.unknown = 0
+
+    def __repr__(self) -> str:
+        return f"HttpObservationSink({self.url!r})"
+
+    def send(self, batch: list[dict[str, Any]]) -> None:
+        """Deliver one batch; raise SinkUnavailable to have it kept and retried."""
+        rows = []
+        for obs in batch:
+            device_id = self.device_ids.get((str(obs.get("site")), str(obs.get("device"))))
+            if device_id is None:
+                self.unknown += 1
+                log.warning("%s/%s: not a device of the inventory; observation dropped", obs.get("site"),
+                            obs.get("device"))
+                continue
+            rows.append(api_observation(obs, device_id))
+        if rows:
+            self._post(rows)
+
+    def _post(self, rows: list[dict[str, Any]]) -> None:
+        """POST rows; on a rejection drop the item the API names (or split the batch) and send the rest."""
+        while rows:
+            answer = self._post_once(rows)
+            if answer.status < 300:
+                self.delivered += len(rows)
+                return
+            message = _error_text(answer)
+            if answer.status not in _REJECTED and answer.status != 413:
+                raise SinkUnavailable(self._unavailable(answer.status, message))
+            match = _ITEM_RE.search(message) if answer.status in _REJECTED else None
+            index = int(match.group(1)) if match else -1
+            if 0 <= index < len(rows):
+                self._drop(rows[index], answer.status, message)
+                rows = rows[:index] + rows[index + 1:]
+            elif len(rows) == 1:
+                self._drop(rows[0], answer.status, message)
+                return
+            else:  # the API did not say which item: halve until it does, or until one item is left
+                half = len(rows) // 2
+                self._post(rows[:half])
+                rows = rows[half:]
+
+    def _post_once(self, rows: list[dict[str, Any]]) -> _Answer:
+        body = json.dumps(rows, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        try:
+            return _request(self.url + _OBSERVATIONS_PATH, self._token, self.timeout_s, body)
+        except (OSError, ValueError) as err:
+            raise SinkUnavailable(f"inventory {self.url} unreachable: {getattr(err, 'reason', err)}") from None
+
+    def _unavailable(self, status: int, message: str) -> str:
+        if status in (401, 403):
+            log.error("inventory %s refused the worker's token (%d: %s); observations kept, check --token-file",
+                      self.url, status, message)
+        return f"inventory {self.url} answered {status}: {message}"
+
+    def _drop(self, row: dict[str, Any], status: int, message: str) -> None:
+        self.rejected += 1
+        log.warning("device %s: %s observation rejected by the inventory (%d: %s); dropped", row.get("device_id"),
+                    row.get("kind"), status, message)
