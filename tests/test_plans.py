@@ -126,3 +126,33 @@ def test_find_site_by_name_without_diacritics_or_by_id(database) -> None:
             find_site(session, "Nowhere")
         with pytest.raises(PlanError, match="no site with id 4242"):
             find_site(session, 4242)
+
+
+def test_plan_place_command_saves_the_plan_for_a_site(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sitescout.cli import main
+    from sitescout.inventory.db import open_database
+
+    url = f"sqlite:///{tmp_path / 'inventory.sqlite3'}"
+    database = open_database(url)
+    try:
+        site_id = _site(database)
+    finally:
+        database.close()
+    args = ["plan", "place", "--input", str(SAMPLE), "--k", "4", "--db", url]
+    assert main([*args, "--site", "thon dong bua", "--name", "từ dòng lệnh"]) == 0
+    assert "/map?plan=1" in capsys.readouterr().out
+    assert main([*args, "--site", "Nowhere"]) == 1
+    assert "--site: no site named 'Nowhere'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["plan", "place", "--input", str(SAMPLE), "--k", "4", "--db", url])
+    assert exc.value.code == 2 and "give --site" in capsys.readouterr().err
+    database = open_database(url)
+    try:
+        with database.session() as session:
+            plans = list_plans(session, site_id)
+            devices = store.list_devices(session, site_id=site_id)
+    finally:
+        database.close()
+    assert [p.name for p in plans] == ["từ dòng lệnh"] and plans[0].camera_count == 4
+    assert sorted(d.id for d in devices) == sorted(plans[0].device_ids)
+    assert {d.status for d in devices} == {"planned"}

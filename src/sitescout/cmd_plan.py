@@ -50,6 +50,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     place.add_argument("--geojson", type=Path, metavar="OUT", help="write cameras, coverage bands and mounts")
     place.add_argument("--bom", type=Path, metavar="OUT.csv", help="write the bill of materials")
     place.add_argument("--report", type=Path, metavar="OUT.html", help="write the printable plan report")
+    place.add_argument("--site", metavar="NAME_OR_ID",
+                       help="save the plan in the inventory for this site (its cameras become planned devices)")
+    place.add_argument("--db", metavar="URL",
+                       help="inventory database URL for --site (default: a SQLite file in the user's data dir)")
+    place.add_argument("--name", metavar="TEXT", help="name of the saved plan (default: the date and K)")
     place.set_defaults(func=_cmd_place)
 
 
@@ -113,6 +118,8 @@ def _cmd_place(args: argparse.Namespace) -> int:
         raise UsageError("--budget must not be negative")
     if not 0 < args.time_limit <= 600:
         raise UsageError("--time-limit must be between 0 and 600 seconds")
+    if (args.db or args.name) and not args.site:
+        raise UsageError("--db and --name save a plan: give --site NAME_OR_ID too")
     try:
         inp = plan_io.load_plan_input(args.input)
     except plan_io.PlanInputError as err:
@@ -136,4 +143,34 @@ def _cmd_place(args: argparse.Namespace) -> int:
         _write(args.bom, plan_io.bom_csv(result))
     if args.report:
         _write(args.report, plan_io.render_plan_html(result))
+    if args.site:
+        _save(args, plan_io.plan_geojson(result))
     return 0
+
+
+def _save(args: argparse.Namespace, geojson: dict) -> None:
+    from datetime import datetime
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from sitescout.inventory.db import ConflictError, DatabaseError, default_database_url, open_database
+    from sitescout.inventory.plans import PlanError, find_site, save_plan
+
+    url = args.db or default_database_url()
+    name = args.name or f"{datetime.now():%Y-%m-%d %H:%M} K={args.k}"
+    try:
+        database = open_database(url)
+    except DatabaseError as err:
+        raise CommandError(f"{err}; check --db") from err
+    try:
+        with database.session() as session:
+            site_id = find_site(session, args.site)
+            record = save_plan(session, site_id, geojson, name=name)
+    except PlanError as err:
+        raise CommandError(f"--site: {err.message}") from err
+    except (ConflictError, ValueError, SQLAlchemyError) as err:
+        raise CommandError(f"--db: cannot save the plan in the inventory: {err}") from err
+    finally:
+        database.close()
+    print(f"saved as plan {record.id} ({record.name!r}) of site {site_id}: {len(record.device_ids)} planned "
+          f"camera(s); on the map: /map?plan={record.id}")
