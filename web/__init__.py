@@ -38,12 +38,13 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "BABEL_TRANSLATION_DIRECTORIES": "translations",
     "LANGUAGES": ("vi", "en"),
     "SITES_CACHE_SECONDS": 5.0,  # how long /api/v1/sites may repeat itself (0: never)
+    "PLAN_TIME_LIMIT_S": 5.0,  # most solver time one POST /api/v1/sites/<id>/plans may ask for
 }
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the sitescout web application."""
-    from sitescout.web import auth, i18n, map as map_bp, metrics, security, sites, storage, api, sd
+    from sitescout.web import auth, i18n, map as map_bp, metrics, plans, security, sites, storage, api, sd
 
     app = Flask(__name__)
     app.config.from_mapping(DEFAULT_CONFIG)
@@ -56,7 +57,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     i18n.init_app(app)
     security.init_app(app)
     metrics.init_app(app)
-    for module in (auth, map_bp, sites, api, sd):
+    for module in (auth, map_bp, sites, api, plans, sd):
         app.register_blueprint(module.bp)
     app.add_url_rule("/", "index", map_bp.index)
     app.register_error_handler(HTTPException, _http_error)

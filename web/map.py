@@ -6,7 +6,7 @@ import json
 import logging
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from sitescout.web.security import login_required
@@ -35,6 +35,20 @@ def _tiles() -> MBTiles | None:
     return cached
 
 
+def _plan_ref(plan_id: int | None) -> dict[str, Any] | None:
+    """Return where the map fetches plan `plan_id` (None when there is no such plan)."""
+    if plan_id is None:
+        return None
+    from sitescout.inventory.plans import get_plan
+    from sitescout.web.storage import db_session
+
+    record = get_plan(db_session(), plan_id)
+    if record is None:
+        return None
+    return {"id": record.id, "name": record.name, "siteId": record.site_id,
+            "url": url_for("plans.show_plan", site_id=record.site_id, plan_id=record.id)}
+
+
 def _map_config() -> dict[str, Any]:
     tiles = _tiles()
     config: dict[str, Any] = {
@@ -44,8 +58,14 @@ def _map_config() -> dict[str, Any]:
             "ok": _("OK"), "warning": _("Warning"), "problem": _("Problem"), "unknown": _("Unknown"),
             "sites": _("sites"), "loadFailed": _("Could not load the sites."),
             "noMatch": _("No site matches."),
+            "plannedCamera": _("Planned camera"), "infeasibleMount": _("Mount not usable"),
+            "coverage": _("Coverage"), "heading": _("heading"), "planLoadFailed": _("Could not load the plan."),
+            "plan": _("Plan"),
         },
     }
+    plan = _plan_ref(request.args.get("plan", type=int))
+    if plan is not None:
+        config["plan"] = plan
     if tiles is not None:
         config["tiles"] = {"url": url_for("map.tile", z=0, x=0, y=0).replace("/0/0/0.png", "/{z}/{x}/{y}.png"),
                            "minZoom": tiles.minzoom, "maxZoom": tiles.maxzoom, "attribution": tiles.attribution}

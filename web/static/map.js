@@ -144,7 +144,8 @@
           bounds.push([c[1], c[0]]);
           return { feature: f, marker: makeMarker(f), key: fold(f.properties.name) };
         });
-        if (bounds.length) { map.fitBounds(bounds, { padding: [30, 30], maxZoom: 15 }); }
+        // With a plan on show, the plan's extent wins (loadPlan fits it).
+        if (bounds.length && !config.plan) { map.fitBounds(bounds, { padding: [30, 30], maxZoom: 15 }); }
         render();
         el.setAttribute("data-loaded", String(records.length));
         el.setAttribute("data-load-ms", String(Math.round(performance.now() - started)));
@@ -155,7 +156,116 @@
       });
   }
 
+  // A saved placement plan (/map?plan=ID): coverage bands coloured by DORI level, planned cameras,
+  // and the mounts that cannot be used, each with its reasons.  Texts go in as text, never HTML.
+  function textBox(title, lines) {
+    var box = document.createElement("div");
+    var head = document.createElement("strong");
+    head.textContent = title;
+    box.appendChild(head);
+    lines.forEach(function (line) {
+      var div = document.createElement("div");
+      div.textContent = line;
+      box.appendChild(div);
+    });
+    return box;
+  }
+
+  function planPoint(f, latlng) {
+    var p = f.properties;
+    if (p.kind === "demand") {
+      return L.circleMarker(latlng, {
+        radius: 3, weight: 1, color: "#222", fillColor: p.covered ? "#222" : "#fff", fillOpacity: 1,
+        className: "plan-demand" + (p.covered ? " covered" : "")
+      });
+    }
+    var cls = p.kind === "infeasible_mount" ? "plan-infeasible" : "plan-camera";
+    var marker = L.marker(latlng, {
+      icon: L.divIcon({ className: cls, html: "", iconSize: [14, 14] }), keyboard: true,
+      title: p.kind === "infeasible_mount" ? p.mount_id : p.camera_id, zIndexOffset: 2000
+    });
+    marker.on("add", function () {
+      var icon = marker.getElement();
+      if (icon) { icon.setAttribute("data-plan-kind", p.kind); icon.setAttribute("data-mount-id", p.mount_id || ""); }
+    });
+    return marker;
+  }
+
+  function planFeature(f, layer) {
+    var p = f.properties;
+    if (p.kind === "infeasible_mount") {
+      var reasons = p.reasons && p.reasons.length ? p.reasons : [p.reason || ""];
+      layer.bindPopup(textBox(labels.infeasibleMount + ": " + p.mount_id, reasons), { className: "plan-reason" });
+      layer.bindTooltip(textBox(labels.infeasibleMount + ": " + p.mount_id, reasons), { direction: "top" });
+    } else if (p.kind === "camera") {
+      layer.bindTooltip(textBox(labels.plannedCamera + " " + p.camera_id, [
+        p.model + " · " + labels.heading + " " + Math.round(p.heading_deg) + "° · " + p.mount_id]), { direction: "top" });
+    } else if (p.kind === "coverage") {
+      layer.bindTooltip(textBox(labels.coverage + " " + p.camera_id, [
+        p.dori_level + " " + Math.round(p.min_m) + "–" + Math.round(p.max_m) + " m"]), { sticky: true });
+    } else if (p.kind === "demand") {
+      layer.bindTooltip(textBox(p.area || p.demand_id, [p.dori_level]));
+    }
+  }
+
+  function planLegend(levels) {
+    var legend = L.control({ position: "bottomright" });
+    legend.onAdd = function () {
+      var box = L.DomUtil.create("div", "plan-legend");
+      var head = document.createElement("strong");
+      head.textContent = labels.plan + ": " + config.plan.name;
+      box.appendChild(head);
+      Object.keys(levels).forEach(function (level) {
+        var row = document.createElement("div");
+        var swatch = document.createElement("span");
+        swatch.className = "swatch";
+        swatch.style.background = levels[level];  // CSSOM, allowed under style-src 'self'
+        row.appendChild(swatch);
+        row.appendChild(document.createTextNode(level));
+        box.appendChild(row);
+      });
+      return box;
+    };
+    legend.addTo(map);
+  }
+
+  function loadPlan() {
+    if (!config.plan) { return; }
+    fetch(config.plan.url, { credentials: "same-origin", headers: { Accept: "application/geo+json" } })
+      .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
+      .then(function (fc) {
+        var counts = { coverage: 0, camera: 0, infeasible_mount: 0, demand: 0 };
+        var levels = {};
+        // Widest bands first, so the stronger (narrower) levels lie on top.
+        fc.features.sort(function (a, b) {
+          return (b.properties.max_m || 0) - (a.properties.max_m || 0);
+        });
+        var layer = L.geoJSON(fc, {
+          style: function (f) {
+            var c = f.properties.colour || "#888888";
+            levels[f.properties.dori_level] = c;
+            return { color: c, fillColor: c, fillOpacity: 0.3, weight: 1, className: "plan-coverage" };
+          },
+          pointToLayer: planPoint,
+          onEachFeature: function (f, l) { counts[f.properties.kind] = (counts[f.properties.kind] || 0) + 1; planFeature(f, l); }
+        }).addTo(map);
+        var points = layer.getLayers().filter(function (l) { return l.getLatLng; });
+        points.forEach(function (l) { if (l.bringToFront) { l.bringToFront(); } });
+        if (layer.getBounds().isValid()) { map.fitBounds(layer.getBounds(), { padding: [30, 30], maxZoom: 19 }); }
+        planLegend(levels);
+        el.setAttribute("data-plan-polygons", String(counts.coverage));
+        el.setAttribute("data-plan-cameras", String(counts.camera));
+        el.setAttribute("data-plan-infeasible", String(counts.infeasible_mount));
+        el.setAttribute("data-plan-loaded", String(fc.features.length));
+      })
+      .catch(function () {
+        el.setAttribute("data-plan-error", "1");
+        document.getElementById("site-count").textContent = labels.planLoadFailed;
+      });
+  }
+
   document.getElementById("site-search").addEventListener("input", render);
   document.getElementById("problems-only").addEventListener("change", render);
   load();
+  loadPlan();
 })();
