@@ -19,24 +19,14 @@ from typing import Any
 
 import yaml
 
+from sitescout.probes.inventory_link import observation_health
+
 __all__ = ["run_product", "InventorySink", "observation_health"]
 
 log = logging.getLogger(__name__)
 
 #: Probe intervals of the demo's worker: short, so the map changes while you watch.
 DEMO_INTERVALS = {"link": 10, "stream": 30, "onvif": 60}
-
-
-def observation_health(obs: dict[str, Any]) -> str:
-    """Map one worker observation to the inventory's health (ok, warning, problem)."""
-    if not obs.get("up"):
-        return "problem"
-    values = obs.get("values") or {}
-    if obs.get("kind") == "stream" and (values.get("frozen") or values.get("black")):
-        return "problem"
-    if obs.get("kind") == "link" and (values.get("loss_ratio") or 0.0) > 0.05:
-        return "warning"
-    return "ok"
 
 
 class InventorySink:

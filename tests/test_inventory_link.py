@@ -1,0 +1,340 @@
+"""The worker connected to a real inventory over HTTP: targets from /sd/prometheus, observations back.
+
+The real web app (``create_app`` on a temporary SQLite inventory, seeded with the demo
+commune) is served by werkzeug on 127.0.0.1:0; one demo camera points at a simulated
+ONVIF camera on a loopback address.  ``sitescout worker --inventory`` runs as a subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from sitescout.infra.lab.camera import CameraServer
+from sitescout.inventory import store
+from sitescout.inventory.db import Database, open_database
+from sitescout.inventory.demo_data import attach_addresses, seed_demo
+from sitescout.inventory.models import Device
+from sitescout.probes.inventory_link import (
+    HttpObservationSink,
+    InventoryError,
+    InventoryTargetSource,
+    api_observation,
+    targets_from_groups,
+)
+from sitescout.probes.worker import SinkUnavailable
+from sitescout.web import create_app
+
+PY = sys.executable
+PASSWORD = "Right-Pa55word"
+SETTINGS = """\
+defaults:
+  link: {interval_s: 1, count: 2, echo_interval_s: 0.1, timeout_s: 0.5}
+  onvif: {interval_s: 2, timeout_s: 3}
+"""
+
+
+def _free_address() -> tuple[str, int]:
+    ip = f"127.{random.randint(64, 250)}.{random.randint(0, 255)}.{random.randint(2, 250)}"
+    with socket.socket() as sock:
+        sock.bind((ip, 0))
+        return ip, sock.getsockname()[1]
+
+
+def _wait(what: str, check: Callable[[], Any], timeout_s: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+class WebServer:
+    """The real web app on a fixed loopback port; can be stopped and started again on that port."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.port = 0
+        self.server: BaseWSGIServer | None = None
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.server = make_server("127.0.0.1", self.port, self.app, threaded=True)
+        self.port = self.server.server_port
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        assert self.server is not None and self.thread is not None
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass
+class Inventory:
+    database: Database
+    web: WebServer
+    camera: CameraServer
+    camera_id: int
+    token: str
+    tmp: Path
+
+    def health(self) -> dict[int, str]:
+        with self.database.session() as session:
+            return {d.id: d.health for d in store.list_devices(session)}
+
+    def observations(self, device_id: int, kind: str) -> list[Any]:
+        with self.database.session() as session:
+            return store.device_observations(session, device_id, kind=kind, limit=500)
+
+
+@pytest.fixture(scope="module")
+def inventory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inventory]:
+    tmp = tmp_path_factory.mktemp("inventory-link")
+    database = open_database(f"sqlite:///{tmp / 'inventory.sqlite3'}")
+    ip, port = _free_address()
+    camera = CameraServer("hikvision_ds2cd2012i", ip, onvif_port=port, rtsp_port=8554, discovery="unicast",
+                          credentials=("admin", PASSWORD))
+    camera.start()
+    with database.session() as session:
+        seed = seed_demo(session)
+        camera_id = seed.camera_ids[0]
+        attach_addresses(session, {camera_id: ip})
+        # The sd target's ONVIF URL comes from the endpoint label: the simulated camera is on a high port.
+        device = session.get(Device, camera_id)
+        assert device is not None
+        device.onvif_endpoint = camera.device_url
+        token = store.create_token(session, "worker")
+    web = WebServer(create_app({"DATABASE": database, "SITES_CACHE_SECONDS": 0}))
+    web.start()
+    (tmp / "token").write_text(token + "\n")
+    (tmp / "settings.yaml").write_text(SETTINGS)
+    (tmp / "credentials.toml").write_text(f'[[credentials]]\nusername = "admin"\npassword = "{PASSWORD}"\n')
+    try:
+        yield Inventory(database, web, camera, camera_id, token, tmp)
+    finally:
+        web.stop()
+        camera.stop()
+        database.close()
+
+
+def _start_worker(inv: Inventory, *extra: str) -> tuple[subprocess.Popen[str], str, Path]:
+    log = inv.tmp / f"worker-{time.monotonic_ns()}.log"
+    with open(log, "w") as err:
+        proc = subprocess.Popen(
+            [PY, "-m", "sitescout", "-vv", "worker", "--inventory", inv.web.url, "--token-file", str(inv.tmp / "token"),
+             "--settings", str(inv.tmp / "settings.yaml"), "--credentials", str(inv.tmp / "credentials.toml"),
+             "--listen", "127.0.0.1:0", "--refresh", "1", "--flush-interval", "0.5", *extra],
+            stdout=subprocess.PIPE, stderr=err, text=True)
+    line = proc.stdout.readline() if proc.stdout else ""
+    if not line.startswith("ready"):
+        proc.kill()
+        pytest.fail(f"worker did not start: {line!r} {log.read_text()[-3000:]}")
+    return proc, line.split()[1], log
+
+
+def _stop_worker(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def _samples(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = urllib.request.urlopen(url, timeout=10).read().decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for fam in text_string_to_metric_families(text) for s in fam.samples}
+
+
+def _series(samples: dict[Any, float], name: str) -> dict[tuple[str, str], float]:
+    return {(dict(labels)["site"], dict(labels)["device"]): v for (n, labels), v in samples.items() if n == name}
+
+
+def test_worker_probes_the_inventory_devices_and_survives_an_inventory_outage(inventory: Inventory) -> None:
+    with inventory.database.session() as session:
+        groups = store.prometheus_targets(session)
+        camera = next(g["labels"] for g in groups if g["labels"]["__meta_sitescout_device_id"] == str(inventory.camera_id))
+    assert len(groups) > 50
+    before = inventory.health()
+    assert before[inventory.camera_id] == "unknown"
+    proc, metrics_url, log = _start_worker(inventory)
+    try:
+        # Every monitored device of the inventory is a target with its site and device labels.
+        samples = _samples(metrics_url)
+        up = _series(samples, "sitescout_device_up")
+        assert set(up) == {(g["labels"]["site"], g["labels"]["device"]) for g in groups}
+        # Only cameras get ONVIF series; the simulated camera answers through its endpoint label.
+        onvif_up = _series(samples, "sitescout_onvif_up")
+        kinds = {(g["labels"]["site"], g["labels"]["device"]): g["labels"]["kind"] for g in groups}
+        assert onvif_up and all(kinds[key] == "camera" for key in onvif_up)
+        key = (camera["site"], camera["device"])
+        _wait("ONVIF identity of the simulated camera",
+              lambda: _series(_samples(metrics_url), "sitescout_onvif_up").get(key) == 1.0)
+
+        # Observations arrive in the inventory: the camera's health leaves "unknown".
+        _wait("the camera's health in the inventory", lambda: inventory.health()[inventory.camera_id] == "ok")
+        health = inventory.health()
+        assert sum(1 for h in health.values() if h != "unknown") > 50, health
+        onvif_obs = _wait("an ONVIF observation", lambda: inventory.observations(inventory.camera_id, "onvif"))
+        assert onvif_obs[0].health == "ok" and onvif_obs[0].values["info"]["manufacturer"]
+
+        # The inventory goes away: reloads fail (last good targets kept), observations wait in the queue.
+        inventory.web.stop()
+        stopped = time.time()
+        try:
+            _wait("a failed reload", lambda: _samples(metrics_url)[
+                ("sitescout_config_last_reload_successful", ())] == 0.0, 10)
+            time.sleep(3)
+            assert set(_series(_samples(metrics_url), "sitescout_device_up")) == set(up)
+        finally:
+            inventory.web.start()
+        restarted = time.time()
+        _wait("a successful reload", lambda: _samples(metrics_url)[
+            ("sitescout_config_last_reload_successful", ())] == 1.0, 10)
+
+        # Everything probed during the outage is delivered: link observations every ~1 s, no gap.
+        def link_times() -> list[float]:
+            return sorted((o.observed_at if o.observed_at.tzinfo else o.observed_at.replace(tzinfo=timezone.utc))
+                          .timestamp() for o in inventory.observations(inventory.camera_id, "link"))
+
+        times = _wait("observations made during the outage", lambda: (
+            t if (t := link_times()) and t[-1] > restarted + 1 else None))
+        window = [t for t in times if stopped - 3 <= t <= restarted + 1]
+        assert len(window) >= 4, window
+        gaps = [b - a for a, b in zip(window, window[1:])]
+        assert max(gaps) < 3.0, gaps
+        text = log.read_text()
+        assert "kept for retry" in text
+        assert inventory.token not in text
+    finally:
+        _stop_worker(proc)
+
+
+def test_bad_token_is_a_clear_error(inventory: Inventory) -> None:
+    bad = inventory.tmp / "bad-token"
+    bad.write_text("not-a-real-token-0123456789\n")
+    proc = subprocess.run(
+        [PY, "-m", "sitescout", "worker", "--inventory", inventory.web.url, "--token-file", str(bad),
+         "--listen", "127.0.0.1:0"], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert "token not accepted (401" in proc.stderr
+    assert "--token-file" in proc.stderr
+    assert "not-a-real-token" not in proc.stderr + proc.stdout
+
+
+def test_targets_and_inventory_are_alternatives(inventory: Inventory) -> None:
+    proc = subprocess.run(
+        [PY, "-m", "sitescout", "worker", "--inventory", inventory.web.url, "--targets", "x.yaml"],
+        capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert "alternatives" in proc.stderr
+
+
+def test_sink_drops_rejected_items_and_delivers_the_rest(inventory: Inventory) -> None:
+    sink = HttpObservationSink(inventory.web.url, inventory.token,
+                               device_ids={("s", "cam"): inventory.camera_id, ("s", "ghost"): 10**9})
+    now = time.time()
+    good = {"site": "s", "device": "cam", "kind": "stream", "profile": "Profile_9", "observed_at": now, "up": True,
+            "reason": None, "duration_s": 2.0, "values": {"fps": float("nan"), "frozen": 1}, "info": {}}
+    ghost = dict(good, device="ghost")
+    unknown = dict(good, device="not-in-inventory")
+    sink.send([good, ghost, dict(good, observed_at=now + 1), unknown])
+    assert (sink.delivered, sink.rejected, sink.unknown) == (2, 1, 1)
+    rows = inventory.observations(inventory.camera_id, "stream:Profile_9")
+    assert len(rows) == 2 and all(r.health == "problem" for r in rows)  # frozen picture
+
+
+def test_sink_unavailable_when_the_inventory_is_down_or_refuses_the_token(inventory: Inventory) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    obs = {"site": "s", "device": "cam", "kind": "link", "observed_at": time.time(), "up": True, "values": {}}
+    with pytest.raises(SinkUnavailable, match="unreachable"):
+        HttpObservationSink(f"http://127.0.0.1:{closed}", "t", device_ids={("s", "cam"): 1}, timeout_s=2).send([obs])
+    sink = HttpObservationSink(inventory.web.url, "wrong-token", device_ids={("s", "cam"): inventory.camera_id})
+    with pytest.raises(SinkUnavailable, match="401"):
+        sink.send([obs])
+    assert sink.rejected == 0
+
+
+class _Garbage(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        body = b"<html>proxy error</html>"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_source_keeps_the_last_good_targets_when_the_answer_is_garbage(inventory: Inventory) -> None:
+    source = InventoryTargetSource(inventory.web.url, inventory.token, refresh_s=3600)
+    try:
+        config = source.load()
+        assert config.targets and source.device_ids
+        cams = [t for t in config.targets if t.kind == "camera"]
+        assert cams and all(t.onvif for t in cams)
+        assert any(t.onvif == "http://127.77.1.12/onvif/device_service" for t in cams)
+        garbage = ThreadingHTTPServer(("127.0.0.1", 0), _Garbage)
+        threading.Thread(target=garbage.serve_forever, daemon=True).start()
+        try:
+            source.url = f"http://127.0.0.1:{garbage.server_port}"
+            with pytest.raises(InventoryError, match="did not answer target groups"):
+                source.load()
+        finally:
+            garbage.shutdown()
+            garbage.server_close()
+        with pytest.raises(InventoryError, match="unreachable"):
+            source.load()
+    finally:
+        source.close()
+
+
+def test_targets_from_groups_checks_the_answer() -> None:
+    groups = [{"targets": ["127.0.0.5"], "labels": {"site": "A", "device": "cam", "kind": "camera",
+                                                      "__meta_sitescout_device_id": "7"}},
+              {"targets": ["127.0.0.6"], "labels": {"site": "A", "device": "cam", "kind": "switch",
+                                                      "__meta_sitescout_device_id": "8"}},
+              {"targets": ["not-an-ip"], "labels": {"site": "A", "device": "bad", "kind": "switch",
+                                                      "__meta_sitescout_device_id": "9"}}]
+    targets, ids = targets_from_groups(groups)
+    assert [(t.device, t.kind, t.onvif) for t in targets] == [
+        ("cam", "camera", "http://127.0.0.5/onvif/device_service"), ("cam #8", "host", None)]
+    assert ids == {("A", "cam"): 7, ("A", "cam #8"): 8}
+    with pytest.raises(ValueError, match="__meta_sitescout_device_id"):
+        targets_from_groups([{"targets": ["127.0.0.5"], "labels": {"site": "A", "device": "x"}}])
+    with pytest.raises(ValueError, match="list of target groups"):
+        targets_from_groups({"error": "x"})
+    row = api_observation({"site": "A", "device": "cam", "kind": "link", "observed_at": 0.5, "up": True,
+                           "values": {"loss_ratio": 0.5}, "reason": None}, 7)
+    assert row == {"device_id": 7, "kind": "link", "health": "warning", "observed_at": "1970-01-01T00:00:00.500000+00:00",
+                   "values": {"loss_ratio": 0.5}, "reason": ""}
+    assert json.dumps(row) and re.match(r"\d{4}-", row["observed_at"])
