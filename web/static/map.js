@@ -196,7 +196,8 @@
     if (p.kind === "infeasible_mount") {
       var reasons = p.reasons && p.reasons.length ? p.reasons : [p.reason || ""];
       layer.bindPopup(textBox(labels.infeasibleMount + ": " + p.mount_id, reasons), { className: "plan-reason" });
-      layer.bindTooltip(textBox(labels.infeasibleMount + ": " + p.mount_id, reasons), { direction: "top" });
+      layer.bindTooltip(textBox(labels.infeasibleMount + ": " + p.mount_id, reasons),
+        { direction: "top", className: "plan-tip" });
     } else if (p.kind === "camera") {
       layer.bindTooltip(textBox(labels.plannedCamera + " " + p.camera_id, [
         p.model + " · " + labels.heading + " " + Math.round(p.heading_deg) + "° · " + p.mount_id]), { direction: "top" });
@@ -241,7 +242,9 @@
           return (b.properties.max_m || 0) - (a.properties.max_m || 0);
         });
         var layer = L.geoJSON(fc, {
+          // Applies to every vector layer, the demand dots included: only coverage bands take a colour.
           style: function (f) {
+            if (f.properties.kind !== "coverage") { return {}; }
             var c = f.properties.colour || "#888888";
             levels[f.properties.dori_level] = c;
             return { color: c, fillColor: c, fillOpacity: 0.3, weight: 1, className: "plan-coverage" };
