@@ -79,8 +79,11 @@ def test_plan_wedges_and_unusable_mount_reasons_on_the_map(planned):
         marker = driver.find_element(By.CSS_SELECTOR, f'.plan-infeasible[data-mount-id="{mount["mount_id"]}"]')
         assert marker.is_displayed()
         driver.execute_script("arguments[0].scrollIntoView(); arguments[0].click()", marker)
-        popup = _wait(lambda: driver.find_elements(By.CSS_SELECTOR, ".leaflet-popup-content"), what="popup")
-        text = popup[0].text
+        def popup_text():  # visible text only: empty while the popup fades in
+            popups = driver.find_elements(By.CSS_SELECTOR, ".leaflet-popup-content")
+            return popups[0].text if popups else ""
+
+        text = _wait(popup_text, what="the mount's popup")
         assert mount["mount_id"] in text and "Điểm lắp không dùng được" in text
         for reason in mount["reasons"]:
             assert reason in text
