@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from test_web_app import app, bearer, database, login, site_ids, tokens  # noqa: F401
-from web_seed import HD
+from web_seed import FROZEN_SITE, HD
 
 from sitescout.inventory import store
 
@@ -91,3 +91,16 @@ def test_only_editors_post_plans_and_unknown_sites_are_404(app, tokens, site_ids
     assert client.get("/api/v1/sites/9999/plans", headers=bearer(tokens["viewer"])).status_code == 404
     with database.session() as session:
         assert not [d for d in store.list_devices(session) if d.status == "planned"]
+
+
+def test_site_page_lists_plans_with_a_map_link(app, tokens, site_ids) -> None:
+    client = app.test_client()
+    response = client.post(f"/api/v1/sites/{site_ids[HD]}/plans?k=2&name=Hai camera", json=sample_input(),
+                           headers=bearer(tokens["editor"]))
+    plan_id = response.get_json()["saved"]["plan_id"]
+    login(client)
+    page = client.get(f"/sites/{site_ids[HD]}")
+    assert page.status_code == 200
+    assert "Phương án bố trí camera" in page.text and "Hai camera" in page.text
+    assert f'href="/map?plan={plan_id}"' in page.text
+    assert "Phương án" not in client.get(f"/sites/{site_ids[FROZEN_SITE]}").text

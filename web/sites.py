@@ -12,6 +12,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_babel import gettext as _
 
 from sitescout.inventory import store
+from sitescout.inventory.plans import list_plans
 from sitescout.inventory.records import ObservationRecord, SiteDetail
 from sitescout.inventory.survey_report import render_survey_html
 from sitescout.web import pdf
@@ -55,7 +56,9 @@ def show_site(site_id: int) -> str:
         d.id: store.device_observations(session, d.id, limit=60) for d in detail.devices
     }
     figures = {device_id: key_figures(list(reversed(obs))) for device_id, obs in history.items()}
-    return render_template("site.html", detail=detail, site=detail.site, figures=figures, history=history)
+    plans = list_plans(session, site_id)
+    return render_template("site.html", detail=detail, site=detail.site, figures=figures, history=history,
+                           plans=plans)
 
 
 @bp.get("/snapshots/<int:snapshot_id>.jpg")
