@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from sitescout.probes.exporter import SitescoutCollector, probe_timeout_s, serve_in_background
 from sitescout.probes.registry import ProbeJob, ProbeResult
-from sitescout.probes.targets import StreamTarget, Target, parse_targets
+from sitescout.probes.targets import StreamTarget, Target
 from sitescout.probes.worker import FileTargetSource, ResultStore, Worker
 
 CAM = Target("Thôn Đồng Bùa", "cam-1", "127.0.0.1", "camera", "http://127.0.0.1:9/onvif/device_service", None,

@@ -28,6 +28,8 @@ from urllib.parse import urlencode
 import pytest
 import yaml
 
+from sitescout.infra.lab.netns import stop_process_group
+
 from test_dashboards import dashboards, panel_queries, prometheus_regex_escape, substitute, variable_queries
 
 pytestmark = [pytest.mark.netns, pytest.mark.gstreamer]
@@ -120,18 +122,7 @@ class NsHttp:
         _stop(self._proc)
 
 
-def _stop(proc: subprocess.Popen[Any] | None) -> None:
-    """End one process we started (its own process group), politely then firmly."""
-    if proc is None or proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=5)
-    except ProcessLookupError:
-        pass
+_stop = stop_process_group
 
 
 def wait_until(what: str, probe: Callable[[], T], ok: Callable[[T], bool], timeout_s: float,

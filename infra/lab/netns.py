@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LabSite", "LabHost", "LabCrowd", "LabError", "netns_available", "ALLOWED_NETWORKS"]
+__all__ = ["LabSite", "LabHost", "LabCrowd", "LabError", "netns_available", "ALLOWED_NETWORKS", "stop_process_group"]
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +94,9 @@ def _proc_start_time(pid: int) -> str | None:
     return stat.rsplit(")", 1)[1].split()[19]
 
 
-def _kill_group(proc: subprocess.Popen[Any]) -> None:
-    if proc.poll() is not None:
+def stop_process_group(proc: subprocess.Popen[Any] | None) -> None:
+    """End a process started in its own session/group: SIGTERM, then SIGKILL after a grace period."""
+    if proc is None or proc.poll() is not None:
         return
     try:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -306,7 +307,7 @@ class LabSite:
         self._closed = True
         for proc in reversed(self._procs):
             try:
-                _kill_group(proc)
+                stop_process_group(proc)
             except Exception as err:  # keep tearing down whatever happens
                 log.warning("%s: could not stop pid %s: %s", self.prefix, proc.pid, err)
         for name in reversed(self._namespaces):

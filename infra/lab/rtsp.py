@@ -11,9 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import queue
-import signal
 import socket
 import subprocess
 import threading
@@ -25,6 +23,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from sitescout.infra.lab.netns import stop_process_group
 
 log = logging.getLogger(__name__)
 
@@ -157,16 +157,7 @@ class RtspServer:
     def stop(self) -> None:
         """Terminate the server's whole process group (SIGTERM, then SIGKILL)."""
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-        except ProcessLookupError:
-            pass
+        stop_process_group(proc)
 
     def is_alive(self) -> bool:
         """Tell whether the server process is running."""

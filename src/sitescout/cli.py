@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from sitescout.cmdutil import load_credentials_option, write_text_atomic
 from sitescout.errors import CommandError, UsageError
 
 __all__ = ["main", "UsageError", "CommandError", "COMMAND_MODULES"]
@@ -126,19 +127,9 @@ def _write_outputs(doc: dict, json_path: str | None, report_path: Path | None) -
         sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
         sys.stdout.flush()
     elif json_path:
-        _write_file(Path(json_path), json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        write_text_atomic(Path(json_path), json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     if report_path:
-        _write_file(report_path, render_survey_html(doc))
-
-
-def _write_file(path: Path, text: str) -> None:
-    # Write beside the target and rename, so a killed run never leaves half a file.
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except OSError as err:
-        raise CommandError(f"cannot write {path}: {err.strerror}; choose another path") from err
+        write_text_atomic(report_path, render_survey_html(doc))
 
 
 def _run_survey(args: argparse.Namespace, networks: Sequence[str], credentials: Sequence) -> dict:
@@ -165,7 +156,6 @@ def _run_survey(args: argparse.Namespace, networks: Sequence[str], credentials: 
 
 
 def _cmd_survey(args: argparse.Namespace) -> int:
-    from sitescout.probes.credentials import load_credentials
     from sitescout.probes.netif import parse_networks
 
     token = _push_token(args) if args.push else None
@@ -175,12 +165,7 @@ def _cmd_survey(args: argparse.Namespace) -> int:
         parse_networks(args.network, 65536)
     except ValueError as err:
         raise UsageError(str(err)) from err
-    credentials = []
-    if args.credentials:
-        try:
-            credentials = load_credentials(args.credentials)
-        except (OSError, ValueError) as err:
-            raise UsageError(f"--credentials: {err}") from err
+    credentials = load_credentials_option(args.credentials)
     doc = _run_survey(args, args.network, credentials)
     _write_outputs(doc, args.json, args.report)
     failures = []
@@ -266,7 +251,7 @@ def _keep_document(doc: dict) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     name = re.sub(r"[^\w.-]+", "_", doc.get("site", "site"))[:60] or "site"
     path = Path(f"survey-{name}-{stamp}.json")
-    _write_file(path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    write_text_atomic(path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     return path.resolve()
 
 

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from sitescout.cmdutil import write_text_atomic
 from sitescout.errors import CommandError, UsageError
 
 __all__ = ["register"]
@@ -100,15 +101,6 @@ def _cmd_dori(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except OSError as err:
-        raise CommandError(f"cannot write {path}: {err.strerror}; choose another path") from err
-
-
 def _cmd_place(args: argparse.Namespace) -> int:
     from sitescout.inventory import plan_io
 
@@ -138,11 +130,11 @@ def _cmd_place(args: argparse.Namespace) -> int:
         for reason in check.all_reasons():
             print(f"  not used: {mount.id}: {reason}", file=sys.stderr)
     if args.geojson:
-        _write(args.geojson, json.dumps(plan_io.plan_geojson(result), ensure_ascii=False, indent=1) + "\n")
+        write_text_atomic(args.geojson, json.dumps(plan_io.plan_geojson(result), ensure_ascii=False, indent=1) + "\n")
     if args.bom:
-        _write(args.bom, plan_io.bom_csv(result))
+        write_text_atomic(args.bom, plan_io.bom_csv(result))
     if args.report:
-        _write(args.report, plan_io.render_plan_html(result))
+        write_text_atomic(args.report, plan_io.render_plan_html(result))
     if args.site:
         _save(args, plan_io.plan_geojson(result))
     return 0

@@ -102,19 +102,13 @@ def run(args: argparse.Namespace) -> int:
 
     from sitescout.probes.exporter import Exporter, parse_listen
     from sitescout.probes.registry import ProbeContext
+    from sitescout.cmdutil import load_credentials_option
 
     try:
         listen = parse_listen(args.listen)
     except ValueError as err:
         raise UsageError(str(err)) from err
-    credentials = []
-    if args.credentials:
-        from sitescout.probes.credentials import load_credentials
-
-        try:
-            credentials = load_credentials(args.credentials)
-        except (OSError, ValueError) as err:
-            raise UsageError(f"--credentials: {err}") from err
+    credentials = load_credentials_option(args.credentials)
     ctx = ProbeContext(credentials=credentials, socket_mode=args.socket)
     worker = Worker(source, shard=shard, ctx=ctx, queue=queue)
     try:
