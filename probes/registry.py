@@ -27,7 +27,7 @@ from sitescout.probes.icmp import IcmpUnavailableError, SocketMode
 from sitescout.probes.link_quality import LinkConfig, LinkResult, async_measure_links, async_tcp_connect_burst
 from sitescout.probes.onvif import async_interrogate
 from sitescout.probes.onvif_types import AuthMemory, OnvifConfig, OnvifTarget
-from sitescout.probes.stream_health import DEFAULT_STREAM, StreamChecker, StreamJob, redact_uri
+from sitescout.probes.stream_health import MONITORING_STREAM, StreamChecker, StreamJob, redact_uri
 from sitescout.probes.targets import LinkSettings, OnvifSettings, StreamSettings, StreamTarget, Target
 
 __all__ = [
@@ -220,10 +220,10 @@ def _stream_values(result: Any, stream: StreamTarget) -> dict[str, float]:
 async def probe_stream(jobs: Sequence[ProbeJob], settings: StreamSettings, ctx: ProbeContext) -> list[ProbeResult]:
     """Watch each stream for `window_s` in a stream-check process that is killed at `timeout_s`."""
     # The check's own budget leaves 0.5 s of the kind's timeout for the worker round trip.
-    config = dataclasses.replace(DEFAULT_STREAM, window_s=settings.window_s,
+    config = dataclasses.replace(MONITORING_STREAM, window_s=settings.window_s,
                                  budget_s=max(settings.timeout_s - 0.5, settings.window_s + 0.5),
-                                 open_timeout_s=min(DEFAULT_STREAM.open_timeout_s, settings.timeout_s / 3),
-                                 read_timeout_s=min(DEFAULT_STREAM.read_timeout_s, settings.timeout_s / 3))
+                                 open_timeout_s=min(MONITORING_STREAM.open_timeout_s, settings.timeout_s / 3),
+                                 read_timeout_s=min(MONITORING_STREAM.read_timeout_s, settings.timeout_s / 3))
     checker, executor = ctx.stream_runner()
     loop = asyncio.get_running_loop()
     out = []
