@@ -153,8 +153,13 @@ def _labels(names: tuple[str, ...], values: tuple[str, ...]) -> str:
 class SitescoutCollector:
     """A prometheus_client collector over a ResultStore: fresh families on every collect(), no state."""
 
+    #: Escaped label strings kept between scrapes (targets rarely change); dropped when this large.
+    _MEMO_LIMIT = 1_000_000
+
     def __init__(self, store: ResultStore) -> None:
         self.store = store
+        self._memo: dict[tuple[str, ...], dict[tuple[str, ...], str]] = {}
+        self._memo_size = 0
 
     def describe(self) -> list[Metric]:
         """Describe nothing: keeps registration from running a collect()."""
@@ -182,8 +187,12 @@ class SitescoutCollector:
         """Return the same families in the text format, written directly (the fast path of /metrics)."""
         out: list[str] = []
         add = out.append
-        # Label strings are escaped once per scrape per label set, not once per family.
-        memo: dict[tuple[str, ...], dict[tuple[str, ...], str]] = {}
+        # Label strings are escaped once per label set, not once per family or per scrape:
+        # the memo lives as long as the collector (the scrape, not the worker, owns it).
+        if self._memo_size > self._MEMO_LIMIT:
+            self._memo, self._memo_size = {}, 0
+        memo = self._memo
+        before = sum(len(c) for c in memo.values())
         for fam in _families(self.store.snapshot()):
             name = fam.name + ("_total" if fam.kind == "counter" else "")
             add(f"# HELP {name} {fam.help}\n# TYPE {name} {fam.kind}\n")
@@ -210,6 +219,7 @@ class SitescoutCollector:
                     running += n
                     add(f"{pre}{le}}} {float(running)!r}\n")
                 add(f"{name}_count{{{lab}}} {float(count)!r}\n{name}_sum{{{lab}}} {_num(total)}\n")
+        self._memo_size += sum(len(c) for c in memo.values()) - before
         return "".join(out).encode("utf-8")
 
 
