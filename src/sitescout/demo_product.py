@@ -135,8 +135,10 @@ def run_product(args: argparse.Namespace, site: Any, workdir: Path, survey: Call
     except OSError as err:
         raise CommandError(f"cannot listen on {web_host}:{web_port}: {err.strerror}; "
                            "choose another --listen") from err
+    metrics_note = f"; worker metrics on http://{metrics_host}:{metrics_port}/metrics" if metrics_port else ""
     print(f"sitescout demo: web UI on http://{web_host}:{web.server_port}/map "
-          f"(user admin; password and API token in {created.path if created else workdir})", file=out, flush=True)
+          f"(user admin; password and API token in {created.path if created else workdir}){metrics_note}",
+          file=out, flush=True)
 
     doc = survey()
     attached = _attach(database, doc)
