@@ -26,6 +26,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from sitescout.infra.lab.rtsp import StreamSpec, lab_url
 
@@ -47,6 +48,34 @@ def load_frames(spec: StreamSpec) -> list[bytes]:
         raise FileNotFoundError(f"no frames for {kind} {size} in {DATA_DIR}")
     frames = [f.read_bytes() for f in files]
     return frames[:1] if spec.behaviour == "frozen" else frames
+
+
+def _mover(frames: list[bytes]) -> Any:
+    """Return index -> JPEG with a box sliding across the cycled frames, or None without OpenCV.
+
+    A short loop of shipped frames repeats every second, so two pictures sampled a
+    whole number of seconds apart would be identical and a live stream would read
+    as frozen; the box's path has another period, so no two samples of a check match.
+    """
+    try:
+        import cv2
+        import numpy as np
+    except ImportError:
+        return None
+    pictures = [cv2.imdecode(np.frombuffer(f, np.uint8), cv2.IMREAD_COLOR) for f in frames]
+    if any(p is None for p in pictures):
+        return None
+    height, width = pictures[0].shape[:2]
+    side = max(height // 4, 8)
+
+    def stamp(index: int) -> bytes:
+        picture = pictures[index % len(pictures)].copy()
+        x = (index * 7) % max(width - side, 1)
+        cv2.rectangle(picture, (x, side // 2), (x + side, side // 2 + side), (255, 255, 255), -1)
+        ok, data = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        return data.tobytes() if ok else frames[index % len(frames)]
+
+    return stamp
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -84,6 +113,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _stream(self, srv: _MjpegHTTPServer) -> None:
         spec, frames = srv.spec, srv.frames
+        stamp = _mover(frames) if spec.behaviour == "normal" else None
         period = 1.0 / spec.fps
         start = deadline = time.monotonic()
         index = 0
@@ -91,7 +121,7 @@ class _Handler(BaseHTTPRequestHandler):
             if spec.behaviour == "stall" and time.monotonic() - start >= spec.stall_after_s:
                 srv.stopping.wait()  # keep the connection, send nothing more
                 return
-            jpeg = frames[index % len(frames)]
+            jpeg = stamp(index) if stamp else frames[index % len(frames)]
             self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
                              f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
             self.wfile.flush()

@@ -20,7 +20,7 @@ from typing import Any
 from sitescout.infra.lab.hosts import PLAIN_HOST_PROFILES
 from sitescout.infra.lab.netns import LabError, LabHost, LabSite
 
-__all__ = ["LabCamera", "LabPlainHost", "SurveyLab", "build_survey_lab", "wait_ready"]
+__all__ = ["LabCamera", "LabPlainHost", "SurveyLab", "build_survey_lab", "stream_spec_for", "wait_ready"]
 
 log = logging.getLogger(__name__)
 
@@ -164,8 +164,12 @@ def build_survey_lab(
     return lab
 
 
-def _stream_spec(persona: str, path: str, behaviour: str) -> Any:
-    """Return a lab stream that keeps the promise of the first profile served on ``path``."""
+def stream_spec_for(persona: str, path: str, behaviour: str = "normal", *, max_pixels: int | None = None) -> Any:
+    """Return a lab stream that keeps the promise of the first profile served on ``path``.
+
+    With ``max_pixels``, larger profiles are served at 1280x720 instead (a demo on a
+    laptop need not encode 5-megapixel streams); the survey then reports the mismatch.
+    """
     from urllib.parse import urlsplit
 
     from sitescout.infra.lab.personas import load_persona
@@ -175,8 +179,10 @@ def _stream_spec(persona: str, path: str, behaviour: str) -> Any:
         if profile["stream_uri"] and urlsplit(profile["stream_uri"]).path == path:
             codec = "mjpeg" if profile["encoding"].upper() == "JPEG" else "h264"
             fps = int(min(profile["fps_limit"] or 15, 30))
-            return StreamSpec(codec=codec, width=profile["width"] or 640, height=profile["height"] or 480,
-                              fps=fps, behaviour=behaviour)
+            width, height = profile["width"] or 640, profile["height"] or 480
+            if max_pixels is not None and width * height > max_pixels:
+                width, height = 1280, 720
+            return StreamSpec(codec=codec, width=width, height=height, fps=fps, behaviour=behaviour)
     return StreamSpec(behaviour=behaviour)
 
 
@@ -189,7 +195,7 @@ def _start_rtsp(lab: SurveyLab, behaviours: Mapping[int, str]) -> None:
         if not paths:
             continue
         behaviour = behaviours.get(index, "normal")
-        mounts = {p: _stream_spec(camera.persona, p, behaviour) for p in paths}
+        mounts = {p: stream_spec_for(camera.persona, p, behaviour) for p in paths}
         server = RtspServer(camera.ip, camera.rtsp_port, mounts, netns=camera.host.netns)
         server.start()
         lab.rtsp_servers.append(server)

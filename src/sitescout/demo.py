@@ -72,13 +72,19 @@ def _unprivileged_port_start() -> int:
         return 1024
 
 
-def _start_streams(ip: str, paths: list[str], use_rtsp: bool, behaviour: str = "normal") -> Any:
+def _start_streams(ip: str, persona: str, paths: list[str], use_rtsp: bool, behaviour: str = "normal") -> Any:
     from sitescout.infra.lab.rtsp import StreamSpec
 
     if use_rtsp:
         from sitescout.infra.lab.rtsp import RtspServer
+        from sitescout.infra.lab.scenario import stream_spec_for
 
-        server = RtspServer(ip, STREAM_PORT, {p: StreamSpec(behaviour=behaviour) for p in paths})
+        # Each mount keeps its profile's promise, up to 1080p (bigger ones play at 720p).  The
+        # frozen camera plays at 720p: x264 re-encoding a still 1080p30 picture makes key frames
+        # differ by more than the frozen threshold (see docs/survey.md), a lab artefact.
+        limit = 1280 * 720 if behaviour == "frozen" else 1920 * 1080
+        mounts = {p: stream_spec_for(persona, p, behaviour, max_pixels=limit) for p in paths}
+        server = RtspServer(ip, STREAM_PORT, mounts)
     else:
         from sitescout.infra.lab.mjpeg import MjpegHttpServer
 
@@ -122,7 +128,7 @@ def demo_site(cameras: int, workdir: Path) -> Iterator[_DemoSite]:
             paths = load_persona(persona).stream_paths()
             if paths:
                 behaviour = "frozen" if i == FROZEN_CAMERA else "normal"
-                site.streams.append(_start_streams(ip, paths, use_rtsp, behaviour))
+                site.streams.append(_start_streams(ip, persona, paths, use_rtsp, behaviour))
         low = _unprivileged_port_start()
         for profile, last_octet in DEMO_PLAIN_HOSTS:
             ports = tuple(p for p in PLAIN_HOST_PROFILES[profile] if p >= low)
