@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from test_rtsp_lab import laplacian_variance  # one pure-Python oracle for both lab servers
 
 from sitescout.infra.lab.mjpeg import DATA_DIR, MjpegHttpServer
 from sitescout.infra.lab.rtsp import StreamSpec
@@ -140,15 +141,6 @@ def test_ffprobe_reads_the_http_stream(cams: dict[str, MjpegHttpServer]) -> None
     assert done.stdout.strip() == "stream|codec_name=mjpeg|width=320|height=240", done.stderr
 
 
-def laplacian_variance(raw: bytes, width: int, height: int) -> float:
-    """Variance of the 4-neighbour Laplacian (the usual sharpness score)."""
-    values: list[int] = []
-    for y in range(1, height - 1):
-        up, row, down = (raw[(y + d) * width:(y + d + 1) * width] for d in (-1, 0, 1))
-        values.extend(up[x] + down[x] + row[x - 1] + row[x + 1] - 4 * row[x]
-                      for x in range(1, width - 1))
-    mean = sum(values) / len(values)
-    return sum((v - mean) ** 2 for v in values) / len(values)
 
 
 @needs_ffmpeg
