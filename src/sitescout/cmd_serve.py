@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sitescout.errors import CommandError, UsageError
 
-__all__ = ["register", "parse_listen"]
+__all__ = ["register", "parse_listen", "listen_warning"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,14 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def listen_warning(host: str) -> str | None:
+    """Return the warning to print when `host` is beyond loopback, else None."""
+    if _is_loopback(host):
+        return None
+    return ("sitescout serve: warning: listening beyond loopback; serve it behind HTTPS "
+            "(login cookies are Secure and will not be sent over plain HTTP, and API tokens would travel in clear)")
 
 
 def _check_tiles(args: argparse.Namespace) -> None:
@@ -113,9 +121,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if created is not None:
         print(f"sitescout serve: first start: admin user name, password and API token are in {created.path} "
               "(mode 0600)", file=sys.stderr)
-    if not _is_loopback(host):
-        print("sitescout serve: warning: listening beyond loopback; serve it behind HTTPS "
-              "(login cookies are Secure and will not be sent over plain HTTP)", file=sys.stderr)
+    warning = listen_warning(host)
+    if warning:
+        print(warning, file=sys.stderr)
     sys.stderr.flush()
     try:
         server.serve_forever()

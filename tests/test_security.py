@@ -1,0 +1,452 @@
+"""Who may do what, checked route by route over the app's url_map; cookies, CSRF, CSP, loopback defaults.
+
+Every (endpoint, method) the app serves must have a row in POLICY: a new route
+without one fails `test_every_route_has_a_policy`, so nobody adds a view and
+forgets to decide who may call it.  Each row is then tried with every identity
+(anonymous, a session of each role, a Bearer token of each role, a wrong token)
+and the answer compared with what the row promises; a refused write leaves the
+database byte-for-byte as it was.
+
+The planted-password test (a whole lab survey, server and worker, every output
+grepped) is at the end of this file; it needs network namespaces.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_web_app import _csrf, bearer, login
+from web_seed import FROZEN_SITE, HD, frozen_survey, seed_commune
+
+from sitescout.inventory import store
+from sitescout.inventory.db import open_database
+from sitescout.web import create_app
+from sitescout.web.security import EDIT_ROLES, OBSERVATION_ROLES, READ_ROLES, TARGET_ROLES
+
+ROOT = Path(__file__).resolve().parents[1]
+ROLES = ("admin", "editor", "viewer", "worker")
+PEOPLE = ("admin", "editor", "viewer")
+
+# ---------------------------------------------------------------------------
+# The policy table: one row per (endpoint, method).
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may call a route: `gate` is how it checks, `roles` who passes it."""
+
+    gate: str  # "public" | "page" (session login) | "api" (token or session) | "token" (Bearer only)
+    roles: frozenset[str] = frozenset()
+    form: bool = False  # a POST made by a browser form: CSRF token required
+
+    @property
+    def is_write(self) -> bool:
+        return self.form or self.gate == "token" and self is not SD_RULE
+
+
+SD_RULE = Rule("token", TARGET_ROLES)
+
+POLICY: dict[tuple[str, str], Rule] = {
+    ("static", "GET"): Rule("public"),
+    ("metrics", "GET"): Rule("public"),  # the web process's own counters: no inventory content, loopback by default
+    ("index", "GET"): Rule("public"),  # a redirect to the map
+    ("auth.login", "GET"): Rule("public"),
+    ("auth.login", "POST"): Rule("public", form=True),
+    ("auth.logout", "POST"): Rule("public", form=True),
+    ("auth.set_language", "GET"): Rule("public"),
+    ("map.show_map", "GET"): Rule("page", READ_ROLES),
+    ("map.tile", "GET"): Rule("page", READ_ROLES),
+    ("sites.list_all", "GET"): Rule("page", READ_ROLES),
+    ("sites.show_site", "GET"): Rule("page", READ_ROLES),
+    ("sites.snapshot", "GET"): Rule("page", READ_ROLES),
+    ("sites.report", "GET"): Rule("page", READ_ROLES),
+    ("sites.report_pdf", "GET"): Rule("page", READ_ROLES),
+    ("sites.decide_candidate", "POST"): Rule("page", EDIT_ROLES, form=True),
+    ("api.list_sites", "GET"): Rule("api", READ_ROLES),
+    ("api.get_site", "GET"): Rule("api", READ_ROLES),
+    ("api.list_devices", "GET"): Rule("api", READ_ROLES),
+    ("plans.site_plans", "GET"): Rule("api", READ_ROLES),
+    ("plans.show_plan", "GET"): Rule("api", READ_ROLES),
+    ("api.post_survey", "POST"): Rule("token", EDIT_ROLES),
+    ("api.post_observations", "POST"): Rule("token", OBSERVATION_ROLES),
+    ("plans.create_plan", "POST"): Rule("token", EDIT_ROLES),
+    ("sd.prometheus", "GET"): SD_RULE,
+}
+
+_IGNORED_METHODS = {"HEAD", "OPTIONS"}
+
+
+def app_routes(app: Any) -> list[tuple[str, str, Any]]:
+    """Return (endpoint, method, rule) for every route the app serves (HEAD and OPTIONS follow GET)."""
+    return [(r.endpoint, m, r) for r in app.url_map.iter_rules() for m in sorted(r.methods - _IGNORED_METHODS)]
+
+
+# ---------------------------------------------------------------------------
+# Fixtures: a seeded inventory with a pending candidate and a saved plan.
+
+
+@dataclass
+class World:
+    app: Any
+    database: Any
+    path: Path
+    site_ids: dict[str, int]
+    tokens: dict[str, str]
+    candidate_id: int
+    snapshot_id: int
+    plan_id: int
+    camera_id: int
+
+
+def _snapshot_id(database: Any) -> int:
+    from sitescout.inventory.models import SurveySnapshot
+
+    with database.session() as session:
+        return int(session.query(SurveySnapshot.id).order_by(SurveySnapshot.id).first()[0])
+
+
+@pytest.fixture()
+def world(tmp_path: Path) -> Iterator[World]:
+    path = tmp_path / "inventory.sqlite3"
+    database = open_database(f"sqlite:///{path}")
+    site_ids = seed_commune(database)
+    with database.session() as session:
+        tokens = {role: store.create_token(session, role) for role in ROLES}
+        store.create_user(session, "admin", "admin-password", "admin")
+    app = create_app({"DATABASE": database, "TESTING": True, "SECRET_KEY": "k" * 64, "SITES_CACHE_SECONDS": 0})
+    client = app.test_client()
+    doc = frozen_survey(HD)
+    doc["hosts"][0].update(ip="198.51.100.77", mac="00:aa:bb:cc:dd:ee")
+    doc["hosts"][0]["onvif"].update(endpoint="urn:uuid:candidate", serial="NEW-1")
+    assert client.post("/api/v1/surveys", json=doc, headers=bearer(tokens["editor"])).status_code == 201
+    plan = client.post(f"/api/v1/sites/{site_ids[HD]}/plans?k=1&time_limit_s=0.5", json=_plan_input(),
+                       headers=bearer(tokens["editor"]))
+    assert plan.status_code == 201, plan.text
+    with database.session() as session:
+        candidate = store.get_site(session, site_ids[HD]).candidates[0]
+        camera = next(d for d in store.list_devices(session, site_id=site_ids[HD]) if d.kind == "camera")
+    yield World(app, database, path, site_ids, tokens, candidate.id, _snapshot_id(database),
+                plan.get_json()["saved"]["plan_id"], camera.id)
+    database.close()
+
+
+def _plan_input() -> dict[str, Any]:
+    from test_web_plans import sample_input
+
+    return sample_input()
+
+
+def fingerprint(path: Path) -> dict[str, Any]:
+    """Return every table's rows (the whole inventory), to show a refused request changed nothing."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
+        return {t: sorted(map(repr, conn.execute(f'SELECT * FROM "{t}"').fetchall())) for t in tables}
+    finally:
+        conn.close()
+
+
+# ---------------------------------------------------------------------------
+# Requests: a URL and a body for each endpoint, valid enough that only the gate can refuse them.
+
+
+def _url(world: World, endpoint: str) -> str:
+    hd = world.site_ids[HD]
+    return {
+        "static": "/static/app.css", "metrics": "/metrics", "index": "/", "auth.login": "/login",
+        "auth.logout": "/logout", "auth.set_language": "/lang/en?next=/map", "map.show_map": "/map",
+        "map.tile": "/tiles/0/0/0.png", "sites.list_all": "/sites", "sites.show_site": f"/sites/{hd}",
+        "sites.snapshot": f"/snapshots/{world.snapshot_id}.jpg",
+        "sites.report": f"/sites/{world.site_ids[FROZEN_SITE]}/report",
+        "sites.report_pdf": f"/sites/{world.site_ids[FROZEN_SITE]}/report.pdf",
+        "sites.decide_candidate": f"/candidates/{world.candidate_id}/accept",
+        "api.list_sites": "/api/v1/sites", "api.get_site": f"/api/v1/sites/{hd}", "api.list_devices": "/api/v1/devices",
+        "plans.site_plans": f"/api/v1/sites/{hd}/plans", "plans.show_plan": f"/api/v1/sites/{hd}/plans/{world.plan_id}",
+        "api.post_survey": "/api/v1/surveys", "api.post_observations": "/api/v1/observations",
+        "plans.create_plan": f"/api/v1/sites/{hd}/plans?k=1&time_limit_s=0.3", "sd.prometheus": "/sd/prometheus",
+    }[endpoint]
+
+
+def _json_body(world: World, endpoint: str) -> Any:
+    if endpoint == "api.post_survey":
+        doc = frozen_survey(HD)
+        doc["hosts"][0]["onvif"].update(endpoint="urn:uuid:0000-role-test", serial="ROLE-1")
+        doc["started_at"] = "2026-04-01T08:00:00+00:00"
+        return doc
+    if endpoint == "api.post_observations":
+        return [{"device_id": world.camera_id, "kind": "stream", "health": "problem", "reason": "main: black"}]
+    if endpoint == "plans.create_plan":
+        return _plan_input()
+    return None
+
+
+IDENTITIES = ("anonymous", "bad-token", *(f"session:{r}" for r in PEOPLE), *(f"token:{r}" for r in ROLES))
+
+
+def _client(world: World, identity: str) -> tuple[Any, dict[str, str]]:
+    client = world.app.test_client()
+    headers: dict[str, str] = {}
+    if identity.startswith("session:"):
+        role = identity.split(":")[1]
+        assert login(client, role, f"{role}-password").status_code == 302
+    elif identity.startswith("token:"):
+        headers = bearer(world.tokens[identity.split(":")[1]])
+    elif identity == "bad-token":
+        headers = bearer("sst_not-a-token")
+    return client, headers
+
+
+def _call(world: World, endpoint: str, method: str, identity: str) -> Any:
+    client, headers = _client(world, identity)
+    url = _url(world, endpoint)
+    if method == "GET":
+        return client.get(url, headers=headers)
+    body = _json_body(world, endpoint)
+    if body is not None:
+        return client.post(url, json=body, headers=headers)
+    data = {"csrf_token": _csrf(client, "/login"), "site_id": str(world.site_ids[HD])}
+    if endpoint == "auth.login":
+        data.update(username="viewer", password="viewer-password")
+    return client.post(url, data=data, headers=headers)
+
+
+def _expected(rule: Rule, identity: str) -> str:
+    """Return "allow", "login" (redirect to the login page), 401 or 403 as text."""
+    kind, _, role = identity.partition(":")
+    if rule.gate == "public":
+        return "allow"
+    if rule.gate == "page":  # pages know sessions only; a Bearer token is no login
+        if kind != "session":
+            return "login"
+        return "allow" if role in rule.roles else "403"
+    if rule.gate == "api":
+        if identity == "anonymous" or identity == "bad-token":
+            return "401"
+        return "allow" if role in rule.roles else "403"
+    # "token": a Bearer token only; a session cookie grants nothing on these
+    if kind in ("anonymous", "session") or identity == "bad-token":
+        return "401"
+    return "allow" if role in rule.roles else "403"
+
+
+def _outcome(response: Any) -> str:
+    if response.status_code in (301, 302, 303) and response.headers["Location"].startswith("/login"):
+        return "login"
+    if response.status_code in (401, 403):
+        return str(response.status_code)
+    return "allow"
+
+
+# ---------------------------------------------------------------------------
+# Roles.
+
+
+def test_every_route_has_a_policy(world: World) -> None:
+    served = {(endpoint, method) for endpoint, method, _ in app_routes(world.app)}
+    missing = sorted(served - set(POLICY))
+    assert not missing, f"routes without a row in POLICY (decide who may call them): {missing}"
+    stale = sorted(set(POLICY) - served)
+    assert not stale, f"POLICY rows for routes that no longer exist: {stale}"
+
+
+@pytest.mark.parametrize("key", sorted(POLICY), ids=lambda k: f"{k[1]} {k[0]}")
+def test_route_answers_each_identity_as_its_policy_says(world: World, key: tuple[str, str]) -> None:
+    endpoint, method = key
+    rule = POLICY[key]
+    wrong: list[str] = []
+    for identity in IDENTITIES:
+        expected = _expected(rule, identity)
+        before = fingerprint(world.path) if method != "GET" and expected != "allow" else None
+        response = _call(world, endpoint, method, identity)
+        got = _outcome(response)
+        if rule.gate == "public" and got == "login":
+            got = "allow"  # logging out (or in) ends on the login page
+        if got != expected:
+            wrong.append(f"{identity}: expected {expected}, got {response.status_code} {response.text[:120]!r}")
+        if expected in ("401", "403") and endpoint.startswith(("api.", "plans.", "sd.")):
+            assert response.is_json and response.get_json()["error"], (identity, response.text[:200])
+        if expected == "401" and got == "401" and endpoint.startswith(("api.", "plans.", "sd.")):
+            assert response.headers.get("WWW-Authenticate", "").startswith("Bearer")
+        if before is not None:
+            assert fingerprint(world.path) == before, f"{identity}: a refused {method} {endpoint} changed the database"
+    assert not wrong, "\n".join(wrong)
+
+
+def test_worker_token_reads_targets_and_posts_observations_only(world: World) -> None:
+    allowed = []
+    for endpoint, method, _ in app_routes(world.app):
+        rule = POLICY[(endpoint, method)]
+        if rule.gate == "public":
+            continue  # open to anyone (login page, static files, language switch, own metrics)
+        if _outcome(_call(world, endpoint, method, "token:worker")) == "allow":
+            allowed.append((endpoint, method))
+    assert sorted(allowed) == [("api.post_observations", "POST"), ("sd.prometheus", "GET")]
+
+
+def test_viewer_cannot_write_anything(world: World) -> None:
+    writes = [(e, m) for e, m, _ in app_routes(world.app) if m in ("POST", "PUT", "PATCH", "DELETE")]
+    assert writes  # the app has writes: surveys, observations, plans, candidates, login/logout
+    for endpoint, method in writes:
+        if POLICY[(endpoint, method)].gate == "public":
+            continue  # logging in and out changes no inventory row
+        for identity in ("session:viewer", "token:viewer"):
+            before = fingerprint(world.path)
+            response = _call(world, endpoint, method, identity)
+            assert response.status_code in (302, 401, 403), (endpoint, identity, response.status_code)
+            assert fingerprint(world.path) == before, (endpoint, identity)
+
+
+# ---------------------------------------------------------------------------
+# CSRF.
+
+
+def _session_posts(app: Any) -> list[str]:
+    return [e for e, m, _ in app_routes(app) if m == "POST" and POLICY[(e, m)].form]
+
+
+def test_every_form_post_needs_its_csrf_token(world: World) -> None:
+    endpoints = _session_posts(world.app)
+    assert set(endpoints) >= {"auth.login", "auth.logout", "sites.decide_candidate"}
+    for endpoint in endpoints:
+        url = _url(world, endpoint)
+        for sent in ({}, {"csrf_token": "forged"}, {"csrf_token": ""}):
+            for extra in ({}, {"Authorization": "Bearer junk"}, {"X-CSRF-Token": "forged"}):
+                client = world.app.test_client()
+                login(client, "admin", "admin-password")
+                before = fingerprint(world.path)
+                data = {**sent, "site_id": str(world.site_ids[HD]), "username": "viewer", "password": "viewer-password"}
+                response = client.post(url, data=data, headers=extra)
+                assert response.status_code == 400, (endpoint, sent, extra, response.status_code)
+                assert "CSRF" in response.text
+                assert fingerprint(world.path) == before
+                assert client.get("/map").status_code == 200  # still logged in as admin: nothing happened
+
+
+def test_every_form_on_every_page_carries_a_csrf_token(world: World) -> None:
+    client = world.app.test_client()
+    pages = ["/login"]
+    assert login(client, "admin", "admin-password").status_code == 302
+    pages += ["/map", "/sites", f"/sites/{world.site_ids[HD]}", f"/sites/{world.site_ids[FROZEN_SITE]}"]
+    forms = 0
+    for page in pages:
+        html = client.get(page).text
+        for form in re.findall(r"<form\b[^>]*>.*?</form>", html, re.S | re.I):
+            if re.search(r'method="post"', form, re.I):
+                forms += 1
+                assert re.search(r'name="csrf_token" value="[^"]{20,}"', form), (page, form[:200])
+    assert forms >= 3  # logout, and accept/reject on the site with a candidate
+
+
+# ---------------------------------------------------------------------------
+# Cookies and headers.
+
+
+def test_every_cookie_is_httponly_samesite_and_secure(world: World) -> None:
+    client = world.app.test_client()
+    headers = [client.get("/login").headers.getlist("Set-Cookie")]  # the anonymous session (its CSRF token)
+    token = _csrf(client)
+    headers.append(client.post("/login", data={"username": "viewer", "password": "viewer-password",
+                                               "csrf_token": token}).headers.getlist("Set-Cookie"))
+    headers.append(client.get("/lang/en?next=/map").headers.getlist("Set-Cookie"))
+    cookies = [c for group in headers for c in group]
+    assert {c.split("=")[0] for c in cookies} >= {"sitescout_session", "sitescout_lang"}
+    for cookie in cookies:
+        flags = [p.strip().lower() for p in cookie.split(";")[1:]]
+        assert "httponly" in flags, cookie
+        assert "secure" in flags, cookie
+        assert any(f.startswith("samesite=") and f != "samesite=none" for f in flags), cookie
+
+
+def test_login_gives_a_fresh_session_and_logout_ends_it(world: World) -> None:
+    client = world.app.test_client()
+    client.get("/login")
+    before = client.get_cookie("sitescout_session").value
+    login(client, "viewer", "viewer-password")
+    after = client.get_cookie("sitescout_session").value
+    assert before != after
+    token = _csrf(client, "/map")
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+    assert client.get("/map").status_code == 302
+
+
+def _html_answers(world: World) -> Iterator[tuple[str, Any]]:
+    client = world.app.test_client()
+    for path in ("/login", "/nowhere", "/map"):  # anonymous: the login page, a 404 page, a redirect
+        yield path, client.get(path)
+    yield "bad CSRF", client.post("/login", data={})
+    login(client, "admin", "admin-password")
+    for endpoint, method, _ in app_routes(world.app):
+        if method == "GET":
+            yield endpoint, client.get(_url(world, endpoint))
+    for path in ("/sites/999999", f"/sites/{world.site_ids[HD]}/report", "/api/v1/nowhere", "/nowhere"):
+        yield path, client.get(path)
+    viewer = world.app.test_client()
+    login(viewer, "viewer", "viewer-password")
+    yield "403 page", viewer.post(_url(world, "sites.decide_candidate"), data={"csrf_token": _csrf(viewer, "/map")})
+
+
+def test_every_answer_has_a_csp_and_html_pages_allow_no_inline_script(world: World) -> None:
+    html_pages = 0
+    for what, response in _html_answers(world):
+        csp = response.headers.get("Content-Security-Policy", "")
+        assert csp, what
+        assert response.headers.get("X-Content-Type-Options") == "nosniff", what
+        if response.mimetype == "text/html":
+            html_pages += 1
+            directives = dict(d.strip().split(" ", 1) for d in csp.split(";") if d.strip())
+            assert directives["script-src"] in ("'self'", "'none'"), (what, csp)
+            assert "unsafe" not in csp, (what, csp)
+            assert directives["object-src"] == "'none'" and directives["frame-ancestors"] == "'none'", what
+            assert directives["base-uri"] == "'none'" and directives["form-action"] == "'self'", what
+            body = response.get_data(as_text=True)
+            assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", body, re.I), what  # no inline script
+            assert not re.search(r"\son[a-z]+\s*=", body.split("</head>")[-1], re.I), what  # no onclick= etc.
+    assert html_pages >= 10
+
+
+def test_logged_in_answers_are_not_cached_by_shared_caches(world: World) -> None:
+    client = world.app.test_client()
+    login(client, "viewer", "viewer-password")
+    for path in ("/map", f"/sites/{world.site_ids[HD]}", "/api/v1/sites"):
+        control = client.get(path).headers.get("Cache-Control", "")
+        assert "private" in control or "no-store" in control, path
+
+
+# ---------------------------------------------------------------------------
+# Loopback by default.
+
+
+def test_serve_worker_and_demo_listen_on_loopback_by_default() -> None:
+    from sitescout.cli import build_parser
+
+    parser = build_parser()
+    serve = parser.parse_args(["serve"])
+    assert serve.listen.startswith("127.0.0.1:")
+    worker = parser.parse_args(["worker", "--targets", "t.yml"])
+    assert worker.listen.startswith("127.0.0.1:")
+    demo = parser.parse_args(["demo"])
+    assert demo.listen[0] == "127.0.0.1" and demo.metrics_listen[0] == "127.0.0.1"
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args(["demo", "--listen", "0.0.0.0:8080"])  # the demo never leaves loopback
+    assert exit_info.value.code == 2
+
+
+@pytest.mark.parametrize("host,loopback", [
+    ("127.0.0.1", True), ("127.8.9.10", True), ("::1", True), ("localhost", True),
+    ("0.0.0.0", False), ("::", False), ("198.51.100.2", False), ("noc.example", False),
+])
+def test_serve_warns_when_it_listens_beyond_loopback(host: str, loopback: bool) -> None:
+    from sitescout.cmd_serve import listen_warning
+
+    warning = listen_warning(host)
+    if loopback:
+        assert warning is None
+    else:
+        assert warning is not None and "HTTPS" in warning and "loopback" in warning
