@@ -450,3 +450,277 @@ def test_serve_warns_when_it_listens_beyond_loopback(host: str, loopback: bool) 
         assert warning is None
     else:
         assert warning is not None and "HTTPS" in warning and "loopback" in warning
+
+
+# ---------------------------------------------------------------------------
+# A planted camera password never leaves the credentials file.
+#
+# Seam: the only place the password enters sitescout is the --credentials TOML file
+# (survey and worker) and set_device_credential (the inventory, Fernet-encrypted).
+# Everything that comes out is collected and grepped: the survey's stdout, stderr,
+# JSON and HTML report; `sitescout serve`'s log and every page and API answer; the
+# worker's log, /metrics and /probe; CSV/GeoJSON/JSON exports; the database files.
+# (The simulated camera itself gets the password on its command line: lab only.)
+
+_FETCH = r'''
+import json, re, sys, urllib.error, urllib.parse, urllib.request
+spec = json.load(open(sys.argv[1]))
+out = spec["out"]
+cookie = ""
+
+def fetch(url, method="GET", headers=None, data=None):
+    global cookie
+    headers = dict(headers or {})
+    if cookie:
+        headers["Cookie"] = cookie
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *a, **k):
+            return None
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        resp = opener.open(req, timeout=60)
+        status, body, hdrs = resp.status, resp.read(), resp.headers
+    except urllib.error.HTTPError as err:
+        status, body, hdrs = err.code, err.read(), err.headers
+    for value in hdrs.get_all("Set-Cookie") or []:
+        if value.startswith("sitescout_session="):
+            cookie = value.split(";")[0]
+    return status, body, hdrs
+
+base = spec["web"]
+status, body, _ = fetch(base + "/login")
+token = re.search(rb'name="csrf_token" value="([^"]+)"', body).group(1).decode()
+form = urllib.parse.urlencode({"username": "admin", "password": spec["admin_password"], "csrf_token": token}).encode()
+status, _, _ = fetch(base + "/login", "POST", {"Content-Type": "application/x-www-form-urlencoded"}, form)
+assert status == 302, status
+results = {}
+for name, url, auth in spec["fetch"]:
+    headers = {"Authorization": "Bearer " + spec["tokens"][auth]} if auth else {}
+    status, body, hdrs = fetch(url if "://" in url else base + url, headers=headers)
+    open(f"{out}/{name}", "wb").write(b"".join(f"{k}: {v}\n".encode() for k, v in hdrs.items()) + b"\n" + body)
+    results[name] = status
+print(json.dumps(results))
+'''
+
+
+def _b64_needles(secret: bytes) -> set[str]:
+    """Return the base64 forms of `secret` at each of the three byte alignments (inside any larger blob)."""
+    import base64
+
+    needles = set()
+    for pad in range(3):
+        encoded = base64.b64encode(b"\0" * pad + secret).decode().rstrip("=")
+        start = 4 if pad else 0
+        end = len(encoded) - (len(encoded) % 4 or 4) if (pad + len(secret)) % 3 else len(encoded)
+        needles.add(encoded[start:end])
+    return {n for n in needles if len(n) >= 12}
+
+
+def secret_forms(password: str, username: str = "admin") -> dict[str, bytes]:
+    """Return every form in which a leaked password would show: plain, URL-encoded, base64, Basic auth."""
+    from urllib.parse import quote, quote_plus
+
+    forms = {"plain": password, "url": quote(password, safe=""), "url+": quote_plus(password),
+             "url-path": quote(password)}
+    for i, needle in enumerate(sorted(_b64_needles(password.encode()) | _b64_needles(f"{username}:{password}".encode()))):
+        forms[f"base64-{i}"] = needle
+    return {k: v.encode() for k, v in forms.items()}
+
+
+def test_secret_forms_find_a_password_in_any_encoding() -> None:
+    import base64
+    from urllib.parse import quote
+
+    password = "pw-0123456789abcdef@/+"
+    leaks = [
+        f"rtsp://admin:{quote(password, safe='')}@198.51.100.10/main",
+        "Authorization: Basic " + base64.b64encode(f"admin:{password}".encode()).decode(),
+        *(base64.b64encode(b"x" * pad + password.encode() + b"tail").decode() for pad in range(3)),
+        f"password = {password}",
+    ]
+    for text in leaks:
+        assert any(needle in text.encode() for needle in secret_forms(password).values()), text
+    clean = "rtsp://198.51.100.10/main " + base64.b64encode(b"admin:another-password").decode()
+    assert not any(needle in clean.encode() for needle in secret_forms(password).values())
+
+
+def _wait_for(what: str, check: Any, timeout_s: float = 60.0) -> Any:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.3)
+
+
+@pytest.mark.netns
+def test_planted_password_is_in_no_output_of_survey_serve_and_worker(tmp_path: Path) -> None:
+    import secrets
+    import subprocess
+    import sys
+
+    from sitescout.infra.lab.netns import LabSite, stop_process_group
+    from sitescout.infra.lab.pytest_plugin import skip_unless_netns
+    from sitescout.infra.lab.rtsp import gstreamer_available
+    from sitescout.infra.lab.scenario import build_survey_lab
+    from sitescout.inventory.secrets import generate_key, get_device_credential, set_device_credential
+
+    skip_unless_netns()
+    py = sys.executable
+    password = f"pw-{secrets.token_hex(8)}@/+"  # '@', '/' and '+' make its URL-encoded forms differ
+    decoy = f"pw-{secrets.token_hex(8)}"  # tried first on every camera, refused
+    creds = tmp_path / "cameras.toml"
+    creds.write_text(f'[[credentials]]\nusername = "admin"\npassword = "{decoy}"\n'
+                     f'[[credentials]]\nusername = "admin"\npassword = "{password}"\n')
+    outputs: dict[str, bytes] = {}
+    use_rtsp = gstreamer_available()
+    server_db, field_db = tmp_path / "server.sqlite3", tmp_path / "field.sqlite3"
+    (tmp_path / "sites.csv").write_text(SITES_CSV, encoding="utf-8")
+    for db in (server_db, field_db):
+        done = subprocess.run([py, "-m", "sitescout", "import", "--kind", "sites", "--db", f"sqlite:///{db}",
+                               str(tmp_path / "sites.csv")], capture_output=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+    server = open_database(f"sqlite:///{server_db}")
+    with server.session() as session:
+        worker_token = store.create_token(session, "worker")
+        viewer_token = store.create_token(session, "viewer")
+    (tmp_path / "worker-token").write_text(worker_token + "\n")
+    (tmp_path / "settings.yaml").write_text(
+        "defaults:\n  link: {interval_s: 1, count: 2, echo_interval_s: 0.1, timeout_s: 0.5}\n"
+        "  onvif: {interval_s: 2, timeout_s: 3}\n")
+    serve_log, worker_log = tmp_path / "serve.log", tmp_path / "worker.log"
+    procs: list[subprocess.Popen[Any]] = []
+    with LabSite() as site:
+        lab = build_survey_lab(site, ["hikvision_ds2cd2012i", "axis_q6045e"], ["switch"],
+                               credentials={0: ("admin", password), 1: ("admin", password)}, rtsp=use_rtsp)
+        try:
+            # 1. The server, at debug level, on the scanner's loopback.
+            with open(serve_log, "w") as log:
+                procs.append(lab.scanner.popen(
+                    [py, "-m", "sitescout", "-vv", "serve", "--db", f"sqlite:///{server_db}", "--listen",
+                     "127.0.0.1:0", "--data-dir", str(tmp_path / "data")], stdout=log, stderr=subprocess.STDOUT))
+            port = _wait_for("serve to listen", lambda: re.findall(r"http://127\.0\.0\.1:(\d+)/map", serve_log.read_text()))
+            web = f"http://127.0.0.1:{port[0]}"
+            admin_file = (tmp_path / "data" / "admin-credentials.txt").read_text()
+            admin_password = re.search(r"password = (\S+)", admin_file).group(1)
+            (tmp_path / "admin-token").write_text(re.search(r"api_token = (\S+)", admin_file).group(1) + "\n")
+
+            # 2. The survey: --db (the field laptop's inventory), --push (the server), --json, --report.
+            survey = lab.survey(
+                "--site", "thon lab", "--network", "198.51.100.0/24", "--credentials", str(creds),
+                "--db", f"sqlite:///{field_db}", "--push", web, "--token-file", str(tmp_path / "admin-token"),
+                "--json", str(tmp_path / "survey.json"), "--report", str(tmp_path / "report.html"),
+                *(() if use_rtsp else ("--no-streams",)), timeout=180)
+            assert survey.returncode == 0, survey.stderr
+            outputs["survey stdout"], outputs["survey stderr"] = survey.stdout.encode(), survey.stderr.encode()
+            verbose = lab.scanner.run([py, "-m", "sitescout", "-vv", "survey", "--site", "thon lab", "--network",
+                                       "198.51.100.0/24", "--credentials", str(creds), "--json", "-", "--no-streams",
+                                       "--wait", "1"], timeout=180)
+            assert verbose.returncode == 0, verbose.stderr
+            assert "DEBUG" in verbose.stderr
+            outputs["survey -vv stdout"], outputs["survey -vv stderr"] = verbose.stdout.encode(), verbose.stderr.encode()
+            doc = json.loads((tmp_path / "survey.json").read_text())
+            cameras = {h["ip"]: h for h in doc["hosts"] if h["kind"] == "camera"}
+            assert {c.ip for c in lab.cameras} <= set(cameras)
+            assert all(cameras[c.ip]["onvif"]["auth"] == "ok" for c in lab.cameras)  # the planted password worked
+
+            # 3. Candidates accepted on the server; the camera login stored encrypted (Fernet) at rest.
+            key = generate_key().encode()
+            with server.session() as session:
+                (lab_site,) = store.list_sites(session)
+                device_ids = [store.accept_candidate(session, c.id) for c in store.list_candidates(session)]
+                for device_id in device_ids:
+                    set_device_credential(session, device_id, "admin", password, key=key)
+            with server.session() as session:
+                assert get_device_credential(session, device_ids[0], key=key).password == password
+
+            # 4. The worker: targets from the server, the planted password in its credentials file.
+            with open(worker_log, "w") as log:
+                worker = lab.scanner.popen(
+                    [py, "-m", "sitescout", "-vv", "worker", "--inventory", web, "--token-file",
+                     str(tmp_path / "worker-token"), "--settings", str(tmp_path / "settings.yaml"), "--credentials",
+                     str(creds), "--listen", "127.0.0.1:0", "--refresh", "1", "--flush-interval", "0.5"],
+                    stdout=subprocess.PIPE, stderr=log, text=True)
+            procs.append(worker)
+            ready = worker.stdout.readline() if worker.stdout else ""
+            assert ready.startswith("ready"), (ready, worker_log.read_text()[-2000:])
+            metrics_url = ready.split()[1]
+
+            def camera_health_known() -> bool:
+                with server.session() as session:
+                    return all(d.health != "unknown" for d in store.list_devices(session) if d.kind == "camera")
+
+            _wait_for("the worker's observations of the cameras", camera_health_known)
+
+            # 5. Every page and answer, fetched from the running server and worker.
+            cam_ip = lab.cameras[0].ip
+            stream = next((p["stream_uri"] for p in cameras[cam_ip]["onvif"]["profiles"] if p["stream_uri"]), None)
+            fetches = [
+                ("map", "/map", None), ("sites page", "/sites", None), ("site page", f"/sites/{lab_site.id}", None),
+                ("report", f"/sites/{lab_site.id}/report", None),
+                ("api sites", "/api/v1/sites", "viewer"), ("api site", f"/api/v1/sites/{lab_site.id}", "viewer"),
+                ("api devices", "/api/v1/devices", "viewer"),
+                ("api devices of site", f"/api/v1/devices?site={lab_site.id}", "viewer"),
+                ("api plans", f"/api/v1/sites/{lab_site.id}/plans", "viewer"),
+                ("sd", "/sd/prometheus", "worker"), ("serve metrics", "/metrics", None),
+                ("worker metrics", metrics_url, None),
+                ("worker probe onvif", metrics_url.replace("/metrics", f"/probe?module=onvif&target={cam_ip}"), None),
+                ("worker probe icmp", metrics_url.replace("/metrics", f"/probe?module=icmp&target={cam_ip}"), None),
+            ]
+            if stream:
+                from urllib.parse import quote
+
+                fetches.append(("worker probe stream",
+                                metrics_url.replace("/metrics", f"/probe?module=stream&target={quote(stream, safe='')}"),
+                                None))
+            (tmp_path / "pages").mkdir()
+            spec = {"web": web, "out": str(tmp_path / "pages"), "admin_password": admin_password,
+                    "tokens": {"viewer": viewer_token, "worker": worker_token}, "fetch": fetches}
+            (tmp_path / "fetch.json").write_text(json.dumps(spec))
+            fetched = lab.scanner.run([py, "-c", _FETCH, str(tmp_path / "fetch.json")], timeout=180)
+            assert fetched.returncode == 0, fetched.stderr
+            statuses = json.loads(fetched.stdout)
+            assert all(status == 200 for status in statuses.values()), statuses
+            for page in sorted((tmp_path / "pages").iterdir()):
+                outputs[f"GET {page.name}"] = page.read_bytes()
+            assert b"probe_success 1" in outputs["GET worker probe onvif"]  # the worker's credentials opened it
+            assert b'sitescout_onvif_up{' in outputs["GET worker metrics"]
+        finally:
+            for proc in reversed(procs):
+                stop_process_group(proc)
+            lab.close()
+    outputs["serve log"], outputs["worker log"] = serve_log.read_bytes(), worker_log.read_bytes()
+    assert b"DEBUG" in outputs["worker log"] and b"GET /sd/prometheus" in outputs["serve log"]
+    for name in ("survey.json", "report.html"):
+        outputs[name] = (tmp_path / name).read_bytes()
+
+    # 6. Exports of both inventories, and the database files themselves.
+    for db in (server_db, field_db):
+        for kind, fmt in (("sites", "csv"), ("sites", "geojson"), ("devices", "csv"), ("devices", "geojson"),
+                          ("surveys", "json")):
+            done = subprocess.run([py, "-m", "sitescout", "export", kind, "--format", fmt, "--db", f"sqlite:///{db}"],
+                                  capture_output=True, timeout=60)
+            assert done.returncode == 0, done.stderr
+            outputs[f"export {db.stem} {kind}.{fmt}"] = done.stdout + done.stderr
+        for file in db.parent.glob(db.name + "*"):  # the database, its -wal and -shm
+            outputs[f"file {file.name}"] = file.read_bytes()
+    server.close()
+    outputs["server db after close"] = server_db.read_bytes()
+    assert b"admin" in outputs["export server devices.csv"] or len(outputs["export server devices.csv"]) > 50
+
+    leaks = [f"{name}: the {form} form of the {which} password"
+             for which, secret in (("planted", password), ("decoy", decoy))
+             for form, needle in secret_forms(secret).items()
+             for name, data in outputs.items() if needle in data]
+    assert not leaks, "\n".join(leaks)
+    assert len(outputs) >= 35, sorted(outputs)
+
+
+SITES_CSV = (
+    "region,commune,name,kind,status,latitude,longitude,address,contact,is_demo\n"
+    "Tuyên Quang,Hướng Đạo,Thôn Lab,village_hall,active,21.77,105.25,,,false\n"
+)
