@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 
 from lxml import etree
@@ -38,6 +39,8 @@ SERVICE_NAMESPACES = {
     "http://www.onvif.org/ver10/search/wsdl": "search",
     "http://www.onvif.org/ver10/replay/wsdl": "replay",
 }
+_MAX_PIXELS = 1_000_000
+_MAX_KBPS = 10**9
 # GetCapabilities element names (under Capabilities or Capabilities/Extension) -> service name.
 _CAPABILITY_NAMES = {
     "Device": "device", "Media": "media", "PTZ": "ptz", "Imaging": "imaging", "Events": "events",
@@ -148,10 +151,18 @@ def parse_uri(reply: etree._Element) -> str:
 
 
 def _number(text: str) -> float | None:
+    """Return a finite, non-negative number, or None ("inf", "nan", "-1" and junk are what broken devices send)."""
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         return None
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+def _pixels(text: str) -> int:
+    """Return a frame dimension; 0 when missing or absurd (over a million pixels a side)."""
+    value = _number(text)
+    return int(value) if value is not None and value <= _MAX_PIXELS else 0
 
 
 def parse_profile_tokens(reply: etree._Element) -> list[str]:
@@ -171,11 +182,11 @@ def parse_profiles(reply: etree._Element, *, limit: int) -> list[MediaProfile]:
         if enc is None:
             continue  # audio or metadata only: no video stream to report
         encoding = text_local(enc, "Encoding") or enc.get("Encoding", "")
-        width = int(_number(text_local(enc, "Resolution", "Width")) or 0)
-        height = int(_number(text_local(enc, "Resolution", "Height")) or 0)
+        width = _pixels(text_local(enc, "Resolution", "Width"))
+        height = _pixels(text_local(enc, "Resolution", "Height"))
         fps = _number(text_local(enc, "RateControl", "FrameRateLimit"))
         kbps = _number(text_local(enc, "RateControl", "BitrateLimit"))
-        bitrate = int(kbps) if kbps is not None else None
+        bitrate = int(kbps) if kbps is not None and kbps < _MAX_KBPS else None
         out.append(
             MediaProfile(
                 token=prof.get("token", ""),

@@ -28,7 +28,7 @@ from sitescout.probes.ports import DEFAULT_PORTS, async_scan_ports
 from sitescout.probes.survey_streams import StreamStageConfig, async_check_streams
 from sitescout.probes.sweep import sweep
 from sitescout.probes.wsdiscovery import DiscoveredDevice, async_discover
-from sitescout.probes.xaddr import choose_xaddr
+from sitescout.probes.xaddr import choose_xaddr, url_host
 
 __all__ = ["SurveyConfig", "DEFAULT_SURVEY", "async_run_survey", "parse_networks", "Progress"]
 
@@ -92,6 +92,11 @@ def _in_networks(ip: str, networks: Sequence[ipaddress.IPv4Network]) -> bool:
     except ValueError:
         return False
     return any(address in net for net in networks)
+
+
+def _names_host(device: DiscoveredDevice, ip: str) -> bool:
+    """Return True when one of the device's XAddrs names ``ip`` as its host."""
+    return any(url_host(x) == ip for x in device.xaddrs)
 
 
 @dataclass
@@ -200,23 +205,44 @@ async def async_run_survey(
         repeats=config.wsd_repeats,
     )
     by_ip: dict[str, list[DiscoveredDevice]] = {}
+    claims: dict[str, list[str]] = {}
     for device in devices:
-        ip = next((s for s in device.source_ips if _in_networks(s, nets) and s not in own_ips), None)
-        if ip is None:
+        ips = [s for s in device.source_ips if _in_networks(s, nets) and s not in own_ips]
+        if not ips:
             log.info("%s: answered from %s, outside the surveyed networks; ignored",
                      device.endpoint, ", ".join(device.source_ips))
             continue
-        by_ip.setdefault(ip, []).append(device)
+        # Every address that answered is a candidate of its own: a spoofer that
+        # answers first with another camera's endpoint must not take that
+        # camera's place (it used to: the first source address won).
+        for ip in ips:
+            by_ip.setdefault(ip, []).append(device)
+        if len(ips) > 1:
+            owners = [ip for ip in ips if _names_host(device, ip)]
+            for ip in ips:
+                if len(owners) == 1 and ip == owners[0]:
+                    continue
+                elsewhere = ", ".join(i for i in ips if i != ip)
+                text = (f"ws-discovery: answered as {device.endpoint}, whose XAddrs name {owners[0]} (spoofed reply?)"
+                        if len(owners) == 1 else
+                        f"ws-discovery: endpoint {device.endpoint} also answered from {elsewhere} (spoofed or multi-homed?)")
+                claims.setdefault(ip, []).append(text)
     for ip, candidates in by_ip.items():
         d = draft(ip)
-        # A real camera answers every Probe we send; a flood of spoofed
-        # endpoints from one address answers each once.  Keep the steadiest.
-        d.device = max(candidates, key=lambda dev: dev.replies)
+        # Prefer an endpoint whose XAddrs name this address, then the steadiest: a
+        # real camera answers every Probe we send, a flood of spoofed endpoints
+        # from one address answers each once.  (Not "answered from one address
+        # only": a spoofer claiming a camera's endpoint would then demote it.)
+        d.device = max(candidates, key=lambda dev: (_names_host(dev, ip), dev.replies))
         d.record.kind = "camera"
         if len(candidates) > 1:
             d.record.errors.append(
                 f"ws-discovery: {len(candidates)} distinct endpoints answered from this address "
                 f"(flood or spoofing?); kept {d.device.endpoint}, which answered {d.device.replies} times")
+        mine = claims.get(ip, [])
+        d.record.errors.extend(mine[:3])
+        if len(mine) > 3:
+            d.record.errors.append(f"ws-discovery: {len(mine) - 3} more endpoints claimed by this address and others")
     cameras = [d for d in drafts.values() if d.device is not None]
     progress("ws-discovery", len(cameras), len(cameras))
 

@@ -40,6 +40,7 @@ _DOUBLE_PORT = re.compile(r"^(?P<host>\[[^\]]*\]|[^:\[\]]*)(?P<ports>(?::\d*){2,
 _SECRET_KEYS = {"password", "passwd", "pwd", "pass", "user", "username", "usr", "loginuse", "loginpas", "auth", "token"}
 _PATH_SECRET = re.compile(r"(?i)(?<![a-z0-9])(password|passwd|pwd|user|username)=([^_&;/?#]*)")
 _REDACTED = "REDACTED"
+_USERINFO = re.compile(r"^(\s*(?:[A-Za-z][A-Za-z0-9+.\-]*)?:?//)[^/?#]*@")
 
 
 @dataclass
@@ -74,7 +75,10 @@ def _host_text(host: str) -> str:
 
 def repair_url(url: str) -> tuple[str, str | None]:
     """Repair ``http://host:8106:8106/path`` into ``http://host:8106/path``; return (url, finding or None)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "http://[" from a fuzzed or broken device: nothing to repair here
+        return url, None
     netloc = parts.netloc
     userinfo, _, hostport = netloc.rpartition("@")
     m = _DOUBLE_PORT.match(hostport)
@@ -120,7 +124,12 @@ def strip_credentials(url: str) -> str:
     try:
         parts = urlsplit(url)
     except ValueError:
+        # Unparsable ("http://admin:pw@[::1"): still drop the userinfo, then redact parameters.
+        url = _USERINFO.sub(r"\1", url, count=1)
         return _PATH_SECRET.sub(lambda m: f"{m.group(1)}={_REDACTED}", url)
+    if not parts.netloc and _USERINFO.match(url):
+        # "://admin:pw@host/…" (no scheme): urlsplit sees a path, the password is still there.
+        return strip_credentials(_USERINFO.sub(r"\1", url, count=1))
     netloc = parts.netloc.rpartition("@")[2]
     query = parts.query
     if query:
@@ -175,8 +184,12 @@ def choose_xaddr(xaddrs: Sequence[str] | str, reply_ip: str | None, *, fallback_
         fixed, note = repair_url(url)
         if note:
             findings.append(note)
-        parts = urlsplit(fixed)
-        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        try:
+            parts = urlsplit(fixed)
+            usable = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        except ValueError:  # "http://[" (hypothesis found it): not a URL we can use
+            usable = False
+        if not usable:
             findings.append(f"ignored unusable XAddr {strip_credentials(url)!r}")
             continue
         if fixed not in candidates:

@@ -228,18 +228,20 @@ def test_entity_attacks_are_refused(mode: str) -> None:
         result = interrogate(cam, config=FAST)
         elapsed = time.monotonic() - started
     assert elapsed < 3
-    assert any(
-        e.startswith("GetDeviceInformation: malformed: XML with a DOCTYPE or ENTITY declaration is refused")
-        for e in result.errors
+    # Every reply carries the DTD: every stage is refused, each with the reason, and nothing leaks.
+    assert result.errors and all(
+        ": malformed: " in e and "XML with a DOCTYPE or ENTITY declaration is refused" in e for e in result.errors
     )
+    assert result.errors[0].startswith("GetSystemDateAndTime:")
     text = repr(result)
     assert "root:" not in text and "/bin/" not in text and "lollol" not in text
-    # The other stages still ran.
-    assert result.info is not None and len(result.info.profiles) == 2
+    assert result.info is None
 
 
-def test_huge_reply_is_refused_fast() -> None:
-    with camera(hostile="huge") as cam:
+@pytest.mark.parametrize("mode", ["huge", "huge_chunked"])
+def test_huge_reply_is_refused_fast(mode: str) -> None:
+    """100 MB announced by Content-Length, or sent chunked with no length: refused at the 2 MB cap."""
+    with camera(hostile=mode) as cam:
         started = time.monotonic()
         result = interrogate(cam, config=FAST)
         elapsed = time.monotonic() - started
@@ -272,6 +274,35 @@ def test_garbage_replies_are_malformed_errors() -> None:
         result = interrogate(cam, config=FAST)
     assert result.info is None
     assert result.errors and all(": malformed: " in e for e in result.errors)
+
+
+def test_invalid_utf8_in_text_is_read_with_replacement_characters() -> None:
+    with camera(hostile="bad_utf8") as cam:
+        result = interrogate(cam, config=FAST)
+    assert result.info is not None and result.info.model == cam.identity["model"]
+    assert result.info.manufacturer.startswith(cam.identity["manufacturer"]) and "\ufffd" in result.info.manufacturer
+    assert len(result.info.profiles) == 2
+    assert not any(": malformed:" in e for e in result.errors)
+
+
+@pytest.mark.parametrize("credentials", [None, ("admin", RIGHT.password)])
+def test_soap11_replies_are_understood(credentials: tuple[str, str] | None) -> None:
+    """SOAP 1.1 envelopes and faults (faultcode ter:NotAuthorized, HTTP 500) work like SOAP 1.2."""
+    with camera(hostile="soap11", credentials=credentials) as cam:
+        result = interrogate(cam, [RIGHT] if credentials else [], config=FAST)
+    assert result.info is not None
+    assert (result.info.manufacturer, result.info.model) == (cam.identity["manufacturer"], cam.identity["model"])
+    assert [p.token for p in result.info.profiles] == [p["token"] for p in cam.identity["profiles"]]
+    assert all(p.stream_uri for p in result.info.profiles)
+    assert result.info.auth == ("ok" if credentials else "not_needed")
+    assert result.errors == ["GetScopes: unsupported: ter:ActionNotSupported (Optional Action Not Implemented)"]
+
+
+def test_soap11_fault_without_credentials_is_auth_required() -> None:
+    with camera(hostile="soap11", credentials=("admin", RIGHT.password)) as cam:
+        result = interrogate(cam, [], config=FAST)
+    assert result.info is not None and result.info.auth == "required"
+    assert any(e.startswith("GetDeviceInformation: auth: credentials required") for e in result.errors), result.errors
 
 
 def test_utf16_declared_on_ascii_is_read() -> None:

@@ -30,18 +30,27 @@ from collections import deque
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from lxml import etree
 
+from sitescout.infra.lab.camera_hostile import (
+    HOSTILE_MODES,
+    hostile_reply,
+    send_flood,
+    send_spoof,
+    stream_huge,
+    stream_slow,
+    stream_snapshot_forever,
+)
 from sitescout.infra.lab.personas import PERSONAS, Persona, is_link_local, load_persona, parse_xml
 
 __all__ = ["CameraServer", "HOSTILE_MODES", "build_probematch", "main"]
 
 log = logging.getLogger(__name__)
 
-HOSTILE_MODES = ("bomb", "xxe", "huge", "hang", "slow", "garbage", "utf16decl", "wsd_flood")
 WSD_GROUP = "239.255.255.250"
 WSD_PORT = 3702
 JPEG_PATH = Path(__file__).resolve().parent / "data" / "snapshot.jpg"
@@ -57,7 +66,6 @@ _MAX_BODY = 1 << 20
 _MAX_CONNECTIONS = 64
 _WSSE_WINDOW_S = 5.0
 _NONCE_TTL_S = 300.0
-_HUGE_BYTES = 50 * 1024 * 1024
 
 _SOAP_CT = "application/soap+xml; charset=utf-8"
 _WELLFORMED_FAULT = b"""<?xml version="1.0" encoding="UTF-8"?>
@@ -75,30 +83,6 @@ _NOPROFILE_FAULT = b"""<?xml version="1.0" encoding="UTF-8"?>
 <SOAP-ENV:Reason><SOAP-ENV:Text xml:lang="en">The requested profile token ProfileToken does not exist.</SOAP-ENV:Text></SOAP-ENV:Reason>
 </SOAP-ENV:Fault></SOAP-ENV:Body></SOAP-ENV:Envelope>
 """
-_BOMB = b"""<?xml version="1.0"?>
-<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
-<!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
-<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
-<!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
-<!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
-<!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
-<!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
-<!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
-<!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">]>
-<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" xmlns:tds="http://www.onvif.org/ver10/device/wsdl">
-<env:Body><tds:GetDeviceInformationResponse><tds:Manufacturer>&lol9;</tds:Manufacturer>
-<tds:Model>bomb</tds:Model><tds:FirmwareVersion>1</tds:FirmwareVersion><tds:SerialNumber>1</tds:SerialNumber>
-<tds:HardwareId>1</tds:HardwareId></tds:GetDeviceInformationResponse></env:Body></env:Envelope>
-"""
-_XXE = b"""<?xml version="1.0"?>
-<!DOCTYPE env:Envelope [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
-<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" xmlns:tds="http://www.onvif.org/ver10/device/wsdl">
-<env:Body><tds:GetDeviceInformationResponse><tds:Manufacturer>&xxe;</tds:Manufacturer>
-<tds:Model>xxe</tds:Model><tds:FirmwareVersion>1</tds:FirmwareVersion><tds:SerialNumber>1</tds:SerialNumber>
-<tds:HardwareId>1</tds:HardwareId></tds:GetDeviceInformationResponse></env:Body></env:Envelope>
-"""
-
-
 def _local(tag: Any) -> str:
     return etree.QName(tag).localname if isinstance(tag, str) else ""
 
@@ -382,6 +366,9 @@ class _Handler(BaseHTTPRequestHandler):
             if not ok:
                 self._challenge()
                 return
+        if self.cam.hostile in ("snapshot_endless", "snapshot_drip"):
+            stream_snapshot_forever(self, self.cam.jpeg, drip=self.cam.hostile == "snapshot_drip", stop=self.cam._stop)
+            return
         self._send(200, self.cam.jpeg, "image/jpeg")
 
     # -- SOAP -----------------------------------------------------------------
@@ -433,51 +420,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _reply(self, action: str, status: int, body: bytes) -> None:
         mode = self.cam.hostile
-        if mode == "bomb" and action == "GetDeviceInformation":
-            body = _BOMB
-        elif mode == "xxe" and action == "GetDeviceInformation":
-            body = _XXE
-        elif mode == "garbage":
-            body = b"\xff\xfe\xc3\x28<env:Envelope\xa0\xa1" + os.urandom(512) + b"\x80\x81"
-        elif mode == "utf16decl":
-            decl = b'<?xml version="1.0" encoding="utf-16"?>'
-            body = re.sub(rb"^\s*<\?xml[^>]*\?>", decl, body, 1) if body.lstrip().startswith(b"<?xml") else decl + b"\n" + body
-        if mode == "huge":
-            self._stream_huge(status, body)
+        if mode in ("huge", "huge_chunked"):
+            stream_huge(self, status, body, chunked=mode == "huge_chunked", stop=self.cam._stop)
         elif mode == "slow":
-            self._stream_slow(status, body)
+            stream_slow(self, status, body, stop=self.cam._stop)
         else:
-            self._send(status, body, extra=self._auth_headers(status))
-
-    def _stream_huge(self, status: int, body: bytes) -> None:
-        head = body.split(b"<", 3)
-        opening = b"<" + head[1] + b"<" + head[2] if len(head) > 2 else b""
-        filler = b"<!-- " + b"x" * 65526 + b" -->"
-        self.send_response(status)
-        self.send_header("Content-Type", _SOAP_CT)
-        self.send_header("Content-Length", str(_HUGE_BYTES))
-        self.end_headers()
-        sent = 0
-        self.wfile.write(opening)
-        sent += len(opening)
-        while sent < _HUGE_BYTES and not self.cam._stop.is_set():
-            chunk = filler[: _HUGE_BYTES - sent]
-            self.wfile.write(chunk)
-            sent += len(chunk)
-        self.close_connection = True
-
-    def _stream_slow(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", _SOAP_CT)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.flush()
-        for i in range(len(body)):
-            if self.cam._stop.wait(1.0):
-                break
-            self.wfile.write(body[i:i + 1])
-            self.wfile.flush()
-        self.close_connection = True
+            status, body, ctype = hostile_reply(mode, action, status, body)
+            self._send(status, body, ctype, extra=self._auth_headers(status))
 
 
 class CameraServer:
@@ -501,6 +450,7 @@ class CameraServer:
         lockout_threshold: int = 5,
         lockout_seconds: float = 60.0,
         stream_scheme: str = "rtsp",
+        spoof_victims: Sequence[tuple[str, str]] = (),
     ) -> None:
         if auth not in ("wsse+digest", "wsse", "digest"):
             raise ValueError(f"auth must be wsse+digest, wsse or digest, not {auth!r}")
@@ -527,6 +477,8 @@ class CameraServer:
         self.lockout_threshold = lockout_threshold
         self.lockout_seconds = lockout_seconds
         self.stream_scheme = stream_scheme
+        # (endpoint, ip) of other devices that the wsd_spoof mode claims to be.
+        self.spoof_victims = list(spoof_victims)
         self.identity = self.persona.expected_identity(ip=ip, onvif_port=onvif_port, rtsp_port=rtsp_port,
                                                        stream_scheme=stream_scheme)
         self.mac = mac or self.identity["mac"]
@@ -729,7 +681,7 @@ class CameraServer:
             relates = (msg.text or "").strip()[:256] if msg is not None else ""
             # In flood mode the device still answers every Probe itself, as a real
             # camera would while something on its address floods the scanner.
-            if self.hostile == "wsd_flood" and self._flooding.acquire(blocking=False):
+            if self.hostile in ("wsd_flood", "wsd_spoof") and self._flooding.acquire(blocking=False):
                 self._spawn(lambda: self._flood(relates, addr), "flood")
             due = time.monotonic() + random.uniform(0.0, 0.1)
             try:
@@ -753,22 +705,21 @@ class CameraServer:
                 log.debug("%s: ProbeMatch to %s failed: %s", self.ip, addr, err)
 
     def _flood(self, relates: str, addr: tuple[str, int]) -> None:
-        """Send 10,000 spoofed ProbeMatches (random endpoints, every tenth a duplicate) within about a second."""
+        """Run the wsd_flood or wsd_spoof burst for one Probe (one burst at a time)."""
         try:
-            last = self._probematch(relates, endpoint=f"urn:uuid:{uuid.uuid4()}")
-            for i in range(10_000):
-                if self._stop.is_set() or self._udp is None:
-                    return
-                if i % 10:
-                    last = self._probematch(relates, endpoint=f"urn:uuid:{uuid.uuid4()}")
-                try:
-                    self._udp.sendto(last, addr)
-                except OSError:
-                    return
-                if i % 100 == 99:
-                    time.sleep(0.008)
+            assert self._udp is not None
+            if self.hostile == "wsd_flood":
+                send_flood(self._udp, addr, lambda endpoint: self._probematch(relates, endpoint=endpoint), self._stop)
+            else:
+                send_spoof(self._udp, addr, self.spoof_victims,
+                           lambda endpoint, ip: self._spoofed(relates, endpoint, ip), self._stop)
         finally:
             self._flooding.release()
+
+    def _spoofed(self, relates_to: str, endpoint: str, ip: str) -> bytes:
+        return build_probematch(
+            self.persona.probematch_template(), relates_to=relates_to, endpoint=endpoint, ip=ip,
+            onvif_port=self.onvif_port, identity=self.identity, mac=None, message_number=self._next_number())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -787,6 +738,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--endpoint-uuid")
     ap.add_argument("--mac")
     ap.add_argument("--wsd-port", type=int, default=WSD_PORT)
+    ap.add_argument("--spoof", action="append", default=[], metavar="ENDPOINT@IP",
+                    help="with --hostile wsd_spoof: an endpoint and address to claim (repeatable)")
     args = ap.parse_args(argv)
     if (args.user is None) != (args.password is None):
         ap.error("--user and --password go together")
@@ -796,7 +749,8 @@ def main(argv: list[str] | None = None) -> int:
             args.persona, args.ip, onvif_port=args.onvif_port, rtsp_port=args.rtsp_port,
             credentials=(args.user, args.password) if args.user is not None else None, auth=args.auth,
             clock_skew_s=args.clock_skew, endpoint_uuid=args.endpoint_uuid, mac=args.mac,
-            discovery=args.discovery, hostile=args.hostile, wsd_port=args.wsd_port)
+            discovery=args.discovery, hostile=args.hostile, wsd_port=args.wsd_port,
+            spoof_victims=[tuple(v.rsplit("@", 1)) for v in args.spoof])
         cam.start()
     except (OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)

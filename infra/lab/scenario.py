@@ -116,7 +116,8 @@ def build_survey_lab(
     """Build a site with a scanner, cameras (index i gets 198.51.100.10+i) and plain hosts.
 
     ``credentials``, ``clock_skew_s`` and ``hostile`` (a mode of
-    ``sitescout.infra.lab.camera.HOSTILE_MODES``) are keyed by camera index.  With
+    ``sitescout.infra.lab.camera_hostile.HOSTILE_MODES``) are keyed by camera index; a
+    ``wsd_spoof`` camera claims the endpoints and addresses of all the others.  With
     ``routed_personas`` a router and a second subnet are added.  With ``rtsp``
     every camera also gets a GStreamer RTSP server with its persona's mounts,
     each keeping its profile's promise (codec, size, frame rate), or misbehaving
@@ -134,7 +135,7 @@ def build_survey_lab(
     layout += [(p, "b", f"203.0.113.{10 + i}") for i, p in enumerate(routed_personas)]
     for index, (persona, subnet, ip) in enumerate(layout):
         host = site.add_host(f"cam{index}", f"{ip}/24", subnet=subnet)
-        endpoint = str(uuid.uuid5(uuid.NAMESPACE_URL, f"sitescout-lab/{site.prefix}/{ip}"))
+        endpoint = _lab_endpoint(site, ip)
         camera = LabCamera(host, persona, f"urn:uuid:{endpoint}", credentials.get(index),
                            clock_skew_s.get(index, 0.0))
         argv = [sys.executable, "-m", "sitescout.infra.lab.camera", "--persona", persona, "--ip", ip,
@@ -144,6 +145,11 @@ def build_survey_lab(
             argv += ["--user", camera.credentials[0], "--password", camera.credentials[1]]
         if index in hostile:
             argv += ["--hostile", hostile[index]]
+        if hostile.get(index) == "wsd_spoof":
+            # The spoofer claims every other camera's endpoint and address.
+            for _, _, other_ip in layout:
+                if other_ip != ip:
+                    argv += ["--spoof", f"urn:uuid:{_lab_endpoint(site, other_ip)}@{other_ip}"]
         procs.append((f"camera {ip} ({persona})",
                       host.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
         lab.cameras.append(camera)
@@ -162,6 +168,11 @@ def build_survey_lab(
             lab.close()
             raise
     return lab
+
+
+def _lab_endpoint(site: LabSite, ip: str) -> str:
+    """Return the stable endpoint UUID of the lab camera on ``ip``."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"sitescout-lab/{site.prefix}/{ip}"))
 
 
 def stream_spec_for(persona: str, path: str, behaviour: str = "normal", *, max_pixels: int | None = None) -> Any:
