@@ -101,6 +101,14 @@ class StreamConfig:
     #: FFmpeg probing limits: 0.5 s / 32 KiB open in ~0.25 s instead of ~2 s (lab-notes).
     analyzeduration_us: int = 500_000
     probesize_bytes: int = 32_768
+    #: Growth of the worker's resident memory (MB) over its size at the check's start
+    #: beyond which the check is killed, plus `memory_per_pixel_bytes` for each pixel of
+    #: the expected picture (of a 4K picture when none is expected).  A stream that
+    #: never ends a frame makes FFmpeg's parser join fragments without limit (lab: over
+    #: 1 GB in 7 s on loopback); legitimate checks grow 37 MB at 1080p and 123 MB at
+    #: 4K (key-frame decode peak), so 80 MB + 12 B/pixel leaves room for both.
+    memory_cap_mb: float = 80.0
+    memory_per_pixel_bytes: float = 12.0
     #: Width of the luma picture the image checks run on (thresholds assume it).
     analysis_width: int = 640
     #: Keep a full-size JPEG of the first decoded key frame (MJPEG: the frame as
@@ -109,7 +117,7 @@ class StreamConfig:
     snapshot: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("window_s", "open_timeout_s", "read_timeout_s", "stall_s", "budget_s"):
+        for name in ("window_s", "open_timeout_s", "read_timeout_s", "stall_s", "budget_s", "memory_cap_mb"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"StreamConfig.{name} must be > 0")
         if self.decode_every < 1:
@@ -156,6 +164,8 @@ class StreamResult:
     blurred: bool | None = None
     sharpness: float | None = None
     duration_s: float | None = None
+    #: Peak resident-memory growth of the worker process during this check (MB).
+    memory_growth_mb: float | None = None
     snapshot_jpeg: bytes | None = field(default=None, repr=False)
 
     def to_check(self) -> StreamCheck:
@@ -250,7 +260,12 @@ def scrub(text: str, credentials: Credential | None) -> str:
     """Remove credentials (raw and percent-encoded) and any URL userinfo from `text`."""
     text = _USERINFO.sub("", text)
     if credentials is not None and credentials.password:
-        for secret in {credentials.password, urllib.parse.quote(credentials.password, safe="")}:
+        # A hostile server may echo what it was sent: the password itself, percent-
+        # encoded, or inside a Basic Authorization value (base64 of "user:password").
+        userpass = f"{credentials.username}:{credentials.password}".encode()
+        basic = base64.b64encode(userpass).decode("ascii")
+        secrets = {credentials.password, urllib.parse.quote(credentials.password, safe=""), basic, basic.rstrip("=")}
+        for secret in sorted(secrets, key=len, reverse=True):
             text = text.replace(secret, "***")
     return text
 
@@ -329,18 +344,28 @@ class StreamChecker:
         proc, conn = worker
         request = {"uri": uri, "credentials": (creds.username, creds.password) if creds else None,
                    "config": asdict(cfg), "expected_fps": job.expected_fps, "expected_size": job.expected_size}
+        cap_mb = _memory_cap_mb(cfg, job.expected_size)
         started = time.monotonic()
+        over_mb: float | None = None
         try:
             conn.send(request)
-            ready = conn.poll(cfg.budget_s)
+            ready, over_mb = _wait_reply(proc, conn, cfg.budget_s, cap_mb)
             reply = conn.recv() if ready else None
         except (EOFError, OSError, BrokenPipeError) as err:
             reply, ready = None, True
             log.debug("%s: stream worker died: %s", shown, err)
         elapsed = time.monotonic() - started
         if reply is None:
+            if over_mb is not None:
+                peak, start = status_mb(proc.pid, "VmHWM"), _rss_start.get(proc.pid)
+                base.memory_growth_mb = round(peak - start if peak and start else over_mb, 1)
             _stop(proc, conn, polite=False)
-            if not ready:
+            if over_mb is not None:
+                base.error = MalformedError(shown, f"undecodable: the check grew {over_mb:.0f} MB in {elapsed:.1f} s, "
+                                                   f"past its {cap_mb:.0f} MB memory cap (a frame that never ends, "
+                                                   "or a flood); check killed").as_text()
+                log.warning("%s: stream check killed at its %.0f MB memory cap", shown, cap_mb)
+            elif not ready:
                 base.error = ProbeTimeout(shown, f"no result within the {cfg.budget_s:g} s budget; check killed").as_text()
                 log.warning("%s: stream check killed at its %.1f s budget", shown, cfg.budget_s)
             else:
@@ -400,6 +425,62 @@ class StreamChecker:
         _stop(proc, conn, polite=True)
 
 
+_PAGE_BYTES = 4096
+_POLL_S = 0.05
+
+
+def _memory_cap_mb(cfg: StreamConfig, expected_size: tuple[int, int] | None) -> float:
+    """Return the check's memory cap: the base plus an allowance for the expected picture."""
+    width, height = expected_size or (3840, 2160)
+    return cfg.memory_cap_mb + width * height * cfg.memory_per_pixel_bytes / 2**20
+
+
+def _rss_mb(pid: int | None) -> float | None:
+    """Return a process's resident size in MB (None where /proc cannot tell)."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * _PAGE_BYTES / 2**20
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def status_mb(pid: int | None, field: str) -> float | None:
+    """Return one memory figure (VmRSS, VmHWM …) of a process from /proc, in MB; None where unknown."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as fh:
+            for line in fh:
+                if line.startswith(field.encode() + b":"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+#: Worker pid -> its resident size (MB) when its current check started (for the killed ones' figure).
+_rss_start: dict[int, float] = {}
+
+
+def _wait_reply(proc: Any, conn: multiprocessing.connection.Connection, budget_s: float,
+                cap_mb: float) -> tuple[bool, float | None]:
+    """Wait for the worker's reply within the budget, watching its memory.
+
+    Returns (reply ready, growth in MB when the memory cap was passed).
+    """
+    deadline = time.monotonic() + budget_s
+    start_mb = _rss_mb(proc.pid)
+    if start_mb is not None:
+        _rss_start[proc.pid] = start_mb
+    while True:
+        left = deadline - time.monotonic()
+        if conn.poll(max(0.0, min(_POLL_S, left))):
+            return True, None
+        if left <= 0:
+            return False, None
+        now_mb = _rss_mb(proc.pid) if start_mb is not None else None
+        if now_mb is not None and start_mb is not None and now_mb - start_mb > cap_mb:
+            return False, now_mb - start_mb
+
+
 def _stop(proc: Any, conn: multiprocessing.connection.Connection, *, polite: bool) -> None:
     """End one worker: ask it to exit, or kill it (a hung FFmpeg ignores requests)."""
     try:
@@ -411,6 +492,7 @@ def _stop(proc: Any, conn: multiprocessing.connection.Connection, *, polite: boo
     if proc.is_alive():
         proc.kill()
         proc.join(2.0)
+    _rss_start.pop(proc.pid, None)
     conn.close()
 
 

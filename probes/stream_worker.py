@@ -16,7 +16,7 @@ import urllib.parse
 from typing import Any
 
 from sitescout.probes.errors import AuthError, MalformedError, ProbeTimeout, UnreachableError
-from sitescout.probes.stream_health import StreamConfig
+from sitescout.probes.stream_health import StreamConfig, redact_uri, status_mb
 
 __all__ = ["serve"]
 
@@ -37,7 +37,9 @@ def serve(conn: multiprocessing.connection.Connection) -> None:
     stderr_file = tempfile.TemporaryFile()
     os.dup2(stderr_file.fileno(), 1)
     os.dup2(stderr_file.fileno(), 2)
-    os.environ["OPENCV_FFMPEG_LOGLEVEL"] = "16"
+    # AV_LOG_INFO (32): FFmpeg names each redirect only at this level ("Status 302:
+    # Redirecting to ..."), and a healthy stream logs nothing at it.
+    os.environ["OPENCV_FFMPEG_LOGLEVEL"] = "32"
     _keep_freed_memory()
     import cv2
 
@@ -54,20 +56,39 @@ def serve(conn: multiprocessing.connection.Connection) -> None:
             return
         stderr_file.seek(0)
         stderr_file.truncate()  # fds 1 and 2 share this offset: a long-lived worker's file stays small
+        start_mb = _reset_peak_rss()
         try:
             reply = _measure(cv2, request)
         except Exception as err:  # a bug or an unexpected library error: report it, keep serving
             reply = {"up": False, "error": f"error: {type(err).__name__}: {err}"}
-        stderr_file.seek(0)
-        lines = stderr_file.read().decode("utf-8", "replace").splitlines()[-30:]
+        peak_mb = status_mb(os.getpid(), "VmHWM")
+        if start_mb is not None and peak_mb is not None:
+            reply["memory_growth_mb"] = round(peak_mb - start_mb, 1)
+        log_text = _log_tail(stderr_file)
+        lines = log_text.splitlines()[-30:]
         failed_after = reply.pop("_open_failed_after_s", None)
         if failed_after is not None:
-            reply["error"] = _open_error(request["uri"], lines, failed_after, request["config"]["open_timeout_s"])
+            reply["error"] = _open_error(request["uri"], log_text, failed_after, request["config"]["open_timeout_s"],
+                                         has_credentials=bool(request.get("credentials")))
+        elif reply.pop("_no_video", False):
+            reply["error"] = _no_video_error(request["uri"], log_text, request["config"]["open_timeout_s"])
         reply["diagnostics"] = lines
         try:
             conn.send(reply)
         except (OSError, BrokenPipeError):
             return
+
+
+def _reset_peak_rss() -> float | None:
+    """Reset this process's peak resident size (VmHWM) and return its resident size now, in MB."""
+    import os
+
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")  # 5: reset the peak RSS (Linux >= 4.0)
+    except OSError:
+        return None
+    return status_mb(os.getpid(), "VmRSS")
 
 
 def _keep_freed_memory() -> None:
@@ -93,10 +114,40 @@ def _keep_freed_memory() -> None:
     mallopt(-1, 64 * 1024 * 1024)  # M_TRIM_THRESHOLD: keep up to 64 MB free at the heap top
 
 
-def _open_error(uri: str, lines: list[str], elapsed_s: float, open_timeout_s: float) -> str:
-    """Classify a failed open from FFmpeg's messages and how long it took."""
-    text = "\n".join(lines)
+#: Bytes of FFmpeg's log read back after each check: a redirect loop logs a line
+#: per redirect (thousands in an open timeout), and only the tail is needed.
+_LOG_TAIL_BYTES = 64 * 1024
+_REDIRECT = "Redirecting to "
+#: FFmpeg messages that mean bytes arrived but were not a stream it could parse.
+_GARBAGE_MARKERS = ("expected, 0 received", "Invalid data", "No start code", "Error splitting the input",
+                    "missing picture in access unit", "Unsupported RTP version", "bad cseq")
+
+
+def _log_tail(log_file: Any) -> str:
+    """Return the last `_LOG_TAIL_BYTES` of the worker's log file as text."""
+    size = log_file.seek(0, 2)
+    log_file.seek(max(0, size - _LOG_TAIL_BYTES))
+    return log_file.read().decode("utf-8", "replace")
+
+
+def _printable(text: str, limit: int = 160) -> str:
+    """Return device-controlled text as one short printable line."""
+    text = "".join(c if c.isprintable() else " " for c in text).strip()
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _open_error(uri: str, text: str, elapsed_s: float, open_timeout_s: float, *, has_credentials: bool = True) -> str:
+    """Classify a failed open from FFmpeg's messages (the log's tail) and how long it took."""
+    lines = text.splitlines()
+    redirects = [ln.split(_REDIRECT, 1)[1] for ln in lines if _REDIRECT in ln]
+    if len(redirects) >= 2:
+        # FFmpeg follows RTSP 301/302 without a limit; only the open timeout ends a loop.
+        last = _printable(redact_uri(redirects[-1]))
+        return MalformedError(uri, f"redirect loop: at least {len(redirects)} RTSP redirects in {elapsed_s:.1f} s, "
+                                   f"last to {last}").as_text()
     if "401" in text or "Unauthorized" in text:
+        if not has_credentials:
+            return AuthError(uri, "the camera requires credentials (RTSP 401) and none were given").as_text()
         return AuthError(uri, "the camera refused the credentials (RTSP 401)").as_text()
     if "403" in text or "Forbidden" in text:
         return AuthError(uri, "access forbidden (403)").as_text()
@@ -106,8 +157,22 @@ def _open_error(uri: str, lines: list[str], elapsed_s: float, open_timeout_s: fl
         return UnreachableError(uri, "connection refused").as_text()
     if "timeout" in text.lower() or elapsed_s >= 0.9 * open_timeout_s:
         return ProbeTimeout(uri, f"stream did not open within {open_timeout_s:g} s").as_text()
+    if redirects:
+        return UnreachableError(uri, f"redirected to {_printable(redact_uri(redirects[-1]))}, "
+                                     "which could not be opened").as_text()
     detail = next((ln.split("] ", 1)[-1] for ln in reversed(lines) if "FFMPEG" in ln or "@" in ln), "")
-    return UnreachableError(uri, f"could not open stream{': ' + detail if detail else ''}").as_text()
+    return UnreachableError(uri, f"could not open stream{': ' + _printable(detail) if detail else ''}").as_text()
+
+
+def _no_video_error(uri: str, text: str, open_timeout_s: float) -> str:
+    """Classify an open that completed the RTSP handshake but found no decodable video."""
+    garbage = next((ln for ln in reversed(text.splitlines()) if any(m in ln for m in _GARBAGE_MARKERS)), None)
+    if garbage is not None:
+        detail = _printable(garbage.split("] ", 1)[-1])
+        return MalformedError(uri, f"undecodable: the server sent data that is not a video stream (FFmpeg: {detail})").as_text()
+    # Silence and RTP with broken headers look the same from here: FFmpeg drops such packets without a word.
+    return ProbeTimeout(uri, f"no video within {open_timeout_s:g} s after the RTSP handshake: nothing, "
+                             "or no valid RTP, arrived").as_text()
 
 
 def _with_userinfo(uri: str, credentials: tuple[str, str] | None) -> str:
@@ -186,6 +251,11 @@ def _measure(cv2: Any, request: dict[str, Any]) -> dict[str, Any]:
     opened_at = time.monotonic()
     if not cap.isOpened():
         return {"up": False, "_open_failed_after_s": opened_at - started}
+    if opened_at - started >= 0.9 * cfg.open_timeout_s and not cap.get(cv2.CAP_PROP_FRAME_WIDTH):
+        # The handshake worked but the open timed out probing: no picture size, no frame.
+        # Reading on would only block another read timeout.
+        cap.release()
+        return {"up": False, "open_s": round(opened_at - started, 4), "_no_video": True}
     try:
         return _watch(cv2, sm, cap, cfg, request, started, opened_at, tempfile.gettempdir())
     finally:
