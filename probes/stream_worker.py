@@ -11,6 +11,7 @@ verdicts (`_judge`).  Only this module imports cv2.
 from __future__ import annotations
 
 import multiprocessing.connection
+import re
 import time
 import urllib.parse
 from typing import Any
@@ -145,13 +146,17 @@ def _open_error(uri: str, text: str, elapsed_s: float, open_timeout_s: float, *,
         last = _printable(redact_uri(redirects[-1]))
         return MalformedError(uri, f"redirect loop: at least {len(redirects)} RTSP redirects in {elapsed_s:.1f} s, "
                                    f"last to {last}").as_text()
-    if "401" in text or "Unauthorized" in text:
+    # Status codes only from FFmpeg's own lines ("method DESCRIBE failed: 401 ..."): OpenCV's
+    # timeout warnings carry digits ("after 3000.401234 ms") that once read as a 401.
+    ffmpeg = "\n".join(ln for ln in lines if "FFMPEG:" in ln)
+    status = set(re.findall(r"(?:failed: |HTTP error )(\d{3})\b", ffmpeg))
+    if "401" in status:
         if not has_credentials:
             return AuthError(uri, "the camera requires credentials (RTSP 401) and none were given").as_text()
         return AuthError(uri, "the camera refused the credentials (RTSP 401)").as_text()
-    if "403" in text or "Forbidden" in text:
+    if "403" in status:
         return AuthError(uri, "access forbidden (403)").as_text()
-    if "404" in text or "Not Found" in text:
+    if "404" in status:
         return UnreachableError(uri, "no stream at this path (404 Not Found)").as_text()
     if "refused" in text.lower():
         return UnreachableError(uri, "connection refused").as_text()

@@ -215,7 +215,8 @@ class _Hostile:
             if mode == "redirect-pingpong":
                 path = path[:-1] + ("b" if path.endswith("a") else "a") if path[-1:] in "ab" else path + "/a"
             echoed = req.basic_credentials()
-            userinfo = f"{echoed}@" if echoed else ""
+            userinfo = "".join(urllib.parse.quote(part, safe="") + sep for part, sep in
+                               zip(echoed.split(":", 1), (":", "@"))) if echoed and ":" in echoed else ""
             location = urllib.parse.urlunsplit(("rtsp", f"{userinfo}{host}:{port}", path, parts.query, ""))
             return _response(req, 302, f"Moved to {location}", {"Location": location})
         if req.method == "DESCRIBE":
@@ -421,6 +422,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="mode for paths whose first segment names no mode")
     parser.add_argument("--stall-after", type=float, default=1.0, help="seconds of frames before stall-mid stops")
     args = parser.parse_args(argv)
+    logging.getLogger("asyncio").setLevel(logging.ERROR)  # clients that leave mid-write are the point here
     hostile = _Hostile(args.default_mode, args.stall_after)
     hostile.frames()
 
