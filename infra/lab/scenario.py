@@ -210,3 +210,34 @@ def _start_rtsp(lab: SurveyLab, behaviours: Mapping[int, str]) -> None:
         server = RtspServer(camera.ip, camera.rtsp_port, mounts, netns=camera.host.netns)
         server.start()
         lab.rtsp_servers.append(server)
+
+
+class _HostileRtspProcess:
+    """A hostile RTSP server process (``rtsp_hostile``) in a camera's namespace; `stop` ends its group."""
+
+    def __init__(self, host: str, proc: subprocess.Popen[str]) -> None:
+        self.host, self._proc = host, proc
+
+    def stop(self) -> None:
+        """Stop the server's process group."""
+        from sitescout.infra.lab.netns import stop_process_group
+
+        stop_process_group(self._proc)
+
+
+def start_hostile_rtsp(lab: SurveyLab, index: int, mode: str) -> None:
+    """Serve camera ``index``'s stream paths from ``rtsp_hostile`` in ``mode``, in place of its GStreamer server."""
+    camera = lab.cameras[index]
+    for server in [s for s in lab.rtsp_servers if getattr(s, "host", None) == camera.ip]:
+        server.stop()
+        lab.rtsp_servers.remove(server)
+    proc = camera.host.popen([sys.executable, "-m", "sitescout.infra.lab.rtsp_hostile", "--host", camera.ip,
+                              "--port", str(camera.rtsp_port), "--default-mode", mode],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # nobody reads its log
+    server = _HostileRtspProcess(camera.ip, proc)
+    try:
+        wait_ready([(f"hostile RTSP {camera.ip} ({mode})", proc)])
+    except BaseException:
+        server.stop()
+        raise
+    lab.rtsp_servers.append(server)
