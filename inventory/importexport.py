@@ -12,11 +12,12 @@ import csv
 import io
 import json
 import logging
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import String, insert, select
 from sqlalchemy.orm import Session
 
 from sitescout.inventory.choices import SiteKind, Status
@@ -40,6 +41,8 @@ __all__ = [
     "import_surveys",
     "read_rows",
     "detect_kind",
+    "neutralise_formula",
+    "restore_formula",
 ]
 
 log = logging.getLogger(__name__)
@@ -85,27 +88,80 @@ class ImportReport:
 # ---------------------------------------------------------------- reading files
 
 
-def read_rows(text: str, fmt: str) -> list[tuple[int, dict[str, Any]]]:
-    """Return (row number, fields) from CSV (numbered by line) or a GeoJSON FeatureCollection."""
-    if fmt == "csv":
-        reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-        rows = []
+#: A CSV cell starting with one of these is a formula to a spreadsheet (OWASP "CSV injection"):
+#: exported text cells get a leading apostrophe, which read_rows takes off again.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formula(value: str) -> str:
+    """Return a CSV text cell a spreadsheet will not run: a leading ' before =, +, -, @, tab or CR (and before '' runs)."""
+    return "'" + value if value.lstrip("'").startswith(FORMULA_TRIGGERS) else value
+
+
+def restore_formula(value: str) -> str:
+    """Undo neutralise_formula (a cell read from CSV)."""
+    return value[1:] if value.startswith("'") and value.lstrip("'").startswith(FORMULA_TRIGGERS) else value
+
+
+def _csv_rows(text: str, source: str) -> list[tuple[int, dict[str, Any]]]:
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    rows = []
+    try:
         for record in reader:
-            fields = {k.strip(): (v.strip() if isinstance(v, str) else v) for k, v in record.items() if k}
+            fields = {k.strip(): (restore_formula(v.strip()) if isinstance(v, str) else v)
+                      for k, v in record.items() if k}
             rows.append((reader.line_num, fields))
-        return rows
+    except csv.Error as err:  # e.g. a field past csv's 128 KiB limit, a stray quote at the end
+        raise ImportFailed(source, [RowError(reader.line_num + 1, f"not readable as CSV: {err}")]) from None
+    return rows
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _feature(n: int, feature: Any) -> dict[str, Any]:
+    if not isinstance(feature, dict):
+        raise ValidationError("feature", "must be a GeoJSON Feature object")
+    props = feature.get("properties")
+    if props is not None and not isinstance(props, dict):
+        raise ValidationError("properties", "must be an object")
+    props = dict(props or {})
+    geometry = feature.get("geometry")
+    if geometry is not None and not isinstance(geometry, dict):
+        raise ValidationError("geometry", "must be a GeoJSON geometry object or null")
+    if geometry and geometry.get("type") == "Point":
+        coords = geometry.get("coordinates")
+        if not isinstance(coords, list) or len(coords) < 2 or not all(_number(c) for c in coords[:2]):
+            raise ValidationError("geometry", "a Point needs coordinates [longitude, latitude] as numbers")
+        props["_lon"], props["_lat"] = float(coords[0]), float(coords[1])
+    return props
+
+
+def read_rows(text: str, fmt: str, *, source: str = "import") -> list[tuple[int, dict[str, Any]]]:
+    """Return (row number, fields) from CSV (numbered by line) or a GeoJSON FeatureCollection.
+
+    Raises:
+        ValueError: the text is not CSV / a FeatureCollection at all.
+        ImportFailed: rows or features that cannot be read, each with its number.
+    """
+    if fmt == "csv":
+        return _csv_rows(text, source)
     if fmt == "geojson":
         data = json.loads(text)
         if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
             raise ValueError("a GeoJSON import must be a FeatureCollection")
-        rows = []
-        for n, feature in enumerate(data.get("features") or [], start=1):
-            props = dict((feature or {}).get("properties") or {})
-            geometry = (feature or {}).get("geometry")
-            if geometry and geometry.get("type") == "Point":
-                lon, lat = (geometry.get("coordinates") or [None, None])[:2]
-                props["_lon"], props["_lat"] = lon, lat
-            rows.append((n, props))
+        features = data.get("features")
+        if features is not None and not isinstance(features, list):
+            raise ValueError("a FeatureCollection's features must be a list")
+        rows, errors = [], []
+        for n, feature in enumerate(features or [], start=1):
+            try:
+                rows.append((n, _feature(n, feature)))
+            except ValidationError as err:
+                errors.append(RowError(n, str(err)))
+        if errors:
+            raise ImportFailed(source, errors[:_MAX_REPORTED])
         return rows
     raise ValueError(f"unknown format {fmt!r}; use csv or geojson")
 
@@ -115,11 +171,25 @@ def detect_kind(rows: list[tuple[int, dict[str, Any]]]) -> str:
     return "devices" if rows and "site" in rows[0][1] else "sites"
 
 
+#: Column lengths of the text fields an import fills (PostgreSQL refuses longer text).
+_MAX_LEN = {**{c.key: c.type.length for c in Device.__table__.columns
+               if isinstance(c.type, String) and c.type.length}, "region": 200, "commune": 200, "site": 200}
+
+
 def _text(fields: dict[str, Any], key: str) -> str | None:
     value = fields.get(key)
     if value is None:
         return None
+    if isinstance(value, dict | list):
+        raise ValidationError(key, "must be text, not a JSON " + ("object" if isinstance(value, dict) else "list"))
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValidationError(key, f"{value} is not a finite number")
     value = str(value).strip()
+    if "\x00" in value:
+        raise ValidationError(key, "contains a NUL character")
+    limit = _MAX_LEN.get(key)
+    if limit is not None and len(value) > limit:
+        raise ValidationError(key, f"is longer than {limit} characters")
     return value or None
 
 
@@ -127,10 +197,15 @@ def _float(fields: dict[str, Any], key: str) -> float | None:
     value = _text(fields, key)
     if value is None:
         return None
+    if isinstance(fields.get(key), bool):
+        raise ValidationError(key, f"{fields[key]!r} is not a number")
     try:
-        return float(value.replace(",", ".")) if isinstance(value, str) else float(value)
+        number = float(value.replace(",", "."))
     except ValueError:
         raise ValidationError(key, f"{value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise ValidationError(key, f"{value!r} is not a finite number")
+    return number
 
 
 def _bool(fields: dict[str, Any], key: str) -> bool:
@@ -265,6 +340,8 @@ def _camera_values(fields: dict[str, Any]) -> dict[str, Any] | None:
     if "_lat" in fields:
         values["mount_latitude"], values["mount_longitude"] = fields["_lat"], fields["_lon"]
     uris = fields.get("stream_uris")
+    if isinstance(uris, dict) or (isinstance(uris, list) and not all(isinstance(u, str) for u in uris)):
+        raise ValidationError("stream_uris", "must be a list of URIs (or space-separated in CSV)")
     values["stream_uris"] = uris if isinstance(uris, list) else (str(uris).split() if uris else [])
     profiles = fields.get("profiles")
     if isinstance(profiles, str):
@@ -273,7 +350,7 @@ def _camera_values(fields: dict[str, Any]) -> dict[str, Any] | None:
         except json.JSONDecodeError:
             raise ValidationError("profiles", "is not a JSON list of profiles") from None
     values["profiles"] = profiles or []
-    if not isinstance(values["profiles"], list):
+    if not isinstance(values["profiles"], list) or not all(isinstance(p, dict) for p in values["profiles"]):
         raise ValidationError("profiles", "is not a JSON list of profiles")
     return values if any(v not in (None, []) for v in values.values()) else None
 
@@ -402,6 +479,8 @@ def _csv_cell(value: Any) -> Any:
         return "true" if value else "false"
     if isinstance(value, float):
         return repr(value)
+    if isinstance(value, str):
+        return neutralise_formula(value)
     return value
 
 
@@ -414,7 +493,7 @@ def export_devices_csv(session: Session) -> str:
     """Return every device as CSV (header: DEVICE_FIELDS; stream URIs space-separated, profiles as JSON)."""
     def convert(r: dict[str, Any]) -> dict[str, Any]:
         out = {k: _csv_cell(v) for k, v in r.items()}
-        out["stream_uris"] = " ".join(r["stream_uris"])
+        out["stream_uris"] = neutralise_formula(" ".join(r["stream_uris"]))
         out["profiles"] = json.dumps(r["profiles"], ensure_ascii=False) if r["profiles"] else ""
         return out
     return _csv(_device_rows(session), DEVICE_FIELDS, convert)

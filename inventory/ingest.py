@@ -16,6 +16,7 @@ import hashlib
 import ipaddress
 import json
 import logging
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -81,11 +82,93 @@ def _time(value: Any, name: str) -> datetime:
         raise SurveyError(err.field, err.message) from None
 
 
+#: Deeper than any survey document nests; deeper input is refused before it reaches json.dumps' recursion.
+MAX_DEPTH = 32
+#: Identity fields copied into devices, findings and candidates, with their column lengths.
+_ONVIF_TEXT = {"endpoint": 300, "manufacturer": 200, "model": 200, "firmware": 200, "serial": 200,
+               "hardware_id": 200, "auth": 40}
+
+
+def _check_values(document: Any) -> None:
+    """Refuse non-finite numbers, NUL characters and absurd nesting anywhere in the document."""
+    stack: list[tuple[Any, str, int]] = [(document, "document", 0)]
+    while stack:
+        value, where, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise SurveyError(where, f"is nested more than {MAX_DEPTH} levels deep")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SurveyError(where, f"{value} is not a finite number")
+        if isinstance(value, str) and "\x00" in value:
+            raise SurveyError(where, "contains a NUL character")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str) or "\x00" in key:
+                    raise SurveyError(where, f"has a key that is not text: {key!r}")
+                stack.append((item, f"{where}.{key}" if where != "document" else key, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value))
+
+
+def _kind_of(value: Any, kinds: tuple[type, ...], where: str, what: str) -> Any:
+    """Return value if it is None or one of kinds (bool is never a number); raise SurveyError otherwise."""
+    if value is None or (isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)):
+        return value
+    raise SurveyError(where, f"must be {what} or null, not {type(value).__name__}")
+
+
+def _text_field(obj: dict[str, Any], key: str, where: str, max_len: int | None = None) -> str | None:
+    value = _kind_of(obj.get(key), (str,), f"{where}.{key}", "text")
+    if value is not None and max_len is not None and len(value) > max_len:
+        raise SurveyError(f"{where}.{key}", f"is longer than {max_len} characters")
+    return value
+
+
+def _check_host_parts(h: dict[str, Any], where: str) -> dict[str, Any]:
+    """Check the types of the parts ingestion reads (link, onvif, streams, snapshot); return the onvif object."""
+    for key in ("vendor", "kind"):
+        _text_field(h, key, where, 200)
+    ports = _kind_of(h.get("open_ports"), (list,), f"{where}.open_ports", "a list")
+    for i, port in enumerate(ports or []):
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise SurveyError(f"{where}.open_ports[{i}]", f"{port!r} is not a port number")
+    _kind_of(h.get("errors"), (list,), f"{where}.errors", "a list")
+    link = _kind_of(h.get("link"), (dict,), f"{where}.link", "an object")
+    for key in ("loss_ratio", "jitter_ms"):
+        _kind_of((link or {}).get(key), (int, float), f"{where}.link.{key}", "a number")
+    onvif = _kind_of(h.get("onvif"), (dict,), f"{where}.onvif", "an object") or {}
+    for key, max_len in _ONVIF_TEXT.items():
+        _text_field(onvif, key, f"{where}.onvif", max_len)
+    _kind_of(onvif.get("clock_offset_s"), (int, float), f"{where}.onvif.clock_offset_s", "a number")
+    for key in ("profiles", "xaddrs", "scopes"):
+        _kind_of(onvif.get(key), (list,), f"{where}.onvif.{key}", "a list")
+    for i, s in enumerate(_kind_of(h.get("streams"), (list,), f"{where}.streams", "a list") or []):
+        at = f"{where}.streams[{i}]"
+        if not isinstance(s, dict):
+            raise SurveyError(at, "must be an object")
+        _text_field(s, "profile", at)
+        problems = _kind_of(s.get("problems"), (list,), f"{at}.problems", "a list")
+        if any(not isinstance(p, str) for p in problems or []):
+            raise SurveyError(f"{at}.problems", "must be a list of text")
+    snap = _kind_of(h.get("snapshot"), (dict,), f"{where}.snapshot", "an object with jpeg_base64")
+    if snap is not None:
+        _text_field(snap, "jpeg_base64", f"{where}.snapshot")
+        _text_field(snap, "source", f"{where}.snapshot", 20)
+        _text_field(snap, "uri", f"{where}.snapshot")
+        for key in ("width", "height"):
+            size = _kind_of(snap.get(key), (int,), f"{where}.snapshot.{key}", "a whole number")
+            if size is not None and not 0 <= size <= 1_000_000:
+                raise SurveyError(f"{where}.snapshot.{key}", f"{size} is not a picture size")
+    return onvif
+
+
 def _check_document(document: Any) -> tuple[datetime, datetime | None, list[_Host]]:
     if not isinstance(document, dict):
         raise SurveyError("document", "a survey document is a JSON object (sitescout survey --json)")
+    _check_values(document)
     if not isinstance(document.get("site"), str) or not document["site"].strip():
         raise SurveyError("site", "the document names no site")
+    if len(document["site"]) > 200:
+        raise SurveyError("site", "is longer than 200 characters")
     started = _time(document.get("started_at"), "started_at")
     finished = _time(document["finished_at"], "finished_at") if document.get("finished_at") else None
     hosts_raw = document.get("hosts")
@@ -97,26 +180,21 @@ def _check_document(document: Any) -> tuple[datetime, datetime | None, list[_Hos
         where = f"hosts[{i}]"
         if not isinstance(h, dict):
             raise SurveyError(where, "must be an object")
+        if not isinstance(h.get("ip"), str):
+            raise SurveyError(f"{where}.ip", f"{h.get('ip')!r} is not an IP address")
         try:
-            ip = str(ipaddress.ip_address(str(h.get("ip", "")).strip()))
+            ip = str(ipaddress.ip_address(h["ip"].strip()))
         except ValueError:
             raise SurveyError(f"{where}.ip", f"{h.get('ip')!r} is not an IP address") from None
         if ip in seen:
             raise SurveyError(f"{where}.ip", f"{ip} appears twice in the survey")
         seen.add(ip)
-        onvif = h.get("onvif") or {}
-        if not isinstance(onvif, dict):
-            raise SurveyError(f"{where}.onvif", "must be an object or null")
+        onvif = _check_host_parts(h, where)
+        mac_text = _text_field(h, "mac", where) or _text_field(onvif, "mac", f"{where}.onvif")
         try:
-            mac = normalize_mac(h.get("mac") or onvif.get("mac"))
+            mac = normalize_mac(mac_text)
         except ValidationError as err:
             raise SurveyError(f"{where}.mac", err.message) from None
-        for key in ("streams", "errors", "open_ports"):
-            if h.get(key) is not None and not isinstance(h[key], list):
-                raise SurveyError(f"{where}.{key}", "must be a list")
-        snap = h.get("snapshot")
-        if snap is not None and (not isinstance(snap, dict) or not isinstance(snap.get("jpeg_base64") or "", str)):
-            raise SurveyError(f"{where}.snapshot", "must be an object with jpeg_base64")
         hosts.append(_Host(
             index=i, raw=h, ip=ip, mac=mac, endpoint=(onvif.get("endpoint") or None),
             manufacturer=(onvif.get("manufacturer") or None), serial=(onvif.get("serial") or None), onvif=onvif,
@@ -283,7 +361,12 @@ def _in_networks(ip: str | None, networks: list[ipaddress.IPv4Network | ipaddres
 
 def _networks(document: dict[str, Any]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     nets = []
-    for n in document.get("networks") or []:
+    networks = document.get("networks")
+    if networks is not None and not isinstance(networks, list):
+        raise SurveyError("networks", "must be a list of networks in CIDR form")
+    for n in networks or []:
+        if not isinstance(n, str):
+            raise SurveyError("networks", f"{n!r} is not a network in CIDR form")
         try:
             nets.append(ipaddress.ip_network(str(n), strict=False))
         except ValueError:

@@ -67,10 +67,10 @@ def _load(path: Path, fmt: str, kind: str | None) -> tuple[str, Any]:
     import json
 
     from sitescout.errors import CommandError, UsageError
-    from sitescout.inventory.importexport import detect_kind, read_rows
+    from sitescout.inventory.importexport import ImportFailed, detect_kind, read_rows
 
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's "CSV UTF-8" starts with a BOM
     except OSError as err:
         raise CommandError(f"cannot read {path}: {err.strerror}") from err
     except UnicodeDecodeError as err:
@@ -84,13 +84,22 @@ def _load(path: Path, fmt: str, kind: str | None) -> tuple[str, Any]:
                 if kind not in (None, "surveys"):
                     raise UsageError(f"{path}: {kind} are imported from CSV or GeoJSON, not survey JSON")
                 return "surveys", data
-        rows = read_rows(text, fmt)
-    except (ValueError, json.JSONDecodeError) as err:
-        raise CommandError(f"{path}: {err}") from err
+        rows = read_rows(text, fmt, source=str(path))
+    except ImportFailed as err:
+        _print_rows(err)
+        raise CommandError(f"{err}; fix the rows and import again") from err
+    except (ValueError, RecursionError) as err:  # JSONDecodeError is a ValueError
+        reason = "nested too deeply" if isinstance(err, RecursionError) else str(err)
+        raise CommandError(f"{path}: {reason}") from err
     kind = kind or detect_kind(rows)
     if kind == "surveys":
         raise UsageError(f"{path}: survey documents are JSON files")
     return kind, rows
+
+
+def _print_rows(err: Any) -> None:
+    for row_error in err.errors:
+        print(f"{row_error}", file=sys.stderr)
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
@@ -110,8 +119,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
                 extra = f", surveys {report.surveys}" if kind == "surveys" else ""
                 lines.append(f"{path}: {kind}: {report.created} created, {report.updated} updated{extra}")
     except ImportFailed as err:
-        for row_error in err.errors:
-            print(f"{row_error}", file=sys.stderr)
+        _print_rows(err)
         raise CommandError(f"{err}; fix the rows and import again") from err
     except (ConflictError, ValueError) as err:
         raise CommandError(f"{err}; nothing imported") from err
