@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import socket
 import sys
 import threading
 import time
@@ -186,15 +188,19 @@ def test_dripping_snapshot_ends_within_its_timeout() -> None:
     from sitescout.infra.lab.camera import CameraServer
     from sitescout.probes.stream_health import check_snapshot
 
-    cam = CameraServer(GOOD, "127.0.9.21", onvif_port=18081, discovery="off", hostile="snapshot_drip")
+    ip = f"127.0.9.{random.randint(2, 250)}"
+    with socket.socket() as probe:
+        probe.bind((ip, 0))
+        port = probe.getsockname()[1]
+    cam = CameraServer(GOOD, ip, onvif_port=port, discovery="off", hostile="snapshot_drip")
     cam.start()
     try:
         uri = cam.identity["profiles"][0]["snapshot_uri"]
         out: list[Any] = []
-        worker = threading.Thread(target=lambda: out.append(check_snapshot(uri, timeout_s=1.0)), daemon=True)
+        worker = threading.Thread(target=lambda: out.append(check_snapshot(uri, timeout_s=2.0)), daemon=True)
         worker.start()
-        worker.join(4.0)
-        assert out, "check_snapshot still reading after 4 s with timeout_s=1"
+        worker.join(5.0)
+        assert out, "check_snapshot still reading after 5 s with timeout_s=2"
         assert out[0].error and out[0].error.startswith("timeout")
     finally:
         cam.stop()

@@ -536,3 +536,30 @@ def test_multicast_probe_and_hello_in_namespaces(tmp_path: Path) -> None:
     assert dev["source_ips"] == ["198.51.100.2"] and dev["hardware"] == "IPC-HFW2228M-I1-V2"
     # Heard both ways: Hellos on the listener and ProbeMatches to the multicast Probes; one device.
     assert dev["is_hello"] is False and dev["replies"] >= 3
+
+
+def test_spoofed_duplicates_are_counted_not_parsed() -> None:
+    """A lab camera in wsd_spoof mode claims another device's endpoint and address, 200 copies of each reply."""
+    from sitescout.infra.lab.camera import CameraServer
+    from sitescout.infra.lab.camera_hostile import SPOOF_COPIES
+
+    ip = _free_loopback_ip()
+    victim = ("urn:uuid:0b7c0a4e-5f1e-4c55-9a55-000000000001", "198.51.100.77")
+    cam = CameraServer("hikvision_ds2cd2012i", ip, onvif_port=18080, discovery="unicast", hostile="wsd_spoof",
+                       spoof_victims=[victim])
+    cam.start()
+    try:
+        started = time.monotonic()
+        report = asyncio.run(async_discover_report(unicast_targets=[ip], wait_s=1.5, multicast=False, repeats=1))
+        elapsed = time.monotonic() - started
+    finally:
+        cam.stop()
+    assert elapsed < 2.0
+    by_endpoint = {d.endpoint: d for d in report.devices}
+    # Its own endpoint, the victim's, and one random endpoint claiming the victim's address.
+    assert cam.endpoint in by_endpoint and victim[0] in by_endpoint and len(report.devices) == 3
+    spoofed = by_endpoint[victim[0]]
+    assert spoofed.source_ips == [ip] and spoofed.xaddrs[0] == f"http://{victim[1]}:18080/onvif/device_service"
+    assert spoofed.replies >= SPOOF_COPIES // 2
+    # Identical copies are recognised by their digest: parsed once each, the rest only counted.
+    assert report.parsed <= 8 and report.duplicates >= SPOOF_COPIES
