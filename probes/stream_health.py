@@ -102,11 +102,12 @@ class StreamConfig:
     analyzeduration_us: int = 500_000
     probesize_bytes: int = 32_768
     #: Growth of the worker's resident memory (MB) over its size at the check's start
-    #: beyond which the check is killed, plus `memory_per_pixel_bytes` for each pixel of
-    #: the expected picture (of a 4K picture when none is expected).  A stream that
-    #: never ends a frame makes FFmpeg's parser join fragments without limit (lab: over
-    #: 1 GB in 7 s on loopback); legitimate checks grow 37 MB at 1080p and 123 MB at
-    #: 4K (key-frame decode peak), so 80 MB + 12 B/pixel leaves room for both.
+    #: beyond which the check is killed.  While a picture is decoded the worker is
+    #: allowed `memory_per_pixel_bytes` more per pixel (of the stream's declared size,
+    #: a 4K picture when unknown, at most 16 MP).  A stream that never ends a frame
+    #: makes FFmpeg's parser join fragments without limit (lab: over 1 GB in 7 s on
+    #: loopback) without decoding anything; legitimate checks grow 37 MB at 1080p and
+    #: 123 MB at 4K, at the key-frame decode, so 80 MB + 12 B/pixel leaves room.
     memory_cap_mb: float = 80.0
     memory_per_pixel_bytes: float = 12.0
     #: Width of the luma picture the image checks run on (thresholds assume it).
@@ -282,9 +283,11 @@ def _spawn_worker() -> tuple[multiprocessing.process.BaseProcess, multiprocessin
 
     ctx = multiprocessing.get_context("spawn")
     parent_end, child_end = ctx.Pipe()
-    proc = ctx.Process(target=serve, args=(child_end,), name="sitescout-stream-check", daemon=True)
+    allowance = ctx.Value("d", 0.0, lock=False)  # MB the worker may use on top of the cap while decoding
+    proc = ctx.Process(target=serve, args=(child_end, allowance), name="sitescout-stream-check", daemon=True)
     proc.start()
     child_end.close()
+    _decode_allowance[proc.pid] = allowance
     return proc, parent_end
 
 
@@ -344,12 +347,11 @@ class StreamChecker:
         proc, conn = worker
         request = {"uri": uri, "credentials": (creds.username, creds.password) if creds else None,
                    "config": asdict(cfg), "expected_fps": job.expected_fps, "expected_size": job.expected_size}
-        cap_mb = _memory_cap_mb(cfg, job.expected_size)
         started = time.monotonic()
         over_mb: float | None = None
         try:
             conn.send(request)
-            ready, over_mb = _wait_reply(proc, conn, cfg.budget_s, cap_mb)
+            ready, over_mb = _wait_reply(proc, conn, cfg.budget_s, cfg.memory_cap_mb)
             reply = conn.recv() if ready else None
         except (EOFError, OSError, BrokenPipeError) as err:
             reply, ready = None, True
@@ -362,9 +364,9 @@ class StreamChecker:
             _stop(proc, conn, polite=False)
             if over_mb is not None:
                 base.error = MalformedError(shown, f"undecodable: the check grew {over_mb:.0f} MB in {elapsed:.1f} s, "
-                                                   f"past its {cap_mb:.0f} MB memory cap (a frame that never ends, "
+                                                   f"past its {cfg.memory_cap_mb:.0f} MB memory cap (a frame that never ends, "
                                                    "or a flood); check killed").as_text()
-                log.warning("%s: stream check killed at its %.0f MB memory cap", shown, cap_mb)
+                log.warning("%s: stream check killed at its %.0f MB memory cap", shown, cfg.memory_cap_mb)
             elif not ready:
                 base.error = ProbeTimeout(shown, f"no result within the {cfg.budget_s:g} s budget; check killed").as_text()
                 log.warning("%s: stream check killed at its %.1f s budget", shown, cfg.budget_s)
@@ -429,12 +431,6 @@ _PAGE_BYTES = 4096
 _POLL_S = 0.05
 
 
-def _memory_cap_mb(cfg: StreamConfig, expected_size: tuple[int, int] | None) -> float:
-    """Return the check's memory cap: the base plus an allowance for the expected picture."""
-    width, height = expected_size or (3840, 2160)
-    return cfg.memory_cap_mb + width * height * cfg.memory_per_pixel_bytes / 2**20
-
-
 def _rss_mb(pid: int | None) -> float | None:
     """Return a process's resident size in MB (None where /proc cannot tell)."""
     try:
@@ -458,14 +454,18 @@ def status_mb(pid: int | None, field: str) -> float | None:
 
 #: Worker pid -> its resident size (MB) when its current check started (for the killed ones' figure).
 _rss_start: dict[int, float] = {}
+#: Worker pid -> the shared Value holding its current decode allowance (MB).
+_decode_allowance: dict[int, Any] = {}
 
 
 def _wait_reply(proc: Any, conn: multiprocessing.connection.Connection, budget_s: float,
                 cap_mb: float) -> tuple[bool, float | None]:
     """Wait for the worker's reply within the budget, watching its memory.
 
-    Returns (reply ready, growth in MB when the memory cap was passed).
+    Returns (reply ready, growth in MB when the memory cap, plus the worker's
+    current decode allowance, was passed).
     """
+    allowance = _decode_allowance.get(proc.pid)
     deadline = time.monotonic() + budget_s
     start_mb = _rss_mb(proc.pid)
     if start_mb is not None:
@@ -477,7 +477,8 @@ def _wait_reply(proc: Any, conn: multiprocessing.connection.Connection, budget_s
         if left <= 0:
             return False, None
         now_mb = _rss_mb(proc.pid) if start_mb is not None else None
-        if now_mb is not None and start_mb is not None and now_mb - start_mb > cap_mb:
+        limit = cap_mb + (allowance.value if allowance is not None else 0.0)
+        if now_mb is not None and start_mb is not None and now_mb - start_mb > limit:
             return False, now_mb - start_mb
 
 
@@ -493,6 +494,7 @@ def _stop(proc: Any, conn: multiprocessing.connection.Connection, *, polite: boo
         proc.kill()
         proc.join(2.0)
     _rss_start.pop(proc.pid, None)
+    _decode_allowance.pop(proc.pid, None)
     conn.close()
 
 

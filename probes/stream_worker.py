@@ -26,10 +26,24 @@ _HEVC = frozenset({"hevc", "hev1", "hvc1", "h265"})
 _MJPEG = frozenset({"mjpg", "mjpeg", "jpeg"})
 
 
-def serve(conn: multiprocessing.connection.Connection) -> None:
+#: Shared with the parent (a multiprocessing Value, MB): memory the parent allows on top
+#: of the check's cap while a picture is being decoded.  Decoding a 4K key frame
+#: legitimately takes ~120 MB; a stream that floods the demuxer gets no such allowance.
+_decode_allowance: Any = None
+
+
+def _allow_decoding(mb: float) -> None:
+    if _decode_allowance is not None:
+        _decode_allowance.value = mb
+
+
+def serve(conn: multiprocessing.connection.Connection, decode_allowance: Any = None) -> None:
     """Worker main loop: receive check requests, send back plain dicts, exit on None or EOF."""
     import os
     import tempfile
+
+    global _decode_allowance
+    _decode_allowance = decode_allowance
 
     # FFmpeg and OpenCV print to fd 2 and may echo the URL (with credentials):
     # keep their text in a file, use it to classify errors, and scrub it before
@@ -281,6 +295,24 @@ def _watch(cv2: Any, sm: Any, cap: Any, cfg: StreamConfig, request: dict[str, An
         extradata = blob.tobytes() if ok and blob is not None else b""
     scratch = os.path.join(tmpdir, f"sitescout-key-{os.getpid()}.{family or 'bin'}")
     out: dict[str, Any] = {"open_s": round(opened_at - started, 4), "codec": family or fourcc or None}
+    width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    pixels = min(width * height or 3840 * 2160, 16_000_000)  # unknown size: a 4K picture; at most 16 MP
+    allowance_mb = pixels * cfg.memory_per_pixel_bytes / 2**20
+    if not raw:
+        _allow_decoding(allowance_mb)  # every grab decodes a whole picture
+    try:
+        return _watch_loop(cv2, sm, cap, cfg, request, started, opened_at, tmpdir, family, raw, extradata, scratch,
+                           out, allowance_mb)
+    finally:
+        _allow_decoding(0.0)
+
+
+def _watch_loop(cv2: Any, sm: Any, cap: Any, cfg: StreamConfig, request: dict[str, Any], started: float,
+                opened_at: float, tmpdir: str, family: str, raw: bool, extradata: bytes, scratch: str,
+                out: dict[str, Any], allowance_mb: float) -> dict[str, Any]:
+    """The frame loop of `_watch` (decoding steps run under the decode allowance)."""
+    import os
+
     packets: list[Any] = []
     pictures: list[Any] = []
     full_size: tuple[int, int] | None = None
@@ -317,6 +349,7 @@ def _watch(cv2: Any, sm: Any, cap: Any, cfg: StreamConfig, request: dict[str, An
         if since_decode < cfg.decode_every:
             continue
         if raw:
+            _allow_decoding(allowance_mb)
             picture = _decode_key_frame(cv2, family, extradata, packet, scratch) if packet is not None else None
         else:
             got, picture = retrieve()
@@ -324,6 +357,7 @@ def _watch(cv2: Any, sm: Any, cap: Any, cfg: StreamConfig, request: dict[str, An
         pending = None
         if picture is None or picture.size == 0:
             decode_errors += 1
+            _allow_decoding(0.0 if raw else allowance_mb)
             continue
         since_decode = 0
         if not pictures:
@@ -332,8 +366,11 @@ def _watch(cv2: Any, sm: Any, cap: Any, cfg: StreamConfig, request: dict[str, An
             if cfg.snapshot:
                 out["snapshot_jpeg"] = _snapshot(cv2, picture, packet if mjpeg else None)
         pictures.append(_analysis_gray(cv2, picture, cfg.analysis_width))
+        del picture
+        _allow_decoding(0.0 if raw else allowance_mb)
     if pending is not None and pictures and raw:
         # The window's last key frame, so "frozen" compares pictures a window apart.
+        _allow_decoding(allowance_mb)
         picture = _decode_key_frame(cv2, family, extradata, pending, scratch)
         if picture is None or picture.size == 0:
             decode_errors += 1
