@@ -1,12 +1,13 @@
 """ICMP /probe throughput and worker memory, inside a lab namespace.
 
-**Probe rate**: sitescout's ``/probe?module=icmp`` (5 echoes per request, loss and
-jitter reported) against Debian's ``prometheus-blackbox-exporter`` (one echo, no
-loss or jitter), same targets, same run, one after the other.  Both listen on the
+**Probe rate**: sitescout's ``/probe?module=icmp`` (5 echoes per request, its own
+echoes, loss and jitter reported) against Debian's ``prometheus-blackbox-exporter``
+(one echo, no loss or jitter), same targets, same run, in `--rounds` rounds that
+alternate which exporter goes first (the ratio of each round, and their median).  Both listen on the
 scanner namespace's loopback; the targets are four lab hosts on a veth/bridge.  A
 load generator in the same namespace keeps `--clients` HTTP/1.1 keep-alive
 connections busy for `--seconds` and counts completed requests (every reply is
-checked for ``probe_success 1``).
+checked for ``probe_success 1``, sitescout's also for all its echoes sent, loss and jitter).
 
 **Memory** (``--memory``): ``sitescout worker`` with 1,000 link targets (loopback
 addresses 127.0.x.y of the scanner namespace, plus an ONVIF endpoint and a stream
@@ -15,13 +16,16 @@ worker process (and of its stream-check processes) is read from /proc.
 
 Run as root from the repository root::
 
-    .venv/bin/python benchmarks/bench_probe_rate.py [--clients 16] [--seconds 10] [--memory] [--json out.json]
+    .venv/bin/python benchmarks/bench_probe_rate.py [--clients 16] [--seconds 10] [--rounds 3] [--memory] \\
+        [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,6 +41,7 @@ BLACKBOX = "/usr/bin/prometheus-blackbox-exporter"
 _LOAD = r"""
 import http.client, json, sys, threading, time
 port, path_fmt, targets, clients, seconds = int(sys.argv[1]), sys.argv[2], sys.argv[3].split(","), int(sys.argv[4]), float(sys.argv[5])
+must = [m.encode() for m in sys.argv[6].split("|")]
 done, bad, lock = [0], [0], threading.Lock()
 stop = time.monotonic() + seconds
 def run(i):
@@ -48,7 +53,7 @@ def run(i):
         conn.request("GET", path_fmt.format(target=target))
         body = conn.getresponse().read()
         with lock:
-            if b"probe_success 1" in body:
+            if all(m in body for m in must):
                 done[0] += 1
             else:
                 bad[0] += 1
@@ -70,15 +75,18 @@ def _wait_http(host: LabHost, url: str) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-def _load(host: LabHost, port: int, path_fmt: str, targets: list[str], clients: int, seconds: float) -> dict[str, Any]:
-    cp = host.run([PY, "-c", _LOAD, str(port), path_fmt, ",".join(targets), str(clients), str(seconds)],
+def _load(host: LabHost, port: int, path_fmt: str, targets: list[str], clients: int, seconds: float,
+          must: str) -> dict[str, Any]:
+    """Count requests answered with every `|`-separated string of `must` in the body."""
+    cp = host.run([PY, "-c", _LOAD, str(port), path_fmt, ",".join(targets), str(clients), str(seconds), must],
                   timeout=seconds + 60)
     if cp.returncode != 0:
         raise RuntimeError(cp.stderr)
     return json.loads(cp.stdout)
 
 
-def bench_rate(site: LabSite, tmp: Path, clients: int, seconds: float) -> dict[str, Any]:
+def bench_rate(site: LabSite, tmp: Path, clients: int, seconds: float, rounds: int = 3,
+               count: int = 5) -> dict[str, Any]:
     """Requests per second of both exporters on the same four targets."""
     scanner = site.add_scanner("198.51.100.2/24")
     hosts = [site.add_host(f"t{i}", f"198.51.100.{10 + i}/24") for i in range(4)]
@@ -92,19 +100,41 @@ def bench_rate(site: LabSite, tmp: Path, clients: int, seconds: float) -> dict[s
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _wait_http(scanner, "http://127.0.0.1:9301/-/healthy")
     _wait_http(scanner, "http://127.0.0.1:9302/-/healthy")
-    out = {}
-    for name, port, path in (("blackbox_exporter", 9302, "/probe?module=icmp&target={target}"),
-                             ("sitescout", 9301, "/probe?module=icmp&count=5&interval=0&target={target}")):
-        _load(scanner, port, path, targets, clients, 2.0)  # warm-up
-        out[name] = _load(scanner, port, path, targets, clients, seconds)
+    runs = (("blackbox_exporter", 9302, "/probe?module=icmp&target={target}"),
+            ("sitescout", 9301, f"/probe?module=icmp&count={count}&interval=0&target={{target}}"))
+    # A reply counts when the probe succeeded; sitescout's must also show all its echoes sent and
+    # carry loss and jitter.
+    must = {"blackbox_exporter": "probe_success 1",
+            "sitescout": f"probe_success 1|sitescout_link_sent_packets {count}.0|sitescout_link_loss_ratio |"
+                         "sitescout_link_jitter_seconds "}
+    for name, port, path in runs:
+        _load(scanner, port, path, targets, clients, 2.0, must[name])  # warm-up
+    # Rounds alternate which exporter goes first, so a neighbour's load on a shared
+    # machine weighs on both; each round's ratio is reported, and their median.
+    out: dict[str, Any] = {"load_average_before": os.getloadavg(), "rounds": []}
+    for r in range(rounds):
+        this: dict[str, Any] = {}
+        for name, port, path in (runs if r % 2 == 0 else runs[::-1]):
+            this[name] = _load(scanner, port, path, targets, clients, seconds, must[name])
+        this["ratio"] = round(this["sitescout"]["rate"] / this["blackbox_exporter"]["rate"], 2)
+        out["rounds"].append(this)
+    for name, _, _ in runs:
+        ok = sum(r[name]["ok"] for r in out["rounds"])
+        wall = sum(r[name]["seconds"] for r in out["rounds"])
+        out[name] = {"ok": ok, "failed": sum(r[name]["failed"] for r in out["rounds"]), "seconds": wall,
+                     "rate": ok / wall, "rates": [round(r[name]["rate"]) for r in out["rounds"]]}
+    out["load_average_after"] = os.getloadavg()
+    out["echoes_per_sitescout_request"] = count
+    out["clients"] = clients
     # One reply of each, to show what each reports.
-    for name, port, path in (("blackbox_exporter", 9302, "/probe?module=icmp&target={target}"),
-                             ("sitescout", 9301, "/probe?module=icmp&count=5&interval=0&target={target}")):
+    for name, port, path in runs:
         url = f"http://127.0.0.1:{port}" + path.format(target=targets[0])
         cp = scanner.run([PY, "-c", f"import urllib.request; print(urllib.request.urlopen({url!r}).read().decode())"])
         out[name]["reports"] = sorted({ln.split("{")[0].split()[0] for ln in cp.stdout.splitlines()
                                       if ln and not ln.startswith("#")})
     out["ratio"] = round(out["sitescout"]["rate"] / out["blackbox_exporter"]["rate"], 2)
+    ratios = sorted(r["ratio"] for r in out["rounds"])
+    out["ratio_median"], out["ratio_min"], out["ratio_max"] = statistics.median(ratios), ratios[0], ratios[-1]
     worker.terminate()
     blackbox.terminate()
     return out
@@ -159,14 +189,16 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks and print JSON."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clients", type=int, default=16)
-    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--seconds", type=float, default=10.0, help="per exporter per round")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds, alternating which exporter goes first")
+    ap.add_argument("--count", type=int, default=5, help="echoes per sitescout request (loss and jitter need >= 2)")
     ap.add_argument("--memory", action="store_true", help="also measure worker RSS with 1,000 targets")
     ap.add_argument("--settle", type=float, default=30.0)
     ap.add_argument("--json")
     args = ap.parse_args(argv)
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp, LabSite() as site:
-        out["probe_rate"] = bench_rate(site, Path(tmp), args.clients, args.seconds)
+        out["probe_rate"] = bench_rate(site, Path(tmp), args.clients, args.seconds, args.rounds, args.count)
         if args.memory:
             out["memory"] = bench_memory(site, Path(tmp), args.settle)
     print(json.dumps(out, indent=2))

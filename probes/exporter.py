@@ -9,61 +9,44 @@ or straight to the text format (:meth:`SitescoutCollector.render`), which the
 HTTP endpoint uses because it is several times faster at 10,000 cameras
 (docs/benchmarks.md); a test checks both give the same samples.
 
-``/probe?target=…&module=icmp|tcp|onvif|stream``: one on-demand probe with a
-fresh registry per request (blackbox ``handler.go``), bounded by Prometheus's
-``X-Prometheus-Scrape-Timeout-Seconds`` minus 0.5 s.  Concurrent ICMP requests
-share one socket burst.  Also ``/-/healthy`` and ``POST /-/reload``.
+``/probe?target=…&module=icmp|tcp|onvif|stream``: one on-demand probe whose
+reply holds only its own result, as with blackbox's fresh registry per request
+(:mod:`sitescout.probes.probe_service`), bounded by Prometheus's
+``X-Prometheus-Scrape-Timeout-Seconds`` minus 0.5 s.  Also ``/-/healthy`` and
+``POST /-/reload``.  Everything is served from the worker's own event loop
+(:class:`Exporter`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import gzip
 import logging
 import math
+import socket
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-from prometheus_client import CollectorRegistry, Gauge, disable_created_metrics, generate_latest
+from aiohttp import web
+from prometheus_client import CollectorRegistry, disable_created_metrics, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.process_collector import ProcessCollector
 
 from sitescout import __version__
-from sitescout.probes.registry import PROBERS, ProbeJob, ProbeResult
-from sitescout.probes.stream_health import redact_uri
-from sitescout.probes.targets import LinkSettings, OnvifSettings, StreamSettings, StreamTarget, Target
+from sitescout.probes.probe_service import STREAM_GAUGES, ProbeRequestError, ProbeService, probe_timeout_s
+from sitescout.probes.registry import PROBERS
 from sitescout.probes.worker import DURATION_BUCKETS, RTT_BUCKETS, ResultStore, StoreSnapshot, Worker
 
 __all__ = ["SitescoutCollector", "ProbeService", "Exporter", "parse_listen", "probe_timeout_s", "serve_in_background"]
 
 log = logging.getLogger(__name__)
 
-#: Subtracted from Prometheus's scrape timeout, as blackbox_exporter's --timeout-offset.
-TIMEOUT_OFFSET_S = 0.5
-#: Probe budget without the header (blackbox uses 120 s; a hung camera should not hold a thread that long).
-DEFAULT_PROBE_TIMEOUT_S = 10.0
-_ICMP_COALESCE_S = 0.002
-
 _DEVICE = ("site", "device")
 _STREAM = ("site", "device", "profile")
-_STREAM_GAUGES = (
-    ("fps", "Frames per second measured over the check window."),
-    ("expected_fps", "Frames per second the profile promises (0 when unknown)."),
-    ("width_pixels", "Picture width."),
-    ("height_pixels", "Picture height."),
-    ("bitrate_bits_per_second", "Stream bitrate measured over the check window."),
-    ("frozen", "1 when the picture did not change over the window."),
-    ("black", "1 when the picture is black."),
-    ("open_seconds", "Time to open the stream."),
-)
 
 
 @dataclass
@@ -115,7 +98,7 @@ def _families(snap: StoreSnapshot) -> Iterator[_Family]:
                 rows.append(((t.site, t.device, s.profile), 1.0 if r.up else 0.0, r.values))
     yield _Family("sitescout_stream_up", "gauge", "1 when the stream delivered frames in its last check.", _STREAM,
                   [(labels, up) for labels, up, _ in rows])
-    for key, help_ in _STREAM_GAUGES:
+    for key, help_ in STREAM_GAUGES:
         yield _Family(f"sitescout_stream_{key}", "gauge", help_, _STREAM,
                       [(labels, values.get(key, 0.0)) for labels, _, values in rows])
     yield _Family("sitescout_probe_duration_seconds", "histogram", "How long each probe took.", ("kind",),
@@ -224,183 +207,6 @@ class SitescoutCollector:
 
 
 # ---------------------------------------------------------------------------
-# On-demand probes.
-
-
-def probe_timeout_s(header: str | None, default: float = DEFAULT_PROBE_TIMEOUT_S) -> float:
-    """Return the probe budget: Prometheus's scrape timeout minus the offset, else `default`."""
-    try:
-        scrape = float(header) if header else None
-    except ValueError:
-        scrape = None
-    if scrape is None or not math.isfinite(scrape) or scrape <= 0:
-        return default
-    return max(scrape - TIMEOUT_OFFSET_S, 0.1)
-
-
-class ProbeError(ValueError):
-    """A /probe request that cannot be run (bad module or target): HTTP 400."""
-
-
-class ProbeService:
-    """Runs /probe requests on the worker's event loop; concurrent ICMP requests share one burst."""
-
-    def __init__(self, worker: Worker) -> None:
-        self.worker = worker
-        self._pending: list[tuple[ProbeJob, LinkSettings, asyncio.Future[ProbeResult]]] = []
-        self._flush_scheduled = False
-
-    def _settings(self) -> Any:
-        return self.worker.config.defaults if self.worker.config else None
-
-    def build(self, module: str, target: str, budget_s: float, params: dict[str, str]) -> tuple[ProbeJob, Any]:
-        """Return the job and settings for one request.
-
-        Raises:
-            ProbeError: unknown module, bad target or parameter.
-        """
-        defaults = self._settings()
-        if module in ("icmp", "tcp"):
-            link = defaults.link if defaults else LinkSettings()
-            ip, port = target, None
-            if module == "tcp":
-                ip, _, port_s = target.rpartition(":")
-                if not port_s.isdigit() or not 1 <= int(port_s) <= 65535:
-                    raise ProbeError(f"tcp target must be IP:PORT, not {target!r}")
-                port = int(port_s)
-            try:
-                count = int(params.get("count", link.count))
-                interval = float(params.get("interval", link.echo_interval_s))
-            except ValueError:
-                raise ProbeError("count must be an integer and interval a number of seconds") from None
-            if not 1 <= count <= 100 or not 0 <= interval <= 5:
-                raise ProbeError("count must be 1-100 and interval 0-5 s")
-            timeout = min(link.timeout_s, budget_s / 2)
-            # Fit the burst in the budget: squeeze the spacing, never the count.
-            interval = min(interval, max(budget_s - 1.0 - timeout, 0.0) / count)
-            settings = dataclasses.replace(link, count=count, echo_interval_s=interval, timeout_s=timeout)
-            return ProbeJob("link", Target("", target, _check_ip(ip), "host", tcp_port=port)), settings
-        if module == "onvif":
-            url = target if "://" in target else f"http://{target}/onvif/device_service"
-            host = urlsplit(url).hostname or ""
-            onvif = defaults.onvif if defaults else OnvifSettings()
-            settings = dataclasses.replace(onvif, timeout_s=max(min(onvif.timeout_s, budget_s - 0.5), 0.5))
-            return ProbeJob("onvif", Target("", target, _check_ip(host), onvif=url)), settings
-        if module == "stream":
-            parts = urlsplit(target)
-            if parts.scheme.lower() not in ("rtsp", "rtsps", "http", "https") or not parts.hostname:
-                raise ProbeError("stream target must be an rtsp:// or http:// URL")
-            if parts.username is not None:
-                raise ProbeError("stream target must not carry credentials (the worker's --credentials are used)")
-            stream = defaults.stream if defaults else StreamSettings()
-            window = max(min(stream.window_s, budget_s - 2.0), 0.5)
-            settings = dataclasses.replace(stream, window_s=window, timeout_s=max(min(stream.timeout_s, budget_s),
-                                                                                   window + 1.0))
-            spec = StreamTarget(target, params.get("profile", "stream1"))
-            return ProbeJob("stream", Target("", redact_uri(target), parts.hostname, streams=(spec,)), spec), settings
-        raise ProbeError(f"unknown module {module!r} (expected: icmp, tcp, onvif, stream)")
-
-    async def _async_link(self, job: ProbeJob, settings: LinkSettings) -> ProbeResult:
-        fut: asyncio.Future[ProbeResult] = asyncio.get_running_loop().create_future()
-        self._pending.append((job, settings, fut))
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_later(_ICMP_COALESCE_S, self._flush_links)
-        return await fut
-
-    def _flush_links(self) -> None:
-        pending, self._pending = self._pending, []
-        self._flush_scheduled = False
-        groups: dict[LinkSettings, list[tuple[ProbeJob, asyncio.Future[ProbeResult]]]] = {}
-        for job, settings, fut in pending:
-            groups.setdefault(settings, []).append((job, fut))
-        for settings, members in groups.items():
-            asyncio.ensure_future(self._run_group(settings, members))
-
-    async def _run_group(self, settings: LinkSettings,
-                         members: list[tuple[ProbeJob, asyncio.Future[ProbeResult]]]) -> None:
-        try:
-            results = await PROBERS["link"]([j for j, _ in members], settings, self.worker.ctx)
-        except Exception as err:  # a bug: every waiting request gets it as an error result
-            for _, fut in members:
-                if not fut.done():
-                    fut.set_exception(err)
-            return
-        for (_, fut), result in zip(members, results):
-            if not fut.done():
-                fut.set_result(result)
-
-    async def async_probe(self, job: ProbeJob, settings: Any) -> ProbeResult:
-        """Run one on-demand probe within its budget; a failure is a result."""
-        started = time.monotonic()
-        try:
-            if job.kind == "link":
-                coro = self._async_link(job, settings)
-            else:
-                coro = PROBERS[job.kind]([job], settings, self.worker.ctx)
-            got = await asyncio.wait_for(coro, settings.budget_s + 0.5)
-            return got if isinstance(got, ProbeResult) else got[0]
-        except TimeoutError:
-            return ProbeResult(job, False, "timeout", "probe timed out", time.monotonic() - started)
-
-    def probe(self, module: str, target: str, budget_s: float, params: dict[str, str]) -> bytes:
-        """Run one /probe request from an HTTP thread; return the text exposition of a fresh registry."""
-        job, settings = self.build(module, target, budget_s, params)
-        loop = self.worker.loop
-        if loop is None:
-            raise ProbeError("the worker is not running yet")
-        started = time.monotonic()
-        future = asyncio.run_coroutine_threadsafe(self.async_probe(job, settings), loop)
-        try:
-            result = future.result(budget_s + 1.0)
-        except TimeoutError:
-            future.cancel()
-            result = ProbeResult(job, False, "timeout", "probe timed out", time.monotonic() - started)
-        return _probe_exposition(result, time.monotonic() - started)
-
-
-def _check_ip(text: str) -> str:
-    import ipaddress
-
-    try:
-        return str(ipaddress.ip_address(text.strip("[]")))
-    except ValueError:
-        raise ProbeError(f"target must be an IP address, not {text!r}") from None
-
-
-def _probe_exposition(result: ProbeResult, elapsed_s: float) -> bytes:
-    registry = CollectorRegistry(auto_describe=False)
-
-    def gauge(name: str, help_: str, value: float, **labels: str) -> None:
-        g = Gauge(name, help_, list(labels), registry=registry)
-        (g.labels(**labels) if labels else g).set(value)
-
-    gauge("probe_success", "1 when the probe succeeded.", 1.0 if result.up else 0.0)
-    gauge("probe_duration_seconds", "How long the probe took.", elapsed_s)
-    v = result.values
-    if result.job.kind == "link":
-        gauge("sitescout_link_loss_ratio", "Share of echoes not answered (0-1).", v.get("loss_ratio", 1.0))
-        gauge("sitescout_link_jitter_seconds", "Mean absolute difference of consecutive RTTs.",
-              v.get("jitter_seconds", 0.0))
-        gauge("sitescout_link_rtt_average_seconds", "Mean round-trip time of the answered echoes.",
-              v.get("rtt_avg_seconds", 0.0))
-        gauge("sitescout_link_sent_packets", "Echoes (or TCP connects) sent.", v.get("sent", 0.0))
-    elif result.job.kind == "onvif":
-        gauge("sitescout_onvif_up", "1 when the camera answered ONVIF.", 1.0 if result.up else 0.0)
-        gauge("sitescout_onvif_clock_offset_seconds", "Camera clock minus worker clock.",
-              v.get("clock_offset_seconds", 0.0))
-        if result.info:
-            gauge("sitescout_camera_info", "Camera identity (value 1).", 1.0, **result.info)
-    elif result.job.kind == "stream":
-        gauge("sitescout_stream_up", "1 when the stream delivered frames.", 1.0 if result.up else 0.0)
-        for key, help_ in _STREAM_GAUGES:
-            gauge(f"sitescout_stream_{key}", help_, v.get(key, 0.0))
-    if result.reason:
-        gauge("sitescout_probe_failed", "1 for the reason this probe failed.", 1.0, reason=result.reason)
-    return generate_latest(registry)
-
-
-# ---------------------------------------------------------------------------
 # HTTP.
 
 
@@ -416,8 +222,33 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _listen_socket(listen: tuple[str, int]) -> socket.socket:
+    """Bind and listen now, so a taken address fails at construction (OSError), before the loop runs."""
+    family = socket.getaddrinfo(listen[0], listen[1], type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+    sock = socket.create_server(listen, family=family, backlog=1024)
+    sock.setblocking(False)
+    return sock
+
+
+_HTML = (b"<html><body><h1>sitescout worker</h1><p><a href='/metrics'>/metrics</a> "
+         b"<a href='/probe?target=127.0.0.1&amp;module=icmp'>/probe</a></p></body></html>")
+_TEXT = "text/plain; charset=utf-8"
+
+
+def _reply(status: int, body: bytes, ctype: str = _TEXT) -> web.Response:
+    return web.Response(status=status, body=body, headers={"Content-Type": ctype})
+
+
 class Exporter:
-    """The HTTP server of a worker: /metrics, /probe, /-/healthy, /-/reload (one thread per request)."""
+    """The HTTP server of a worker: /metrics, /probe, /-/healthy, /-/reload.
+
+    It serves on the worker's own event loop (aiohttp's low-level server): a
+    /probe request runs its probe right there, with no hop between threads.
+    /metrics is written in a thread (10,000 cameras take a few tenths of a
+    second) so probes and other requests keep going meanwhile.  The socket is
+    bound at construction; :meth:`start` begins serving once ``worker.loop``
+    is set, from that loop's thread or any other.
+    """
 
     def __init__(self, worker: Worker, listen: tuple[str, int] = ("127.0.0.1", 9110),
                  reload: Callable[[], tuple[bool, str]] | None = None) -> None:
@@ -427,95 +258,117 @@ class Exporter:
         self.process_registry = CollectorRegistry(auto_describe=False)
         ProcessCollector(registry=self.process_registry)
         self.probes = ProbeService(worker)
-        self.reload = reload or worker.reload_threadsafe
-        handler = type("Handler", (_Handler,), {"exporter": self})
-        self.server = ThreadingHTTPServer(listen, handler)
-        self.server.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        self._custom_reload = reload
+        self.sock = _listen_socket(listen)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._web: web.Server | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._starting: asyncio.Task[None] | None = None
 
     @property
     def address(self) -> tuple[str, int]:
         """Return the bound (host, port)."""
-        host, port = self.server.server_address[:2]
+        host, port = self.sock.getsockname()[:2]
         return str(host), int(port)
 
     def metrics(self) -> bytes:
         """Return the full /metrics body."""
         return self.collector.render() + generate_latest(self.process_registry)
 
+    def reload(self) -> tuple[bool, str]:
+        """Reload the targets from any thread but the worker loop's (the loop's own requests reload directly)."""
+        return self._custom_reload() if self._custom_reload else self.worker.reload_threadsafe()
+
+    # -- lifecycle
+
+    async def _async_start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._web = web.Server(self._handle, access_log=None)
+        self._server = await loop.create_server(self._web, sock=self.sock)
+
     def start(self) -> None:
-        """Serve in a background thread."""
-        self._thread = threading.Thread(target=self.server.serve_forever, name="exporter", daemon=True)
-        self._thread.start()
+        """Serve on the worker's event loop (``worker.loop`` must be set)."""
+        loop = self.worker.loop
+        if loop is None:
+            raise RuntimeError("set worker.loop (start the worker's event loop) before Exporter.start()")
+        self._loop = loop
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not None and running is loop:
+            # Called on the loop itself (`sitescout worker`): the socket already listens, so
+            # connections wait in its backlog until this task runs.
+            self._starting = running.create_task(self._async_start(), name="exporter")
+        else:
+            asyncio.run_coroutine_threadsafe(self._async_start(), loop).result(10)
+
+    async def _async_stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        if self._web is not None:
+            await self._web.shutdown(1.0)
+        self.probes.close()
 
     def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    exporter: Exporter
-    protocol_version = "HTTP/1.1"
-    server_version = "sitescout-worker"
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        log.debug("http: " + format, *args)
-
-    def _send(self, status: int, body: bytes, ctype: str = "text/plain; charset=utf-8") -> None:
-        if "gzip" in self.headers.get("Accept-Encoding", "") and len(body) > 4096:
-            body = gzip.compress(body, compresslevel=1)
-            extra = {"Content-Encoding": "gzip"}
+        """Stop serving and close the sockets (from another thread, or after the loop has ended)."""
+        loop = self._loop
+        if loop is not None and loop.is_running():
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(self._async_stop(), loop).result(5)
         else:
-            extra = {}
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in extra.items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(body)
+            self.probes.close()
+        self.sock.close()
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib name
-        parts = urlsplit(self.path)
-        if parts.path == "/metrics":
-            self._send(200, self.exporter.metrics(), CONTENT_TYPE_LATEST)
-        elif parts.path == "/probe":
-            self._probe(parse_qs(parts.query))
-        elif parts.path == "/-/healthy":
-            self._send(200, b"Healthy\n")
-        elif parts.path == "/-/reload":
-            self._send(405, b"use POST to reload\n")
-        elif parts.path == "/":
-            self._send(200, b"<html><body><h1>sitescout worker</h1><p><a href='/metrics'>/metrics</a> "
-                            b"<a href='/probe?target=127.0.0.1&amp;module=icmp'>/probe</a></p></body></html>",
-                       "text/html; charset=utf-8")
-        else:
-            self._send(404, b"not found\n")
+    # -- requests
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib name
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(min(length, 65536))
-        if urlsplit(self.path).path != "/-/reload":
-            self._send(404, b"not found\n")
-            return
-        ok, message = self.exporter.reload()
-        self._send(200 if ok else 500, (message + "\n").encode("utf-8"))
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        path, method = request.path, request.method
+        if method == "POST":
+            if path != "/-/reload":
+                return _reply(404, b"not found\n")
+            await request.read()
+            if self._custom_reload is not None:
+                ok, message = await asyncio.to_thread(self._custom_reload)
+            else:
+                ok, message = self.worker.reload()  # we are on the worker's loop
+            return _reply(200 if ok else 500, (message + "\n").encode("utf-8"))
+        if method not in ("GET", "HEAD"):
+            return _reply(405, b"method not allowed\n")
+        if path == "/probe":
+            return await self._probe(request)
+        if path == "/metrics":
+            gzip_ok = "gzip" in request.headers.get("Accept-Encoding", "")
+            body, encoding = await asyncio.get_running_loop().run_in_executor(None, self._metrics_body, gzip_ok)
+            resp = _reply(200, body, CONTENT_TYPE_LATEST)
+            if encoding:
+                resp.headers["Content-Encoding"] = encoding
+            return resp
+        if path == "/-/healthy":
+            return _reply(200, b"Healthy\n")
+        if path == "/-/reload":
+            return _reply(405, b"use POST to reload\n")
+        if path == "/":
+            return _reply(200, _HTML, "text/html; charset=utf-8")
+        return _reply(404, b"not found\n")
 
-    def _probe(self, query: dict[str, list[str]]) -> None:
-        params = {k: v[0] for k, v in query.items() if v}
+    def _metrics_body(self, gzip_ok: bool) -> tuple[bytes, str | None]:
+        body = self.metrics()
+        if gzip_ok and len(body) > 4096:
+            return gzip.compress(body, compresslevel=1), "gzip"
+        return body, None
+
+    async def _probe(self, request: web.BaseRequest) -> web.Response:
+        params = {k: v for k, v in request.query.items()}
         target, module = params.pop("target", ""), params.pop("module", "icmp")
         if not target:
-            self._send(400, b"target parameter is missing\n")
-            return
-        budget = probe_timeout_s(self.headers.get("X-Prometheus-Scrape-Timeout-Seconds"))
+            return _reply(400, b"target parameter is missing\n")
+        budget = probe_timeout_s(request.headers.get("X-Prometheus-Scrape-Timeout-Seconds"))
         try:
-            body = self.exporter.probes.probe(module, target, budget, params)
-        except ProbeError as err:
-            self._send(400, (str(err) + "\n").encode("utf-8"))
-            return
-        self._send(200, body, CONTENT_TYPE_LATEST)
+            body = await self.probes.async_request(module, target, budget, params)
+        except ProbeRequestError as err:
+            return _reply(400, (str(err) + "\n").encode("utf-8"))
+        return _reply(200, body, CONTENT_TYPE_LATEST)
 
 
 @contextlib.contextmanager

@@ -1,6 +1,8 @@
 """Link quality: ICMP echo bursts to many targets at once over one socket, and TCP connect times.
 
-One socket, one sender coroutine and one reader callback serve every target;
+One socket, one sender coroutine and one reader callback serve every target
+(:class:`IcmpPinger` keeps the socket open for many bursts, e.g. the worker's
+on-demand ``/probe`` requests);
 replies are matched to what we sent by source address, identifier (raw
 sockets only: ping sockets rewrite it) and sequence number, plus a random
 per-run token at the start of the payload, so replies to other pingers on the
@@ -43,6 +45,7 @@ from dataclasses import dataclass, field
 
 from sitescout.probes.icmp import (
     ICMP_ECHO_REPLY,
+    EchoReply,
     IcmpSocket,
     SocketMode,
     build_echo,
@@ -56,6 +59,7 @@ __all__ = [
     "LinkResult",
     "SURVEY_LINK",
     "MONITOR_LINK",
+    "IcmpPinger",
     "async_measure_links",
     "async_tcp_connect_time",
     "async_tcp_connect_burst",
@@ -162,46 +166,43 @@ class _Target:
 
 
 class _Burst:
-    """The state of one multi-target measurement on one socket."""
+    """The state of one multi-target measurement; its replies reach it through :class:`IcmpPinger`."""
 
     def __init__(self, icmp: IcmpSocket, targets: list[_Target], config: LinkConfig) -> None:
         self.icmp = icmp
         self.config = config
         self.ident = secrets.randbelow(0x10000)
-        self.wire_ident = self.ident
         self.token = secrets.token_bytes(_TOKEN_LEN)
         self.payload = self.token + bytes(config.payload_size - _TOKEN_LEN)
         self.by_ip = {t.ip: t for t in targets if t.ip}
         self.outstanding = 0
         self.sending_done = False
-        self.done = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None
 
-    def on_readable(self) -> None:
-        while True:
-            got = receive_echo(self.icmp)
-            if got is None:
-                return
-            reply, rx = got
-            if reply is None or reply.icmp_type != ICMP_ECHO_REPLY:
-                continue
-            if self.icmp.keeps_identifier and reply.ident != self.ident:
-                continue
-            target = self.by_ip.get(reply.source)
-            if target is None or not reply.payload.startswith(self.token):
-                continue
-            k = (reply.seq - target.seq0) & 0xFFFF
-            if k >= self.config.count or target.sent_at[k] is None:
-                continue
-            rtt_s = rx - target.sent_at[k]
-            if target.rtts[k] is not None:
-                target.duplicates += 1
-            elif rtt_s > self.config.timeout_s:
-                target.late += 1
-            else:
-                target.rtts[k] = max(rtt_s, 0.0) * 1000.0
-                self.outstanding -= 1
-                if self.sending_done and self.outstanding == 0:
-                    self.done.set()
+    def on_reply(self, reply: EchoReply, rx: float) -> None:
+        """Count one echo reply that carries this burst's token."""
+        if self.icmp.keeps_identifier and reply.ident != self.ident:
+            return
+        target = self.by_ip.get(reply.source)
+        if target is None:
+            return
+        k = (reply.seq - target.seq0) & 0xFFFF
+        if k >= self.config.count or target.sent_at[k] is None:
+            return
+        rtt_s = rx - target.sent_at[k]  # type: ignore[operator]
+        if target.rtts[k] is not None:
+            target.duplicates += 1
+        elif rtt_s > self.config.timeout_s:
+            target.late += 1
+        else:
+            target.rtts[k] = max(rtt_s, 0.0) * 1000.0
+            self.outstanding -= 1
+            if self.sending_done and self.outstanding == 0:
+                self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     def _send(self, target: _Target, k: int) -> None:
         packet = build_echo(self.ident, target.seq0 + k, self.payload)
@@ -221,36 +222,43 @@ class _Burst:
     async def run(self, targets: list[_Target]) -> None:
         live = [t for t in targets if t.ip]
         cfg = self.config
-        start = time.monotonic()
-        n = len(live)
-        # Each target's echoes `interval_s` apart; targets staggered across one interval.
-        schedule = [(start + k * cfg.interval_s + (i * cfg.interval_s / n), i, k)
-                    for i in range(n) for k in range(cfg.count)]
-        heapq.heapify(schedule)
-        while schedule:
-            now = time.monotonic()
-            # Send everything due within the next tick: one wake-up per tick, not per packet
-            # (RTTs use the actual send time, so sending a few ms early costs no accuracy).
-            while schedule and schedule[0][0] <= now + _SEND_TICK_S:
-                _due, i, k = heapq.heappop(schedule)
-                self._send(live[i], k)
-            if schedule:
-                await asyncio.sleep(max(0.0, schedule[0][0] - time.monotonic()))
+        if cfg.interval_s == 0:
+            # Everything at once (on-demand /probe bursts): no schedule to keep.
+            for k in range(cfg.count):
+                for t in live:
+                    self._send(t, k)
+        else:
+            start = time.monotonic()
+            n = len(live)
+            # Each target's echoes `interval_s` apart; targets staggered across one interval.
+            schedule = [(start + k * cfg.interval_s + (i * cfg.interval_s / n), i, k)
+                        for i in range(n) for k in range(cfg.count)]
+            heapq.heapify(schedule)
+            while schedule:
+                now = time.monotonic()
+                # Send everything due within the next tick: one wake-up per tick, not per packet
+                # (RTTs use the actual send time, so sending a few ms early costs no accuracy).
+                while schedule and schedule[0][0] <= now + _SEND_TICK_S:
+                    _due, i, k = heapq.heappop(schedule)
+                    self._send(live[i], k)
+                if schedule:
+                    await asyncio.sleep(max(0.0, schedule[0][0] - time.monotonic()))
         self.sending_done = True
         if self.outstanding == 0:
             return
         last_sent = max((t for tg in live for t in tg.sent_at if t is not None), default=time.monotonic())
+        # Wait for the last reply or the last echo's timeout, whichever comes first (a bare
+        # future and a timer: no task per burst, which counts at thousands of /probe requests a second).
+        loop = asyncio.get_running_loop()
+        self._waiter = loop.create_future()
+        timer = loop.call_later(max(0.0, last_sent + cfg.timeout_s - time.monotonic()), self._wake)
         try:
-            await asyncio.wait_for(self.done.wait(), max(0.0, last_sent + cfg.timeout_s - time.monotonic()))
-        except asyncio.TimeoutError:
-            pass
+            await self._waiter
+        finally:
+            timer.cancel()
 
 
 async def _resolve(name: str) -> tuple[str | None, str | None]:
-    try:
-        return str(ipaddress.IPv4Address(name)), None
-    except ValueError:
-        pass
     loop = asyncio.get_running_loop()
     try:
         infos = await asyncio.wait_for(loop.getaddrinfo(name, None, family=socket.AF_INET), 5.0)
@@ -259,49 +267,127 @@ async def _resolve(name: str) -> tuple[str | None, str | None]:
     return str(infos[0][4][0]), None
 
 
+def _literal_ip(name: str) -> str | None:
+    try:
+        socket.inet_pton(socket.AF_INET, name)  # strict dotted quad: already canonical
+        return name
+    except OSError:
+        pass
+    try:
+        return str(ipaddress.IPv4Address(name))
+    except ValueError:
+        return None
+
+
+class IcmpPinger:
+    """One ICMP socket kept open on one event loop; any number of bursts share it at once.
+
+    Each burst carries its own random token at the start of every payload (and,
+    on raw sockets, its own identifier), and the socket's reader hands each
+    reply to the burst whose token it echoes; so concurrent bursts never count
+    each other's replies, and none pays for opening and tuning a socket.  The
+    socket opens on first use; call :meth:`close` when done.
+    """
+
+    def __init__(self, socket_mode: SocketMode = "auto") -> None:
+        self.socket_mode = socket_mode
+        self._icmp: IcmpSocket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._bursts: dict[bytes, _Burst] = {}
+
+    def _socket(self) -> IcmpSocket:
+        if self._icmp is None:
+            icmp = open_icmp_socket(self.socket_mode)
+            self._loop = asyncio.get_running_loop()
+            self._loop.add_reader(icmp.fileno(), self._on_readable)
+            self._icmp = icmp
+        return self._icmp
+
+    def _on_readable(self) -> None:
+        icmp = self._icmp
+        if icmp is None:
+            return
+        while True:
+            got = receive_echo(icmp)
+            if got is None:
+                return
+            reply, rx = got
+            if reply is None or reply.icmp_type != ICMP_ECHO_REPLY:
+                continue
+            burst = self._bursts.get(reply.payload[:_TOKEN_LEN])
+            if burst is not None:
+                burst.on_reply(reply, rx)
+
+    async def async_measure_links(self, targets: Sequence[str],
+                                  config: LinkConfig = SURVEY_LINK) -> dict[str, LinkResult]:
+        """Send an echo burst to every target at once; return a result per target.
+
+        Raises:
+            IcmpUnavailableError: no ICMP socket can be opened (names ``net.ipv4.ping_group_range``).
+        """
+        names = list(dict.fromkeys(targets))
+        literal = [_literal_ip(n) for n in names]
+        resolved: list[tuple[str | None, str | None]] = [(ip, None) for ip in literal]
+        if None in literal:
+            looked_up = await asyncio.gather(*(_resolve(n) for n, ip in zip(names, literal) if ip is None))
+            it = iter(looked_up)
+            resolved = [(ip, None) if ip is not None else next(it) for ip in literal]
+        tgts: list[_Target] = []
+        seen: dict[str, _Target] = {}
+        for name, (ip, err) in zip(names, resolved):
+            if ip in seen:  # two names for one address: measure it once, report it twice
+                tgts.append(seen[ip])
+                continue
+            t = _Target(name, ip, config.count)
+            t.error = err
+            tgts.append(t)
+            if ip:
+                seen[ip] = t
+        unique = list(seen.values())
+        wire_ident = None
+        if unique:
+            icmp = self._socket()
+            burst = _Burst(icmp, unique, config)
+            self._bursts[burst.token] = burst
+            try:
+                await burst.run(unique)
+            finally:
+                del self._bursts[burst.token]
+            # A ping socket gets its identifier (its "port") on the first send.
+            wire_ident = burst.ident if icmp.is_raw else icmp.sock.getsockname()[1]
+            log.debug("measured %d targets: ident %d, %s socket", len(unique), wire_ident,
+                      "raw" if icmp.is_raw else "datagram")
+        results = {}
+        for name, t in zip(names, tgts):
+            r = t.result()
+            r.target = name
+            if t.ip and unique:
+                r.ident = wire_ident
+            results[name] = r
+        return results
+
+    def close(self) -> None:
+        """Stop reading and close the socket (a later burst opens a new one)."""
+        icmp, self._icmp = self._icmp, None
+        if icmp is None:
+            return
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.remove_reader(icmp.fileno())
+        icmp.close()
+
+
 async def async_measure_links(targets: Sequence[str], config: LinkConfig = SURVEY_LINK, *,
                               socket_mode: SocketMode = "auto") -> dict[str, LinkResult]:
-    """Send an echo burst to every target at once over one ICMP socket; return a result per target.
+    """Send an echo burst to every target at once over a fresh ICMP socket; return a result per target.
 
     Raises:
         IcmpUnavailableError: no ICMP socket can be opened (names ``net.ipv4.ping_group_range``).
     """
-    names = list(dict.fromkeys(targets))
-    resolved = await asyncio.gather(*(_resolve(n) for n in names))
-    tgts: list[_Target] = []
-    seen: dict[str, _Target] = {}
-    for name, (ip, err) in zip(names, resolved):
-        if ip in seen:  # two names for one address: measure it once, report it twice
-            tgts.append(seen[ip])
-            continue
-        t = _Target(name, ip, config.count)
-        t.error = err
-        tgts.append(t)
-        if ip:
-            seen[ip] = t
-    unique = list(seen.values())
-    if unique:
-        icmp = open_icmp_socket(socket_mode)
-        loop = asyncio.get_running_loop()
-        burst = _Burst(icmp, unique, config)
-        loop.add_reader(icmp.fileno(), burst.on_readable)
-        try:
-            await burst.run(unique)
-            # A ping socket gets its identifier (its "port") on the first send.
-            burst.wire_ident = burst.ident if icmp.is_raw else icmp.sock.getsockname()[1]
-        finally:
-            loop.remove_reader(icmp.fileno())
-            icmp.close()
-        log.debug("measured %d targets: ident %d, %s socket", len(unique), burst.wire_ident,
-                  "raw" if icmp.is_raw else "datagram")
-    results = {}
-    for name, t in zip(names, tgts):
-        r = t.result()
-        r.target = name
-        if t.ip and unique:
-            r.ident = burst.wire_ident
-        results[name] = r
-    return results
+    pinger = IcmpPinger(socket_mode)
+    try:
+        return await pinger.async_measure_links(targets, config)
+    finally:
+        pinger.close()
 
 
 async def async_tcp_connect_time(ip: str, port: int, *, timeout_s: float) -> float | None:

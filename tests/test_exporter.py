@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import http.client
 import socket
+import statistics
 import threading
+from concurrent.futures import ThreadPoolExecutor
 import time
 import urllib.error
 import urllib.request
@@ -11,10 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from sitescout.probes.exporter import SitescoutCollector, probe_timeout_s, serve_in_background
+from sitescout.probes.probe_service import STREAM_GAUGES, probe_exposition
 from sitescout.probes.registry import ProbeJob, ProbeResult
 from sitescout.probes.targets import StreamTarget, Target
 from sitescout.probes.worker import FileTargetSource, ResultStore, Worker
@@ -112,6 +116,56 @@ def test_probe_timeout_from_prometheus_header() -> None:
     assert probe_timeout_s("0.3") == 0.1
 
 
+def _via_fresh_registry(result: ProbeResult, elapsed_s: float) -> bytes:
+    """What /probe answered before it wrote its lines directly: a CollectorRegistry per request."""
+    registry = CollectorRegistry(auto_describe=False)
+
+    def gauge(name: str, help_: str, value: float, **labels: str) -> None:
+        g = Gauge(name, help_, list(labels), registry=registry)
+        (g.labels(**labels) if labels else g).set(value)
+
+    up = 1.0 if result.up else 0.0
+    gauge("probe_success", "1 when the probe succeeded.", up)
+    gauge("probe_duration_seconds", "How long the probe took.", elapsed_s)
+    v = result.values
+    if result.job.kind == "link":
+        gauge("sitescout_device_up", "1 when the device answered at least one echo (or TCP connect).", up)
+        gauge("sitescout_link_loss_ratio", "Share of echoes not answered (0-1).", v.get("loss_ratio", 1.0))
+        gauge("sitescout_link_jitter_seconds", "Mean absolute difference of consecutive RTTs.",
+              v.get("jitter_seconds", 0.0))
+        gauge("sitescout_link_rtt_average_seconds", "Mean round-trip time of the answered echoes.",
+              v.get("rtt_avg_seconds", 0.0))
+        gauge("sitescout_link_sent_packets", "Echoes (or TCP connects) sent.", v.get("sent", 0.0))
+    elif result.job.kind == "onvif":
+        gauge("sitescout_onvif_up", "1 when the camera answered ONVIF.", up)
+        gauge("sitescout_onvif_clock_offset_seconds", "Camera clock minus worker clock.",
+              v.get("clock_offset_seconds", 0.0))
+        if result.info:
+            gauge("sitescout_camera_info", "Camera identity (value 1).", 1.0, **result.info)
+    elif result.job.kind == "stream":
+        gauge("sitescout_stream_up", "1 when the stream delivered frames.", up)
+        for key, help_ in STREAM_GAUGES:
+            gauge(f"sitescout_stream_{key}", help_, v.get(key, 0.0))
+    if result.reason:
+        gauge("sitescout_probe_failed", "1 for the reason this probe failed.", 1.0, reason=result.reason)
+    return generate_latest(registry)
+
+
+@pytest.mark.parametrize("result", [
+    ProbeResult(ProbeJob("link", HOST), True, values={"loss_ratio": 0.2, "jitter_seconds": 1.5e-05,
+                                                      "rtt_avg_seconds": 0.000123, "sent": 5.0}),
+    ProbeResult(ProbeJob("link", HOST), False, "unreachable", values={"loss_ratio": 1.0, "sent": 5.0}),
+    ProbeResult(ProbeJob("onvif", CAM), True, values={"clock_offset_seconds": -7.5},
+                info={"manufacturer": 'HIK"VISION\\', "model": "DS-2CD2012-I\nx", "firmware": "V5.2.0"}),
+    ProbeResult(ProbeJob("onvif", CAM), False, "timeout"),
+    ProbeResult(ProbeJob("stream", CAM, CAM.streams[0]), True,
+                values={"fps": 24.5, "frozen": 1.0, "width_pixels": 1920}),
+], ids=["link", "link-down", "onvif", "onvif-timeout", "stream"])
+def test_probe_reply_is_what_a_fresh_registry_gives(result: ProbeResult) -> None:
+    # Written directly (no registry per request), byte for byte what prometheus_client writes.
+    assert probe_exposition(result, 0.0123) == _via_fresh_registry(result, 0.0123)
+
+
 # ---------------------------------------------------------------------------
 # Real HTTP on loopback.
 
@@ -188,6 +242,23 @@ def test_http_endpoints(served: tuple[str, _Silent, Worker]) -> None:
     assert 'sitescout_device_up{site="loop",device="lo"}' in body
 
 
+def test_keep_alive_replies_are_not_held_by_nagle(served: tuple[str, _Silent, Worker]) -> None:
+    # Headers and body in separate small segments, without TCP_NODELAY, wait ~40 ms each for the
+    # client's delayed ACK: that alone capped /probe at ~20 requests/s per connection.
+    base, _, _ = served
+    host, port = base.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    times = []
+    for path in ["/-/healthy", "/probe?target=127.0.0.1&module=icmp&count=2&interval=0"] * 10:
+        started = time.monotonic()
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        assert resp.status == 200 and resp.read()
+        times.append(time.monotonic() - started)
+    conn.close()
+    assert statistics.median(times) < 0.02, times
+
+
 def test_probe_icmp_and_tcp(served: tuple[str, _Silent, Worker]) -> None:
     base, silent, _ = served
     status, body, _ = _get(f"{base}/probe?target=127.0.0.1&module=icmp&count=5&interval=0.01")
@@ -195,6 +266,7 @@ def test_probe_icmp_and_tcp(served: tuple[str, _Silent, Worker]) -> None:
     assert status == 200 and s[("probe_success", ())] == 1.0
     assert s[("sitescout_link_loss_ratio", ())] == 0.0 and s[("sitescout_link_sent_packets", ())] == 5.0
     assert ("sitescout_link_jitter_seconds", ()) in s
+    assert s[("sitescout_device_up", ())] == 1.0  # the /metrics model's series, for the same alert rules
     status, body, _ = _get(f"{base}/probe?target=127.0.0.1:{silent.port}&module=tcp&count=2&interval=0")
     assert _samples(body)[("probe_success", ())] == 1.0
     with socket.socket() as closed:
@@ -204,6 +276,18 @@ def test_probe_icmp_and_tcp(served: tuple[str, _Silent, Worker]) -> None:
     s = _samples(body)
     assert s[("probe_success", ())] == 0.0 and s[("sitescout_link_loss_ratio", ())] == 1.0
     assert s[("sitescout_probe_failed", (("reason", "unreachable"),))] == 1.0
+
+
+def test_concurrent_icmp_probes_each_send_their_own_echoes(served: tuple[str, _Silent, Worker]) -> None:
+    base, _, _ = served
+    with ThreadPoolExecutor(16) as pool:
+        got = list(pool.map(lambda i: _get(f"{base}/probe?target=127.0.0.{1 + i % 2}&module=icmp&count=4&interval=0"),
+                            range(48)))
+    for status, body, _ in got:
+        s = _samples(body)
+        assert status == 200 and s[("probe_success", ())] == 1.0
+        assert s[("sitescout_link_sent_packets", ())] == 4.0 and s[("sitescout_link_loss_ratio", ())] == 0.0
+        assert 0 < s[("sitescout_link_rtt_average_seconds", ())] < 0.5
 
 
 def test_probe_bad_requests(served: tuple[str, _Silent, Worker]) -> None:

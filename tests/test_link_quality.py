@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from sitescout.infra.lab.pytest_plugin import skip_unless_netns
 from sitescout.probes.link_quality import (
     MONITOR_LINK,
     SURVEY_LINK,
+    IcmpPinger,
     LinkConfig,
     LinkResult,
     async_tcp_connect_burst,
@@ -219,6 +221,43 @@ def test_duplicates_and_late_replies_are_counted_not_received_twice(lab: Lab) ->
     assert 15 <= res[slow]["late"] <= 20, res[slow]
 
 
+_CONCURRENT = r"""
+import asyncio, json, sys
+from sitescout.probes.link_quality import IcmpPinger, LinkConfig
+async def main():
+    pinger = IcmpPinger("dgram")
+    targets = sys.argv[1:]
+    # 20 bursts per target at once on one socket (a ping socket: every burst has the same identifier).
+    runs = [pinger.async_measure_links([t], LinkConfig(5, 0.0, 0.5)) for t in targets for _ in range(20)]
+    got = await asyncio.gather(*runs)
+    fds = pinger._icmp.fileno() if pinger._icmp else None
+    pinger.close()
+    print(json.dumps({"fd": fds, "results": [{k: vars(v) for k, v in g.items()} for g in got]}))
+asyncio.run(main())
+"""
+
+
+@pytest.mark.netns
+def test_concurrent_bursts_on_one_socket_count_only_their_own_replies(lab: Lab) -> None:
+    clean, dup, h40 = (lab.hosts[n].ip for n in ("clean", "dup", "h40"))
+    lab.scanner.run(["sysctl", "-qw", "net.ipv4.ping_group_range=0 2147483647"], check=True)
+    try:
+        cp = lab.scanner.run([PY, "-c", _CONCURRENT, clean, dup, h40], timeout=60)
+    finally:
+        lab.scanner.run(["sysctl", "-qw", "net.ipv4.ping_group_range=1 0"], check=True)
+    assert cp.returncode == 0, cp.stderr
+    results = [r for g in json.loads(cp.stdout)["results"] for r in g.values()]
+    by = {ip: [r for r in results if r["target"] == ip] for ip in (clean, dup, h40)}
+    assert all((r["sent"], r["received"], r["duplicates"]) == (5, 5, 0) for r in by[clean])
+    # Each burst sees its own five duplicates, never another burst's.
+    assert all((r["sent"], r["received"], r["duplicates"]) == (5, 5, 5) for r in by[dup])
+    ident = by[h40][0]["ident"]
+    assert all(r["ident"] == ident for r in results)  # one socket for all 60 bursts
+    truth = [e for e in read_ground_truth(lab.truth["h40"]) if e["id"] == ident]
+    assert len(truth) == 100
+    assert sum(r["received"] for r in by[h40]) == sum(not e["dropped"] for e in truth)
+
+
 # -- without namespaces ---------------------------------------------------------------------------
 
 def test_jitter_is_mean_absolute_difference_of_consecutive_rtts() -> None:
@@ -260,3 +299,30 @@ def test_tcp_connect_time_on_loopback() -> None:
     assert ok is not None and 0 < ok < 100
     assert refused is None
     assert (burst.sent, burst.received, burst.loss_ratio) == (3, 3, 0.0)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="raw sockets need root")
+def test_pinger_keeps_one_socket_for_concurrent_bursts_on_loopback() -> None:
+    async def run() -> tuple[list[dict[str, LinkResult]], int, int, int]:
+        pinger = IcmpPinger("raw")
+        try:
+            first = await pinger.async_measure_links(["127.0.0.1"], LinkConfig(3, 0.0, 0.5))
+            fd = pinger._icmp.fileno() if pinger._icmp else -1
+            got = await asyncio.gather(*(pinger.async_measure_links(["127.0.0.1", "127.0.0.2"],
+                                                                    LinkConfig(5, 0.0, 0.5)) for _ in range(30)))
+            same = pinger._icmp.fileno() if pinger._icmp else -2
+            pinger.close()
+            again = await pinger.async_measure_links(["127.0.0.1"], LinkConfig(2, 0.01, 0.5))
+            return [first, again, *got], fd, same, len(pinger._bursts)
+        finally:
+            pinger.close()
+
+    results, fd, same, pending = asyncio.run(run())
+    assert fd == same and pending == 0
+    first, again, *bursts = results
+    assert (first["127.0.0.1"].sent, first["127.0.0.1"].received) == (3, 3)
+    assert (again["127.0.0.1"].sent, again["127.0.0.1"].received) == (2, 2)  # reopened after close()
+    for burst in bursts:
+        for r in burst.values():
+            assert (r.sent, r.received, r.duplicates, r.loss_ratio) == (5, 5, 0, 0.0)
+            assert r.jitter_ms is not None and r.rtt_max_ms is not None and r.rtt_max_ms < 500
