@@ -27,8 +27,8 @@ _MJPEG = frozenset({"mjpg", "mjpeg", "jpeg"})
 
 
 #: Shared with the parent (a multiprocessing Value, MB): memory the parent allows on top
-#: of the check's cap while a picture is being decoded.  Decoding a 4K key frame
-#: legitimately takes ~120 MB; a stream that floods the demuxer gets no such allowance.
+#: of the check's cap once a picture is decoded.  Decoding a 4K key frame legitimately
+#: takes ~120 MB; a stream that floods the demuxer before any picture gets no allowance.
 _decode_allowance: Any = None
 
 
@@ -349,6 +349,8 @@ def _watch_loop(cv2: Any, sm: Any, cap: Any, cfg: StreamConfig, request: dict[st
         if since_decode < cfg.decode_every:
             continue
         if raw:
+            # From the first decode on: the decoder's buffers, freed, stay in the heap
+            # (see _keep_freed_memory), so the allowance lasts to the check's end.
             _allow_decoding(allowance_mb)
             picture = _decode_key_frame(cv2, family, extradata, packet, scratch) if packet is not None else None
         else:
@@ -357,7 +359,6 @@ def _watch_loop(cv2: Any, sm: Any, cap: Any, cfg: StreamConfig, request: dict[st
         pending = None
         if picture is None or picture.size == 0:
             decode_errors += 1
-            _allow_decoding(0.0 if raw else allowance_mb)
             continue
         since_decode = 0
         if not pictures:
@@ -366,8 +367,6 @@ def _watch_loop(cv2: Any, sm: Any, cap: Any, cfg: StreamConfig, request: dict[st
             if cfg.snapshot:
                 out["snapshot_jpeg"] = _snapshot(cv2, picture, packet if mjpeg else None)
         pictures.append(_analysis_gray(cv2, picture, cfg.analysis_width))
-        del picture
-        _allow_decoding(0.0 if raw else allowance_mb)
     if pending is not None and pictures and raw:
         # The window's last key frame, so "frozen" compares pictures a window apart.
         _allow_decoding(allowance_mb)

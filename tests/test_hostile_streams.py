@@ -332,3 +332,21 @@ def test_survey_reports_hostile_cameras_and_checks_the_healthy_one(tmp_path: Pat
     assert "redirect loop" in text and "RTSP 401" in text
     for leak in LEAKS:
         assert leak not in text, leak
+
+
+@pytest.mark.gstreamer
+def test_memory_cap_leaves_room_for_a_4k_decode() -> None:
+    """The cap stops floods, not big pictures: a decode lifts it by 12 B/pixel (4K: +95 MB)."""
+    from sitescout.infra.lab.rtsp import RtspServer, StreamSpec, gstreamer_available
+
+    if not gstreamer_available():
+        pytest.skip("Debian's GStreamer RTSP server is not installed")
+    config = replace(DEFAULT_STREAM, window_s=2.0)
+    with RtspServer("127.0.0.1", 0, {"/uhd": StreamSpec(width=3840, height=2160, fps=5)}) as server:
+        with StreamChecker(1, config) as checker:
+            result = checker.check(StreamJob(server.url("/uhd"), None, None, profile="uhd"))
+    assert result.up and result.error is None and (result.width, result.height) == (3840, 2160), result
+    assert result.decoded_frames >= 1 and result.memory_growth_mb is not None
+    # Lab: ~125 MB, past the flat 48 MB cap (the decode needed its allowance), within cap + allowance.
+    allowance = 3840 * 2160 * config.memory_per_pixel_bytes / 2**20
+    assert config.memory_cap_mb < result.memory_growth_mb < config.memory_cap_mb + allowance
