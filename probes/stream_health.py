@@ -291,7 +291,8 @@ def _spawn_worker() -> tuple[multiprocessing.process.BaseProcess, multiprocessin
     proc = ctx.Process(target=serve, args=(child_end, allowance), name="sitescout-stream-check", daemon=True)
     proc.start()
     child_end.close()
-    _decode_allowance[proc.pid] = allowance
+    if proc.pid is not None:
+        _decode_allowance[proc.pid] = allowance
     return proc, parent_end
 
 

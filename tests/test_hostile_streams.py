@@ -13,7 +13,6 @@ import base64
 import json
 import logging
 import os
-import subprocess
 import sys
 import threading
 import time

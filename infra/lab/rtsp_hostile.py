@@ -41,7 +41,6 @@ import struct
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -64,9 +63,11 @@ _MAX_REQUEST_BYTES = 64 * 1024
 def _load_jpegs() -> list[bytes]:
     """Return baseline 4:2:0 JPEGs of the shipped 320x240 frames with a box sliding across them."""
     import cv2
-    import numpy as np
 
-    pictures = [cv2.imread(str(p)) for p in sorted(_DATA_DIR.glob("mjpeg-normal-320x240-*.jpg"))]
+    pictures = [p for p in (cv2.imread(str(f)) for f in sorted(_DATA_DIR.glob("mjpeg-normal-320x240-*.jpg")))
+                if p is not None]
+    if not pictures:
+        raise FileNotFoundError(f"no mjpeg-normal-320x240 frames in {_DATA_DIR}")
     out = []
     for i in range(45):  # 3 s at 15 fps: the box's path does not repeat within a check's window
         picture = pictures[i % len(pictures)].copy()
@@ -96,7 +97,8 @@ def jpeg_rtp_payloads(jpeg: bytes, max_payload: int = _MAX_RTP_PAYLOAD) -> list[
             break
         i += 2 + length
     width, height = size
-    payloads, offset = [], 0
+    payloads: list[bytes] = []
+    offset = 0
     while offset < len(scan) or not payloads:
         header = struct.pack(">B", 0) + offset.to_bytes(3, "big") + struct.pack(">BBBB", 1, 255, width // 8, height // 8)
         if offset == 0:
@@ -403,11 +405,6 @@ class HostileRtspServer:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
-
-
-def iter_modes() -> Iterator[str]:
-    """Yield every hostile mode (all but healthy)."""
-    return (m for m in MODES if m != "healthy")
 
 
 def main(argv: list[str] | None = None) -> int:
