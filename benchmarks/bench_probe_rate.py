@@ -5,9 +5,10 @@ echoes, loss and jitter reported) against Debian's ``prometheus-blackbox-exporte
 (one echo, no loss or jitter), same targets, same run, in `--rounds` rounds that
 alternate which exporter goes first (the ratio of each round, and their median).  Both listen on the
 scanner namespace's loopback; the targets are four lab hosts on a veth/bridge.  A
-load generator in the same namespace keeps `--clients` HTTP/1.1 keep-alive
-connections busy for `--seconds` and counts completed requests (every reply is
-checked for ``probe_success 1``, sitescout's also for all its echoes sent, loss and jitter).
+load generator in the same namespace (Python threads, or ``--loader wrk``) keeps
+`--clients` HTTP/1.1 keep-alive connections busy for `--seconds` and counts
+completed requests (every reply is checked for ``probe_success 1``; sitescout's
+also for all its echoes sent, loss and jitter).
 
 **Memory** (``--memory``): ``sitescout worker`` with 1,000 link targets (loopback
 addresses 127.0.x.y of the scanner namespace, plus an ONVIF endpoint and a stream
@@ -66,6 +67,39 @@ print(json.dumps({"ok": done[0], "failed": bad[0], "seconds": wall, "rate": done
 """
 
 
+#: The same load from Debian's wrk (C, 2 threads), so the Python load generator's own cost
+#: cannot hide how fast either exporter is.  Arguments: path format (%s = target), targets, must.
+_WRK_LUA = r"""
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args)
+  ok, bad, n = 0, 0, 0
+  fmt = args[1]
+  targets, must = {}, {}
+  for t in string.gmatch(args[2], "[^,]+") do table.insert(targets, t) end
+  for m in string.gmatch(args[3], "[^|]+") do table.insert(must, m) end
+end
+function request()
+  n = n + 1
+  return wrk.format("GET", string.format(fmt, targets[n % #targets + 1]))
+end
+function response(status, headers, body)
+  local good = status == 200
+  for _, m in ipairs(must) do
+    if not string.find(body, m, 1, true) then good = false end
+  end
+  if good then ok = ok + 1 else bad = bad + 1 end
+end
+function done(summary, latency, requests)
+  local o, b = 0, 0
+  for _, t in ipairs(threads) do o = o + t:get("ok"); b = b + t:get("bad") end
+  local s = summary.duration / 1e6
+  io.write(string.format('{"ok": %d, "failed": %d, "seconds": %f, "rate": %f, "errors": %d}\n', o, b, s, o / s,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+"""
+
+
 def _wait_http(host: LabHost, url: str) -> None:
     for _ in range(100):
         cp = host.run([PY, "-c", f"import urllib.request; urllib.request.urlopen({url!r}, timeout=2)"], timeout=10)
@@ -76,8 +110,17 @@ def _wait_http(host: LabHost, url: str) -> None:
 
 
 def _load(host: LabHost, port: int, path_fmt: str, targets: list[str], clients: int, seconds: float,
-          must: str) -> dict[str, Any]:
+          must: str, loader: str = "python") -> dict[str, Any]:
     """Count requests answered with every `|`-separated string of `must` in the body."""
+    if loader == "wrk":
+        with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
+            lua.write(_WRK_LUA)
+            lua.flush()
+            cp = host.run(["wrk", "-t2", f"-c{clients}", f"-d{max(1, round(seconds))}s", "-s", lua.name, f"http://127.0.0.1:{port}",
+                           "--", path_fmt.replace("{target}", "%s"), ",".join(targets), must], timeout=seconds + 60)
+        if cp.returncode != 0:
+            raise RuntimeError(cp.stderr or cp.stdout)
+        return json.loads(cp.stdout.strip().splitlines()[-1])
     cp = host.run([PY, "-c", _LOAD, str(port), path_fmt, ",".join(targets), str(clients), str(seconds), must],
                   timeout=seconds + 60)
     if cp.returncode != 0:
@@ -86,7 +129,7 @@ def _load(host: LabHost, port: int, path_fmt: str, targets: list[str], clients: 
 
 
 def bench_rate(site: LabSite, tmp: Path, clients: int, seconds: float, rounds: int = 3,
-               count: int = 5) -> dict[str, Any]:
+               count: int = 5, loader: str = "python") -> dict[str, Any]:
     """Requests per second of both exporters on the same four targets."""
     scanner = site.add_scanner("198.51.100.2/24")
     hosts = [site.add_host(f"t{i}", f"198.51.100.{10 + i}/24") for i in range(4)]
@@ -108,14 +151,14 @@ def bench_rate(site: LabSite, tmp: Path, clients: int, seconds: float, rounds: i
             "sitescout": f"probe_success 1|sitescout_link_sent_packets {count}.0|sitescout_link_loss_ratio |"
                          "sitescout_link_jitter_seconds "}
     for name, port, path in runs:
-        _load(scanner, port, path, targets, clients, 2.0, must[name])  # warm-up
+        _load(scanner, port, path, targets, clients, 2.0, must[name], loader)  # warm-up
     # Rounds alternate which exporter goes first, so a neighbour's load on a shared
     # machine weighs on both; each round's ratio is reported, and their median.
     out: dict[str, Any] = {"load_average_before": os.getloadavg(), "rounds": []}
     for r in range(rounds):
         this: dict[str, Any] = {}
         for name, port, path in (runs if r % 2 == 0 else runs[::-1]):
-            this[name] = _load(scanner, port, path, targets, clients, seconds, must[name])
+            this[name] = _load(scanner, port, path, targets, clients, seconds, must[name], loader)
         this["ratio"] = round(this["sitescout"]["rate"] / this["blackbox_exporter"]["rate"], 2)
         out["rounds"].append(this)
     for name, _, _ in runs:
@@ -126,6 +169,7 @@ def bench_rate(site: LabSite, tmp: Path, clients: int, seconds: float, rounds: i
     out["load_average_after"] = os.getloadavg()
     out["echoes_per_sitescout_request"] = count
     out["clients"] = clients
+    out["loader"] = loader
     # One reply of each, to show what each reports.
     for name, port, path in runs:
         url = f"http://127.0.0.1:{port}" + path.format(target=targets[0])
@@ -192,13 +236,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=10.0, help="per exporter per round")
     ap.add_argument("--rounds", type=int, default=3, help="rounds, alternating which exporter goes first")
     ap.add_argument("--count", type=int, default=5, help="echoes per sitescout request (loss and jitter need >= 2)")
+    ap.add_argument("--loader", choices=["python", "wrk"], default="python",
+                    help="load generator: Python threads (default) or Debian's wrk (2 threads, C)")
     ap.add_argument("--memory", action="store_true", help="also measure worker RSS with 1,000 targets")
     ap.add_argument("--settle", type=float, default=30.0)
     ap.add_argument("--json")
     args = ap.parse_args(argv)
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp, LabSite() as site:
-        out["probe_rate"] = bench_rate(site, Path(tmp), args.clients, args.seconds, args.rounds, args.count)
+        out["probe_rate"] = bench_rate(site, Path(tmp), args.clients, args.seconds, args.rounds, args.count,
+                                        args.loader)
         if args.memory:
             out["memory"] = bench_memory(site, Path(tmp), args.settle)
     print(json.dumps(out, indent=2))

@@ -359,7 +359,9 @@ class Exporter:
         return body, None
 
     async def _probe(self, request: web.BaseRequest) -> web.Response:
-        params = {k: v for k, v in request.query.items()}
+        params: dict[str, str] = {}
+        for key, value in request.query.items():
+            params.setdefault(key, value)  # the first of repeated parameters, as before
         target, module = params.pop("target", ""), params.pop("module", "icmp")
         if not target:
             return _reply(400, b"target parameter is missing\n")
