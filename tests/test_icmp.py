@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import select
 import socket
 import struct
@@ -33,6 +34,21 @@ def test_checksum_matches_rfc1071_example() -> None:
     # RFC 1071 §3: the words 0001 f203 f4f5 f6f7 sum to ddf2 (one's complement); checksum = ~ddf2.
     assert checksum(bytes.fromhex("0001f203f4f5f6f7")) == 0x220D
     assert checksum(b"\x01") == ~0x0100 & 0xFFFF  # odd length is padded with a zero byte
+
+
+def test_checksum_equals_the_word_by_word_sum() -> None:
+    def by_words(data: bytes) -> int:
+        data += b"\0" * (len(data) % 2)
+        total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+        while total >> 16:
+            total = (total & 0xFFFF) + (total >> 16)
+        return ~total & 0xFFFF
+
+    rng = random.Random(4)
+    cases = [b"", b"\0\0\0", b"\xff\xff", b"\xff\xff\xff\xff", b"\x00\xff\xff\x00"]
+    cases += [rng.randbytes(rng.randrange(0, 120)) for _ in range(3000)]
+    for data in cases:
+        assert checksum(data) == by_words(data), data.hex()
 
 
 def test_echo_round_trip_and_valid_checksum() -> None:
