@@ -280,6 +280,34 @@ def test_hostile_huge_and_slow(make_camera) -> None:
     conn.close()
 
 
+def test_hostile_encodings_soap11_and_snapshots(make_camera) -> None:
+    gdi = _envelope("<tds:GetDeviceInformation/>")
+    bad = make_camera(hostile="bad_utf8")
+    body = _post(bad.device_url, gdi)[2]
+    with pytest.raises(UnicodeDecodeError):
+        body.decode("utf-8")
+    assert re.search(rb"Model>DS-2CD2012-I</", body)  # the markup is intact: only the text is broken
+    assert etree.fromstring(body.decode("utf-8", "replace").encode()) is not None
+    soap11 = make_camera(hostile="soap11", credentials=(USER, PASSWORD), auth="wsse")
+    status, headers, body = _post(soap11.device_url, gdi)
+    assert status == 401 and headers["Content-Type"].startswith("text/xml")  # this persona faults with 401
+    assert b"http://schemas.xmlsoap.org/soap/envelope/" in body and b"2003/05/soap-envelope" not in body
+    assert _text(body, "faultcode").endswith("NotAuthorized") and _text(body, "faultstring")
+    chunked = make_camera(hostile="huge_chunked")
+    conn = http.client.HTTPConnection(chunked.ip, chunked.onvif_port, timeout=5)
+    conn.request("POST", "/onvif/device_service", gdi, {"Content-Type": "application/soap+xml"})
+    resp = conn.getresponse()
+    assert resp.headers["Transfer-Encoding"] == "chunked" and resp.headers["Content-Length"] is None
+    assert len(resp.read(4 << 20)) == 4 << 20
+    conn.close()
+    endless = make_camera(hostile="snapshot_endless")
+    snapshot = endless.identity["profiles"][0]["snapshot_uri"]
+    with urllib.request.urlopen(snapshot, timeout=5) as r:
+        assert r.headers["Content-Type"] == "image/jpeg" and r.headers["Content-Length"] is None
+        data = r.read(16 << 20)
+    assert len(data) == 16 << 20 and data.startswith(b"\xff\xd8")
+
+
 def test_wsd_flood(make_camera) -> None:
     cam = make_camera(hostile="wsd_flood")
     _, probe = _probe(cam.ip)

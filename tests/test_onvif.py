@@ -285,10 +285,11 @@ def test_invalid_utf8_in_text_is_read_with_replacement_characters() -> None:
     assert not any(": malformed:" in e for e in result.errors)
 
 
-@pytest.mark.parametrize("credentials", [None, ("admin", RIGHT.password)])
-def test_soap11_replies_are_understood(credentials: tuple[str, str] | None) -> None:
-    """SOAP 1.1 envelopes and faults (faultcode ter:NotAuthorized, HTTP 500) work like SOAP 1.2."""
-    with camera(hostile="soap11", credentials=credentials) as cam:
+@pytest.mark.parametrize("credentials,auth", [(None, "wsse+digest"), (("admin", RIGHT.password), "wsse+digest"),
+                                              (("admin", RIGHT.password), "wsse")])
+def test_soap11_replies_are_understood(credentials: tuple[str, str] | None, auth: str) -> None:
+    """SOAP 1.1 envelopes and faults (faultcode ter:NotAuthorized) work like SOAP 1.2."""
+    with camera(hostile="soap11", credentials=credentials, auth=auth) as cam:
         result = interrogate(cam, [RIGHT] if credentials else [], config=FAST)
     assert result.info is not None
     assert (result.info.manufacturer, result.info.model) == (cam.identity["manufacturer"], cam.identity["model"])
@@ -299,7 +300,7 @@ def test_soap11_replies_are_understood(credentials: tuple[str, str] | None) -> N
 
 
 def test_soap11_fault_without_credentials_is_auth_required() -> None:
-    with camera(hostile="soap11", credentials=("admin", RIGHT.password)) as cam:
+    with camera(hostile="soap11", credentials=("admin", RIGHT.password), auth="wsse") as cam:
         result = interrogate(cam, [], config=FAST)
     assert result.info is not None and result.info.auth == "required"
     assert any(e.startswith("GetDeviceInformation: auth: credentials required") for e in result.errors), result.errors
