@@ -248,9 +248,10 @@ def test_concurrent_bursts_on_one_socket_count_only_their_own_replies(lab: Lab) 
     assert cp.returncode == 0, cp.stderr
     results = [r for g in json.loads(cp.stdout)["results"] for r in g.values()]
     by = {ip: [r for r in results if r["target"] == ip] for ip in (clean, dup, h40)}
-    assert all((r["sent"], r["received"], r["duplicates"]) == (5, 5, 0) for r in by[clean])
-    # Each burst sees its own five duplicates, never another burst's.
-    assert all((r["sent"], r["received"], r["duplicates"]) == (5, 5, 5) for r in by[dup])
+    assert [(r["sent"], r["received"], r["duplicates"]) for r in by[clean]] == [(5, 5, 0)] * 20
+    # Each burst counts its own replies once, and at most its own five duplicates (those arriving
+    # after its last first reply find it finished), never another burst's.
+    assert all((r["sent"], r["received"]) == (5, 5) and r["duplicates"] <= 5 for r in by[dup]), by[dup]
     ident = by[h40][0]["ident"]
     assert all(r["ident"] == ident for r in results)  # one socket for all 60 bursts
     truth = [e for e in read_ground_truth(lab.truth["h40"]) if e["id"] == ident]
