@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 __all__ = ["create_app"]
 
@@ -47,6 +48,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from sitescout.web import auth, i18n, map as map_bp, metrics, plans, security, sites, storage, api, sd
 
     app = Flask(__name__)
+    # Every <int:…> in a URL is an id or a tile number: one beyond 64 bits is a 404, not a database overflow.
+    app.url_map.converters["int"] = _BoundedInt
     app.config.from_mapping(DEFAULT_CONFIG)
     if test_config:
         app.config.from_mapping(test_config)
@@ -62,6 +65,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.add_url_rule("/", "index", map_bp.index)
     app.register_error_handler(HTTPException, _http_error)
     return app
+
+
+class _BoundedInt(IntegerConverter):
+    """``<int:…>`` that matches only numbers a database integer can hold."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def _http_error(err: HTTPException) -> Response | tuple[str, int]:

@@ -14,7 +14,8 @@ from sitescout.inventory import store
 from sitescout.inventory.db import ConflictError
 from sitescout.inventory.records import DeviceSummary, SiteSummary
 from sitescout.web.security import EDIT_ROLES, OBSERVATION_ROLES, READ_ROLES, token_or_login_required, token_required
-from sitescout.web.storage import commit_session, db_session
+from sitescout.web.storage import commit_session, db_session, discard_session
+from sitescout.web.validate import check_observations, check_survey
 
 __all__ = ["bp", "site_feature", "forget_sites"]
 
@@ -132,7 +133,10 @@ def list_devices() -> Response:
 def _json_body() -> Any:
     if not request.is_json:
         raise ValueError("send the document as JSON (Content-Type: application/json)")
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # the json module recurses once per level: "[[[[…" would otherwise be a 500
+        raise ValueError("the body is nested too deeply") from None
     if data is None:
         raise ValueError("the body is not valid JSON")
     return data
@@ -146,13 +150,16 @@ def post_survey() -> Response:
         doc = _json_body()
         if not isinstance(doc, dict) or not isinstance(doc.get("site"), str) or not isinstance(doc.get("hosts"), list):
             raise ValueError("a survey document needs 'site' (text) and 'hosts' (a list); see the brief")
+        check_survey(doc)
         site_id = request.args.get("site", type=int)
         result = store.ingest_survey(db_session(), doc, site_id=site_id)
         commit_session()
         forget_sites()
     except ConflictError as err:
+        discard_session()
         return _error(409, str(err))
     except (ValueError, LookupError) as err:
+        discard_session()
         return _error(400, str(err))
     log.info("%s: survey of %r stored as %s (duplicate: %s)", request.remote_addr, doc.get("site"),
              result.survey_id, result.duplicate)
@@ -171,9 +178,11 @@ def post_observations() -> Response:
             data = data.get("observations")
         if not isinstance(data, list) or not all(isinstance(o, dict) for o in data):
             raise ValueError("send a list of observation objects")
+        check_observations(data)
         count = store.record_observations(db_session(), data)
         commit_session()
         forget_sites()
     except (ValueError, LookupError) as err:
+        discard_session()
         return _error(400, str(err))
     return _json({"recorded": count}, 201)

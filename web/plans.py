@@ -14,7 +14,8 @@ from sitescout.inventory.plans import PlanError, PlanRecord, get_plan, list_plan
 from sitescout.inventory.store import get_site
 from sitescout.web.api import _error, _json, _json_body, forget_sites
 from sitescout.web.security import EDIT_ROLES, READ_ROLES, token_or_login_required, token_required
-from sitescout.web.storage import commit_session, db_session
+from sitescout.web.storage import commit_session, db_session, discard_session
+from sitescout.web.validate import check_json, check_plan_size
 
 __all__ = ["bp", "MAX_CAMERAS"]
 
@@ -77,7 +78,10 @@ def create_plan(site_id: int) -> Response:
     """Solve a plan input (the body) for a site, save it with planned cameras, return its GeoJSON."""
     limit_max = float(current_app.config.get("PLAN_TIME_LIMIT_S", 5.0))
     try:
-        body, options = _options(_json_body())
+        raw = _json_body()
+        check_json(raw)
+        body, options = _options(raw)
+        check_plan_size(body)
         k = int(_number(options, "k", 4, 1, MAX_CAMERAS) or 4)
         budget = _number(options, "budget", None, 0, 1e12)
         time_limit = _number(options, "time_limit_s", min(1.5, limit_max), 0.01, limit_max) or limit_max
@@ -92,11 +96,20 @@ def create_plan(site_id: int) -> Response:
         commit_session()
         forget_sites()
     except ConflictError as err:
+        discard_session()
         return _error(409, str(err))
     except PlanError as err:
+        discard_session()
         return _error(400, err.message)
     except (ValueError, LookupError) as err:
+        discard_session()
         return _error(400, str(err))
+    except (TypeError, AttributeError) as err:
+        # The plan input parser (inventory.plan_io) does not type-check every field yet: a list where it
+        # wants a number ends here.  Still the client's mistake, so a 400; logged to find the field.
+        discard_session()
+        log.warning("%s: plan input with a field of the wrong type: %s", request.remote_addr, err, exc_info=True)
+        return _error(400, f"the plan input has a field of the wrong type ({err}); see docs/examples/plan_village.json")
     log.info("%s: plan %s saved for site %s (%d cameras, objective %s, gap %s)", request.remote_addr, record.id,
              site_id, len(record.device_ids), record.objective, record.gap)
     return _json(answer, 201, mimetype="application/geo+json")

@@ -19,7 +19,7 @@ from sitescout.web import pdf
 from sitescout.web.api import forget_sites
 from sitescout.web.charts import key_figures
 from sitescout.web.security import EDIT_ROLES, login_required, page_csp
-from sitescout.web.storage import commit_session, db_session
+from sitescout.web.storage import commit_session, db_session, discard_session
 
 __all__ = ["bp"]
 
@@ -138,6 +138,7 @@ def decide_candidate(candidate_id: int, decision: str) -> Response:
         commit_session()
         forget_sites()
     except (LookupError, ValueError) as err:
+        discard_session()
         flash(str(err), "error")
     else:
         flash(_("Candidate accepted.") if decision == "accept" else _("Candidate rejected."), "info")

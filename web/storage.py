@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from sitescout.inventory.db import Database, default_database_url, open_database
 
-__all__ = ["init_app", "get_database", "db_session", "commit_session"]
+__all__ = ["init_app", "get_database", "db_session", "commit_session", "discard_session"]
 
 log = logging.getLogger(__name__)
 
@@ -57,3 +57,14 @@ def commit_session() -> None:
     g.pop("db_session", None)
     if stack is not None:
         stack.close()
+
+
+def discard_session() -> None:
+    """Roll back this request's transaction now: a refused write leaves nothing behind, not even half."""
+    stack: ExitStack | None = g.pop("db_stack", None)
+    session: Session | None = g.pop("db_session", None)
+    if stack is None:
+        return
+    if session is not None:
+        session.rollback()
+    stack.close()  # commits an empty transaction: nothing
