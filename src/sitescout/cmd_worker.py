@@ -44,7 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--credentials", metavar="FILE", type=Path,
                    help="TOML file of camera credentials ([[credentials]] username/password)")
     p.add_argument("--observations-spool", metavar="FILE", type=Path,
-                   help="append every result as a JSON line to FILE (with --targets)")
+                   help="with --targets: append every result as a JSON line to FILE; with --inventory: keep "
+                        "queued observations in FILE (and FILE.acked) until delivered, so a crash loses none")
     p.add_argument("--socket", choices=["auto", "raw", "dgram"], default="auto",
                    help="ICMP socket kind (default: raw if permitted, else unprivileged datagram)")
     p.set_defaults(func=run)
@@ -67,8 +68,6 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("give --targets FILE or --inventory URL --token-file FILE")
     if args.token_file and not args.inventory:
         raise UsageError("--token-file goes with --inventory URL")
-    if args.inventory and args.observations_spool:
-        raise UsageError("--observations-spool goes with --targets; with --inventory observations go to it")
     if not args.inventory and (args.settings or args.refresh != 60.0):
         raise UsageError("--settings and --refresh go with --inventory URL")
     if not 0.1 <= args.flush_interval <= 3600 or not 1.0 <= args.refresh <= 86400:
@@ -84,7 +83,12 @@ def run(args: argparse.Namespace) -> int:
     queue = None
     if args.inventory:
         source, sink = _inventory_link(args)
-        queue = ObservationQueue(sink, flush_interval_s=args.flush_interval)
+        if args.observations_spool:
+            from sitescout.probes.inventory_link import SpooledObservationQueue
+
+            queue = SpooledObservationQueue(sink, args.observations_spool, flush_interval_s=args.flush_interval)
+        else:
+            queue = ObservationQueue(sink, flush_interval_s=args.flush_interval)
     else:
         source = FileTargetSource(args.targets)
         if args.observations_spool:
