@@ -255,7 +255,11 @@ async def async_run_survey(
         nonlocal done
         assert d.device is not None
         rec = d.record
-        choice = choose_xaddr(d.device.xaddrs, rec.ip)
+        # An endpoint heard from several addresses (spoofed, or multi-homed): use only what
+        # this address said, so another address's scopes never land on this record.
+        scopes, xaddrs = d.device.said_by(rec.ip) if len(d.device.source_ips) > 1 \
+            else (d.device.scopes, d.device.xaddrs)
+        choice = choose_xaddr(xaddrs, rec.ip)
         if choice is None or not choice.url:
             rec.errors.append("onvif: no usable XAddr in the discovery reply")
         else:
@@ -263,8 +267,8 @@ async def async_run_survey(
                 ip=rec.ip,
                 xaddr=choice.url,
                 endpoint=d.device.endpoint,
-                scopes=list(d.device.scopes),
-                xaddrs=list(d.device.xaddrs),
+                scopes=list(scopes),
+                xaddrs=list(xaddrs),
             )
             async with semaphore:
                 try:

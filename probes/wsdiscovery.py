@@ -272,6 +272,13 @@ class DiscoveredDevice:
     metadata_version: int | None = None
     aliases: list[str] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)
+    #: What each source address said first: (scopes, xaddrs).  The merged lists mix every
+    #: address's claims; a spoofer's scopes must not end up on the camera it impersonates.
+    by_source: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)
+
+    def said_by(self, source_ip: str) -> tuple[list[str], list[str]]:
+        """Return (scopes, xaddrs) as ``source_ip`` sent them, or the merged lists when it is not known."""
+        return self.by_source.get(source_ip, (self.scopes, self.xaddrs))
 
     def choose_xaddr(self, *, fallback_host: str | None = None) -> XAddrChoice | None:
         """Choose the device-service URL, re-based on the first address that answered."""
@@ -290,7 +297,7 @@ def _new_device(key: str, m: WsdMatch) -> DiscoveredDevice:
     return DiscoveredDevice(
         endpoint=key, types=list(m.types), scopes=list(m.scopes), xaddrs=list(m.xaddrs),
         source_ips=[m.source_ip], mac=None, name=None, hardware=None, is_hello=m.is_hello,
-        replies=0, metadata_version=m.metadata_version,
+        replies=0, metadata_version=m.metadata_version, by_source={m.source_ip: (m.scopes, m.xaddrs)},
     )
 
 
@@ -308,6 +315,9 @@ def _merge_into(dst: DiscoveredDevice, src: DiscoveredDevice) -> None:
     _add_bounded(dst.source_ips, src.source_ips)
     _add_bounded(dst.aliases, [src.endpoint, *src.aliases])
     _add_bounded(dst.findings, src.findings, _MAX_FINDINGS)
+    for ip, said in src.by_source.items():
+        if len(dst.by_source) < _MAX_ITEMS:
+            dst.by_source.setdefault(ip, said)
     dst.replies += src.replies
     dst.is_hello = dst.is_hello and src.is_hello
     dst.mac = dst.mac or src.mac
@@ -379,6 +389,8 @@ class DiscoveryCollector:
                 _set_identity(dev)
             _add_bounded(dev.xaddrs, m.xaddrs)
             _add_bounded(dev.source_ips, [m.source_ip])
+            if m.source_ip not in dev.by_source and len(dev.by_source) < _MAX_ITEMS:
+                dev.by_source[m.source_ip] = (m.scopes, m.xaddrs)
             dev.is_hello = dev.is_hello and m.is_hello
             if m.metadata_version is not None:
                 dev.metadata_version = max(dev.metadata_version or 0, m.metadata_version)
@@ -398,7 +410,8 @@ class DiscoveryCollector:
         for dev in self._devices.values():
             out = DiscoveredDevice(**{**dev.__dict__, "types": list(dev.types), "scopes": list(dev.scopes),
                                       "xaddrs": list(dev.xaddrs), "source_ips": list(dev.source_ips),
-                                      "aliases": list(dev.aliases), "findings": list(dev.findings)})
+                                      "aliases": list(dev.aliases), "findings": list(dev.findings),
+                                      "by_source": dict(dev.by_source)})
             target = (by_mac.get(out.mac) if out.mac else None) or (by_serial.get(out.serial) if out.serial else None)
             if target is not None:
                 _merge_into(target, out)

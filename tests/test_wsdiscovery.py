@@ -189,6 +189,22 @@ def test_dedup_across_nics_and_duplicates() -> None:
     assert dev.name == "AXIS M2025-LE" and dev.hardware == "M2025-LE" and not dev.is_hello
 
 
+def test_each_source_keeps_what_it_said() -> None:
+    """A spoofer claiming a camera's endpoint adds to the merged lists, not to what the camera itself said."""
+    c = DiscoveryCollector()
+    data = _capture("axis_m2025le_onvifkotlin.xml")
+    c.add_datagram(data, "198.51.100.7")
+    spoof = data.replace(b"M2025-LE", b"EVIL-1").replace(b"<d:XAddrs>", b"<d:XAddrs>http://198.51.100.66/x ")
+    c.add_datagram(spoof, "198.51.100.66")
+    (dev,) = c.devices()
+    assert any("EVIL-1" in s for s in dev.scopes)  # merged: both said it
+    scopes, xaddrs = dev.said_by("198.51.100.7")
+    assert not any("EVIL-1" in s for s in scopes) and "http://198.51.100.66/x" not in xaddrs
+    scopes, xaddrs = dev.said_by("198.51.100.66")
+    assert any("EVIL-1" in s for s in scopes) and xaddrs[0] == "http://198.51.100.66/x"
+    assert dev.said_by("203.0.113.1") == (dev.scopes, dev.xaddrs)
+
+
 def test_merge_by_mac_then_serial() -> None:
     c = DiscoveryCollector()
     hik = _capture("hikvision_dfi6256te_kerberos.xml")
@@ -561,5 +577,6 @@ def test_spoofed_duplicates_are_counted_not_parsed() -> None:
     spoofed = by_endpoint[victim[0]]
     assert spoofed.source_ips == [ip] and spoofed.xaddrs[0] == f"http://{victim[1]}:18080/onvif/device_service"
     assert spoofed.replies >= SPOOF_COPIES // 2
+    assert spoofed.said_by(ip)[1][0] == spoofed.xaddrs[0]
     # Identical copies are recognised by their digest: parsed once each, the rest only counted.
     assert report.parsed <= 8 and report.duplicates >= SPOOF_COPIES
