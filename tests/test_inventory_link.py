@@ -36,6 +36,7 @@ from sitescout.probes.inventory_link import (
     HttpObservationSink,
     InventoryError,
     InventoryTargetSource,
+    SpooledObservationQueue,
     api_observation,
     targets_from_groups,
 )
@@ -338,3 +339,65 @@ def test_targets_from_groups_checks_the_answer() -> None:
     assert row == {"device_id": 7, "kind": "link", "health": "warning", "observed_at": "1970-01-01T00:00:00.500000+00:00",
                    "values": {"loss_ratio": 0.5}, "reason": ""}
     assert json.dumps(row) and re.match(r"\d{4}-", row["observed_at"])
+
+
+# ---------------------------------------------------------------------------
+# The spooled queue (what a SIGKILLed worker restarts from; the kills themselves: test_crash_consistency).
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.up = True
+        self.got: list[dict[str, Any]] = []
+
+    def send(self, batch: list[dict[str, Any]]) -> None:
+        if not self.up:
+            raise SinkUnavailable("down")
+        self.got.extend(batch)
+
+
+def _results(n: int, start: float = 1_700_000_000.0) -> list[Any]:
+    from sitescout.probes.registry import ProbeJob, ProbeResult
+    from sitescout.probes.targets import Target
+
+    target = Target(site="S", device="D", ip="127.0.0.1", kind="host", onvif=None)
+    return [ProbeResult(ProbeJob("link", target), up=True, finished_at=start + i) for i in range(n)]
+
+
+def test_spooled_queue_keeps_undelivered_observations_across_restarts(tmp_path: Path) -> None:
+    spool = tmp_path / "spool.jsonl"
+    sink = _Sink()
+    queue = SpooledObservationQueue(sink, spool, batch_size=2)
+    queue.put(_results(3))
+    assert queue.flush() and len(sink.got) == 3
+    sink.up = False
+    queue.put(_results(4, start=1_700_000_100.0))
+    assert not queue.flush()
+    # "killed": a new queue on the same spool has exactly the four undelivered ones
+    again = SpooledObservationQueue(_Sink(), spool, batch_size=2)
+    assert again.recovered == 4
+    assert again.flush()
+    assert [o["observed_at"] for o in again.sink.got] == [1_700_000_100.0 + i for i in range(4)]  # type: ignore[attr-defined]
+    assert SpooledObservationQueue(_Sink(), spool).recovered == 0
+
+
+def test_spooled_queue_cuts_a_torn_line_and_compacts(tmp_path: Path) -> None:
+    spool = tmp_path / "spool.jsonl"
+    queue = SpooledObservationQueue(_Sink(), spool)
+    queue.put(_results(2))
+    with open(spool, "a") as fh:
+        fh.write('{"site": "S", "dev')  # the process died in the middle of a write
+    again = SpooledObservationQueue(_Sink(), spool, compact_bytes=1)
+    assert again.recovered == 2 and spool.read_text().endswith("}\n")
+    again.put(_results(1, start=1_700_000_500.0))
+    assert again.flush() and len(again.sink.got) == 3  # type: ignore[attr-defined]
+    assert spool.read_text() == "" and (tmp_path / "spool.jsonl.acked").read_text().strip() == "0"
+    assert SpooledObservationQueue(_Sink(), spool).recovered == 0
+
+
+def test_resent_observations_are_stored_once(inventory: Inventory) -> None:
+    sink = HttpObservationSink(inventory.web.url, inventory.token, device_ids={("S", "D"): inventory.camera_id})
+    obs = [dict(r.to_observation(), kind="resend-test") for r in _results(3, start=1_600_000_000.0)]
+    sink.send(obs)
+    sink.send(obs)  # the answer was lost: the worker sends the batch again
+    assert len(inventory.observations(inventory.camera_id, "resend-test")) == 3
