@@ -20,10 +20,12 @@ side (``stream_worker``) runs only in that worker, which alone imports cv2.
 from __future__ import annotations
 
 import base64
+import http.client
 import logging
 import multiprocessing
 import multiprocessing.connection
 import re
+import socket
 import threading
 import time
 import urllib.error
@@ -533,6 +535,52 @@ def check_streams(jobs: Sequence[StreamJob], *, concurrency: int = 2, config: St
 _SNAPSHOT_MAX_BYTES = 8 * 1024 * 1024
 
 
+def _cut_sockets(sockets: list[socket.socket], cut: threading.Event) -> None:
+    """Shut down every connection of a fetch that ran out of time (its blocked read returns)."""
+    cut.set()
+    for sock in list(sockets):
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+class _DeadlineHTTPHandler(urllib.request.HTTPHandler):
+    """Open HTTP connections and note their sockets, so a timer can cut them."""
+
+    def __init__(self, sockets: list[socket.socket]) -> None:
+        super().__init__()
+        self._sockets = sockets
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        sockets = self._sockets
+
+        class _Connection(http.client.HTTPConnection):
+            def connect(self) -> None:
+                super().connect()
+                sockets.append(self.sock)
+
+        return self.do_open(_Connection, req)
+
+
+class _DeadlineHTTPSHandler(urllib.request.HTTPSHandler):
+    """The HTTPS twin of `_DeadlineHTTPHandler`."""
+
+    def __init__(self, sockets: list[socket.socket]) -> None:
+        super().__init__()
+        self._sockets = sockets
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        sockets = self._sockets
+
+        class _Connection(http.client.HTTPSConnection):
+            def connect(self) -> None:
+                super().connect()
+                sockets.append(self.sock)
+
+        return self.do_open(_Connection, req, context=self._context)  # type: ignore[attr-defined]
+
+
 def check_snapshot(
     url: str, *, credentials: Credential | None = None, timeout_s: float = 5.0, max_bytes: int = _SNAPSHOT_MAX_BYTES
 ) -> SnapshotResult:
@@ -544,8 +592,15 @@ def check_snapshot(
         passwords = urllib.request.HTTPPasswordMgrWithDefaultRealm()
         passwords.add_password(None, url, creds.username, creds.password)
         handlers += [urllib.request.HTTPDigestAuthHandler(passwords), urllib.request.HTTPBasicAuthHandler(passwords)]
-    opener = urllib.request.build_opener(*handlers)
+    # The socket timeout bounds each read, not the fetch: a camera that drips a byte a
+    # second never trips it.  A timer cuts every connection of the fetch at timeout_s.
+    sockets: list[socket.socket] = []
+    cut = threading.Event()
+    opener = urllib.request.build_opener(*handlers, _DeadlineHTTPHandler(sockets), _DeadlineHTTPSHandler(sockets))
+    timer = threading.Timer(timeout_s, _cut_sockets, args=(sockets, cut))
+    timer.daemon = True
     started = time.monotonic()
+    timer.start()
     try:
         with opener.open(url, timeout=timeout_s) as response:
             result.content_type = response.headers.get("Content-Type")
@@ -554,13 +609,22 @@ def check_snapshot(
         cls = AuthError if err.code in (401, 403) else UnreachableError
         result.error = cls(result.url, f"HTTP {err.code} {err.reason}").as_text()
         return result
-    except (TimeoutError, OSError, ValueError) as err:
+    except (TimeoutError, OSError, ValueError, http.client.HTTPException) as err:
         reason = getattr(err, "reason", err)
+        if cut.is_set():
+            result.error = ProbeTimeout(result.url, f"no complete snapshot within {timeout_s:g} s").as_text()
+            return result
         cls = ProbeTimeout if isinstance(reason, TimeoutError) or "timed out" in str(reason) else UnreachableError
-        result.error = cls(result.url, scrub(str(reason), creds)).as_text()
+        detail = scrub(str(reason), creds) or type(err).__name__
+        result.error = cls(result.url, detail).as_text()
         return result
     finally:
+        timer.cancel()
         result.fetch_s = round(time.monotonic() - started, 4)
+    if cut.is_set():  # the cut read ends like a closed connection: what came is a fragment
+        result.error = ProbeTimeout(result.url, f"no complete snapshot within {timeout_s:g} s "
+                                                f"({len(data)} bytes came)").as_text()
+        return result
     if len(data) > max_bytes:
         result.error = MalformedError(result.url, f"snapshot larger than {max_bytes} bytes").as_text()
         return result

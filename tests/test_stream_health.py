@@ -227,7 +227,7 @@ def test_redact_uri_strips_userinfo_only() -> None:
 
 @pytest.fixture(scope="module")
 def snapshot_server() -> Iterator[str]:
-    """An HTTP server: /snap.jpg (basic auth), /open.jpg, /login (HTML), /big.jpg (over the cap), /slow."""
+    """An HTTP server: /snap.jpg (basic auth), /open.jpg, /login (HTML), /big.jpg (over the cap), /slow, /drip."""
     cv2 = pytest.importorskip("cv2")
     np = pytest.importorskip("numpy")
     ok, encoded = cv2.imencode(".jpg", np.full((90, 160, 3), 128, np.uint8))
@@ -258,6 +258,17 @@ def snapshot_server() -> Iterator[str]:
             elif self.path == "/slow":
                 time.sleep(3)
                 self._send(200, jpeg)
+            elif self.path == "/drip":  # a byte every 20 ms: each read is quick, the fetch never ends
+                self.send_response(200)
+                self.send_header("Content-Type", "image/jpeg")
+                self.end_headers()
+                try:
+                    for i in range(len(jpeg) * 100):
+                        self.wfile.write(jpeg[i % len(jpeg):i % len(jpeg) + 1])
+                        self.wfile.flush()
+                        time.sleep(0.02)
+                except OSError:
+                    return  # the client cut the fetch
             else:
                 self._send(200, b"<html>login</html>", "text/html")
 
@@ -290,3 +301,10 @@ def test_snapshot_failures_are_typed(snapshot_server: str) -> None:
     assert slow.error and slow.error.startswith("timeout:") and (slow.fetch_s or 9) < 2
     refused = check_snapshot(f"http://127.0.0.1:{_refused_port()}/x.jpg", timeout_s=1)
     assert refused.error and refused.error.startswith("unreachable:")
+
+
+def test_snapshot_that_never_ends_is_cut_at_its_timeout(snapshot_server: str) -> None:
+    started = time.monotonic()
+    drip = check_snapshot(f"{snapshot_server}/drip", timeout_s=0.5)
+    assert time.monotonic() - started < 1.5
+    assert not drip.up and drip.error and drip.error.startswith("timeout: no complete snapshot within 0.5 s"), drip
