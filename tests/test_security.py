@@ -376,6 +376,35 @@ def test_login_gives_a_fresh_session_and_logout_ends_it(world: World) -> None:
     assert client.get("/map").status_code == 302
 
 
+def test_a_session_follows_the_user_row_role_change_password_change_removal(world: World) -> None:
+    from sitescout.inventory.auth import set_password
+    from sitescout.inventory.models import User
+
+    editor = world.app.test_client()
+    login(editor, "editor", "editor-password")
+    url = _url(world, "sites.decide_candidate")
+    # Demoted to viewer: the next form post is refused, though the cookie still says "editor".
+    with world.database.session() as session:
+        session.query(User).filter_by(username="editor").one().role = "viewer"
+    before = fingerprint(world.path)
+    assert editor.post(url, data={"csrf_token": _csrf(editor, "/map")}).status_code == 403
+    assert fingerprint(world.path) == before
+    # A new password ends the sessions made with the old one.
+    viewer = world.app.test_client()
+    login(viewer, "viewer", "viewer-password")
+    assert viewer.get("/map").status_code == 200
+    with world.database.session() as session:
+        assert set_password(session, "viewer", "a-new-viewer-password")
+    assert viewer.get("/map").status_code == 302
+    assert viewer.get("/api/v1/sites").status_code == 401
+    # A removed user is logged out at once.
+    admin = world.app.test_client()
+    login(admin, "admin", "admin-password")
+    with world.database.session() as session:
+        session.query(User).filter_by(username="admin").delete()
+    assert admin.get("/map").status_code == 302
+
+
 def _html_answers(world: World) -> Iterator[tuple[str, Any]]:
     client = world.app.test_client()
     for path in ("/login", "/nowhere", "/map"):  # anonymous: the login page, a 404 page, a redirect

@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 
 from sitescout.inventory import store
 from sitescout.web.i18n import LANG_COOKIE
+from sitescout.web.security import login_stamp
 from sitescout.web.storage import db_session
 
 __all__ = ["bp", "safe_next"]
@@ -29,6 +30,14 @@ def safe_next(target: str | None, default: str) -> str:
     return target
 
 
+def _password_hash(username: str) -> str:
+    from sqlalchemy import select
+
+    from sitescout.inventory.models import User
+
+    return str(db_session().scalar(select(User.password_hash).where(User.username == username)) or "")
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Response | str:
     """Show the login form, or log the user in."""
@@ -43,7 +52,7 @@ def login() -> Response | str:
         csrf = session.get("csrf")
         session.clear()  # a fresh session on login: no fixation
         session.permanent = True
-        session.update(username=username, role=str(role))
+        session.update(username=username, role=str(role), stamp=login_stamp(_password_hash(username)))
         if csrf:
             session["csrf"] = csrf
         log.info("%s: user %r logged in as %s", request.remote_addr, username, role)

@@ -12,6 +12,7 @@ and need none.
 from __future__ import annotations
 
 import functools
+import hashlib
 import hmac
 import logging
 import secrets
@@ -22,7 +23,7 @@ from flask import Flask, Response, abort, g, jsonify, redirect, request, session
 
 __all__ = [
     "READ_ROLES", "EDIT_ROLES", "TARGET_ROLES", "OBSERVATION_ROLES",
-    "csrf_token", "current_role", "login_required", "token_or_login_required", "token_required",
+    "csrf_token", "current_role", "login_stamp", "login_required", "token_or_login_required", "token_required",
     "page_csp", "init_app",
 ]
 
@@ -60,9 +61,37 @@ def _check_csrf() -> None:
         abort(400, description="CSRF token missing or wrong; reload the page and try again")
 
 
+def login_stamp(password_hash: str) -> str:
+    """Return what a session keeps of the user's password hash: a new password ends every older session."""
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:24]
+
+
 def current_role() -> str | None:
-    """Return the role of the logged-in user, or None."""
-    return session.get("role")
+    """Return the role of the logged-in user as the inventory has it now, or None.
+
+    The session cookie is signed, not stored server-side, so it is checked against the
+    user's row on each request (once): a deleted user is logged out, a changed role
+    applies at once, and a changed password ends every session made with the old one.
+    """
+    if "session_role" in g:
+        return g.session_role
+    role = None
+    username = session.get("username")
+    if username and session.get("role"):
+        from sqlalchemy import select
+
+        from sitescout.inventory.models import User
+        from sitescout.web.storage import db_session
+
+        row = db_session().execute(select(User.role, User.password_hash).where(User.username == username)).first()
+        if row is not None and hmac.compare_digest(login_stamp(row.password_hash), str(session.get("stamp", ""))):
+            role = str(row.role)
+        else:
+            log.info("%s: session of %r no longer valid (user removed or password changed)", request.remote_addr,
+                     username)
+            session.clear()
+    g.session_role = role
+    return role
 
 
 def _bearer_role() -> str | None:
@@ -193,7 +222,7 @@ def _add_headers(response: Response) -> Response:
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "same-origin")
     headers.setdefault("X-Frame-Options", "DENY")
-    if session.get("role"):
+    if session.get("role") or g.get("session_role"):
         headers.setdefault("Cache-Control", "private, no-store")
     return response
 
