@@ -672,7 +672,8 @@ def test_planted_password_is_in_no_output_of_survey_serve_and_worker(tmp_path: P
                 worker = lab.scanner.popen(
                     [py, "-m", "sitescout", "-vv", "worker", "--inventory", web, "--token-file",
                      str(tmp_path / "worker-token"), "--settings", str(tmp_path / "settings.yaml"), "--credentials",
-                     str(creds), "--listen", "127.0.0.1:0", "--refresh", "1", "--flush-interval", "0.5"],
+                     str(creds), "--listen", "127.0.0.1:0", "--refresh", "1", "--flush-interval", "0.5",
+                     "--observations-spool", str(tmp_path / "spool.jsonl")],
                     stdout=subprocess.PIPE, stderr=log, text=True)
             procs.append(worker)
             ready = worker.stdout.readline() if worker.stdout else ""
@@ -726,6 +727,8 @@ def test_planted_password_is_in_no_output_of_survey_serve_and_worker(tmp_path: P
     assert b"DEBUG" in outputs["worker log"] and b"GET /sd/prometheus" in outputs["serve log"]
     for name in ("survey.json", "report.html"):
         outputs[name] = (tmp_path / name).read_bytes()
+    for spool in tmp_path.glob("spool.jsonl*"):  # the worker's queue of observations not yet delivered
+        outputs[f"worker {spool.name}"] = spool.read_bytes()
 
     # 6. Exports of both inventories, and the database files themselves.
     for db in (server_db, field_db):
