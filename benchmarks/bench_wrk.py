@@ -234,7 +234,7 @@ def run_wrk(port: int, path: str, max_id: int, header: str, connections: int, se
 def _tracebacks(log_text: str, limit: int = 3) -> list[str]:
     """Return the first tracebacks of the server log (up to 40 lines each)."""
     lines = log_text.splitlines()
-    found = []
+    found: list[str] = []
     for i, line in enumerate(lines):
         if line.startswith("Traceback") and len(found) < limit:
             found.append("\n".join(lines[max(0, i - 2):i + 40]))
@@ -248,6 +248,18 @@ def _non_2xx_lines(log_text: str) -> dict[str, int]:
         if not m.group(1).startswith("2"):
             counts[m.group(1)] = counts.get(m.group(1), 0) + 1
     return counts
+
+
+def markdown_table(results: list[dict[str, Any]]) -> str:
+    """Render the runs as the table of docs/benchmarks.md."""
+    rows = ["| endpoint | bytes | conns | requests | req/s | p50 ms | p99 ms | max ms | non-2xx | socket errors |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        lat = r["latency_ms"]
+        rows.append(f"| `{r['path']}` | {r['body_bytes_first']:,} | {r['connections']} | {r['requests']:,} | "
+                    f"{r['rps']:,} | {lat['p50']:,} | {lat['p99']:,} | {lat['max']:,} | {r['non_2xx']} | "
+                    f"{r['socket_errors']['total']} |")
+    return "\n".join(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -348,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
             args.json.write_text(json.dumps(out, indent=2))
         shutil.rmtree(tmp, ignore_errors=True)
     print(json.dumps({k: v for k, v in out.items() if k != "runs"}, indent=2))
+    print(markdown_table(results))
     return 0 if all(r["errors"] == 0 for r in results) else 1
 
 

@@ -147,9 +147,7 @@ def _fit_slope(points: list[tuple[float, float]]) -> float | None:
     return None if den == 0 else sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den * 600
 
 
-def _pct(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
+def _pct(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
 
