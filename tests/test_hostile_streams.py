@@ -158,6 +158,7 @@ def test_every_hostile_stream_ends_in_budget_with_a_clear_error(
         results = {r.profile: r for r in checker.check_many(jobs)}
     total = time.monotonic() - started
     for name, r in results.items():
+        print(f"\nFIGURE check {name} | {r.duration_s:.2f} s | {r.memory_growth_mb} MB | {r.error}")
         assert r.duration_s is not None and r.duration_s <= DEFAULT_STREAM.budget_s + 0.5, (name, r.duration_s)
         assert r.memory_growth_mb is not None and r.memory_growth_mb < MEMORY_LIMIT_MB, (name, r.memory_growth_mb)
         if name.startswith("healthy"):
@@ -263,6 +264,8 @@ def test_worker_keeps_answering_and_counts_hostile_streams_by_reason(
                 break
             time.sleep(0.3)
     assert len(seen) == len(streams), sorted(seen)
+    print(f"\nFIGURE worker | scrapes max {max(scrape_s):.3f} s | peak worker RSS {max(peaks.peaks.values()):.1f} MB "
+          f"(idle {idle_worker_mb:.1f}) | {seen}")
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
                for fam in text_string_to_metric_families(body) for s in fam.samples}
     # Every scrape answered, fast, while hostile checks ran.
@@ -325,6 +328,8 @@ def test_survey_reports_hostile_cameras_and_checks_the_healthy_one(tmp_path: Pat
         assert streams, mode
         for s in streams:
             assert s["up"] is False and s["error"].startswith(EXPECTED[mode]), (mode, s["error"])
+    print(f"\nFIGURE survey | {elapsed:.1f} s | peak worker RSS {max(peaks.peaks.values(), default=0):.1f} MB "
+          f"(idle {idle_worker_mb:.1f}) | " + " | ".join(s["error"] or "ok" for h in hosts.values() for s in h["streams"]))
     assert elapsed < 90, elapsed
     assert peaks.peaks and max(peaks.peaks.values()) - idle_worker_mb < MEMORY_LIMIT_MB, peaks.peaks
     text = result.stdout + result.stderr + report.read_text()
