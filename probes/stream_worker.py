@@ -155,11 +155,12 @@ def _open_error(uri: str, text: str, elapsed_s: float, open_timeout_s: float, *,
     """Classify a failed open from FFmpeg's messages (the log's tail) and how long it took."""
     lines = text.splitlines()
     redirects = [ln.split(_REDIRECT, 1)[1] for ln in lines if _REDIRECT in ln]
+    # The line written as the open was interrupted can be cut short: name the last whole target.
+    last = next((_printable(redact_uri(r)) for r in reversed(redirects) if "://" in r), "")
     if len(redirects) >= 2:
         # FFmpeg follows RTSP 301/302 without a limit; only the open timeout ends a loop.
-        last = _printable(redact_uri(redirects[-1]))
-        return MalformedError(uri, f"redirect loop: at least {len(redirects)} RTSP redirects in {elapsed_s:.1f} s, "
-                                   f"last to {last}").as_text()
+        return MalformedError(uri, f"redirect loop: at least {len(redirects)} RTSP redirects in {elapsed_s:.1f} s"
+                                   + (f", last to {last}" if last else "")).as_text()
     # Status codes only from FFmpeg's own lines ("method DESCRIBE failed: 401 ..."): OpenCV's
     # timeout warnings carry digits ("after 3000.401234 ms") that once read as a 401.
     ffmpeg = "\n".join(ln for ln in lines if "FFMPEG:" in ln)
@@ -177,8 +178,7 @@ def _open_error(uri: str, text: str, elapsed_s: float, open_timeout_s: float, *,
     if "timeout" in text.lower() or elapsed_s >= 0.9 * open_timeout_s:
         return ProbeTimeout(uri, f"stream did not open within {open_timeout_s:g} s").as_text()
     if redirects:
-        return UnreachableError(uri, f"redirected to {_printable(redact_uri(redirects[-1]))}, "
-                                     "which could not be opened").as_text()
+        return UnreachableError(uri, f"redirected to {last or 'another URL'}, which could not be opened").as_text()
     detail = next((ln.split("] ", 1)[-1] for ln in reversed(lines) if "FFMPEG" in ln or "@" in ln), "")
     return UnreachableError(uri, f"could not open stream{': ' + _printable(detail) if detail else ''}").as_text()
 
