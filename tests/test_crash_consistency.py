@@ -15,8 +15,13 @@
   observation it ever queued reaches the inventory exactly once (delivery is at least
   once; the inventory stores the same device/kind/time once).
 
-Delays come from a seeded RNG (``SITESCOUT_CRASH_SEED``, default 7); each kill's delay, where it
-landed and the outcome are printed (``-s``) and written to ``crash-record.json`` in the test's tmp dir.
+Where a kill lands is read from markers the forked child appends (SQLAlchemy events: its session
+transaction began, the driver was asked to COMMIT, the transaction ended): before-transaction and
+in-transaction must leave nothing, committing nothing or everything, after-commit everything.
+Two kills in three are timed from the start of the transaction, one in ten from its COMMIT, the
+rest from the start of the command or request.  Delays come from a seeded RNG
+(``SITESCOUT_CRASH_SEED``, default 7); each kill's time from start, where it landed and the outcome
+are printed (``-s``) and written to ``crash-record.json`` in the test's tmp dir.
 """
 
 from __future__ import annotations
