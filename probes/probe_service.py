@@ -17,6 +17,10 @@ The reply names the same link series as ``/metrics`` (``sitescout_device_up``,
 ``sitescout_link_loss_ratio``, ``sitescout_link_jitter_seconds``; Prometheus
 adds ``site``/``device`` from service discovery), so the alert rules cover
 devices that are only probed this way.
+
+``module=onvif`` and ``module=stream`` send the worker's camera credentials only
+to addresses among its configured targets; any other address is probed without
+them, so an open ``/probe`` cannot be used to collect the passwords.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import ipaddress
+import logging
 import math
 import socket
 import time
@@ -39,6 +44,8 @@ from sitescout.probes.registry import _link_result as link_result  # one classif
 from sitescout.probes.stream_health import redact_uri
 from sitescout.probes.targets import LinkSettings, OnvifSettings, StreamSettings, StreamTarget, Target
 from sitescout.probes.worker import Worker
+
+log = logging.getLogger(__name__)
 
 __all__ = ["STREAM_GAUGES", "ProbeRequestError", "ProbeService", "probe_exposition", "probe_timeout_s", "MODULES"]
 
@@ -155,14 +162,24 @@ class ProbeService:
             return ProbeResult(job, False, "error", str(err), time.monotonic() - started, values={"loss_ratio": 1.0})
         return link_result(job, got, started)
 
+    def is_configured(self, ip: str) -> bool:
+        """Return True when `ip` is one of the worker's targets (from its file or the inventory)."""
+        config = self.worker.config
+        return config is not None and any(t.ip == ip for t in config.targets)
+
     async def async_probe(self, job: ProbeJob, settings: Any) -> ProbeResult:
         """Run one on-demand probe within its budget; a failure is a result."""
         started = time.monotonic()
         if job.kind == "link" and job.target.tcp_port is None:
             # Bounded by itself: count x interval + timeout fit the budget (see build()).
             return await self._async_icmp(job, settings)
+        ctx = self.worker.ctx
+        if job.kind in ("onvif", "stream") and ctx.credentials and not self.is_configured(job.target.ip):
+            # /probe takes any address: the worker's camera passwords go only to the cameras it was given.
+            log.info("/probe %s %s: not a configured target, probed without credentials", job.kind, job.target.ip)
+            ctx = dataclasses.replace(ctx, credentials=())
         try:
-            got = await asyncio.wait_for(PROBERS[job.kind]([job], settings, self.worker.ctx), settings.budget_s + 0.5)
+            got = await asyncio.wait_for(PROBERS[job.kind]([job], settings, ctx), settings.budget_s + 0.5)
             return got[0]
         except TimeoutError:
             return ProbeResult(job, False, "timeout", "probe timed out", time.monotonic() - started)

@@ -329,3 +329,50 @@ def test_scrapes_stay_fast_while_a_camera_hangs(served: tuple[str, _Silent, Work
     result = worker.store.latest(("onvif", "loop", "hung", ""))
     assert result is not None and result.reason == "timeout"
     assert result.duration_s <= 2.0 + 1.0, result.duration_s  # its timeout + 1 s
+
+
+def test_probe_sends_camera_credentials_only_to_configured_targets(tmp_path: Path) -> None:
+    # /probe takes any address; the worker's passwords must not go to one it was not given.
+    from sitescout.infra.lab.camera import CameraServer
+    from sitescout.probes.credentials import Credential
+    from sitescout.probes.registry import ProbeContext
+
+    password = "pw-probe-only-known"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cams = [CameraServer("hikvision_ds2cd2012i", ip, onvif_port=port, discovery="off",
+                         credentials=("admin", password)) for ip in ("127.0.8.2", "127.0.8.3")]
+    for cam in cams:
+        cam.start()
+    targets = tmp_path / "targets.yml"
+    targets.write_text(f"""
+defaults:
+  onvif: {{interval_s: 600, timeout_s: 3}}
+targets:
+  - site: loop
+    device: known
+    ip: 127.0.8.2
+    onvif: http://127.0.8.2:{port}/onvif/device_service
+""")
+    worker = Worker(FileTargetSource(targets), poll_s=0.2,
+                    ctx=ProbeContext(credentials=[Credential("admin", password)]))
+    try:
+        with serve_in_background(worker) as exporter:
+            host, eport = exporter.address
+            got = {}
+            for cam in cams:
+                url = f"http://{cam.ip}:{port}/onvif/device_service"
+                status, body, _ = _get(f"http://{host}:{eport}/probe?module=onvif&target={url}")
+                assert status == 200
+                got[cam.ip] = _samples(body)
+    finally:
+        for cam in cams:
+            cam.stop()
+    assert got["127.0.8.2"][("probe_success", ())] == 1.0
+    known = {dict(k[1]).get("manufacturer") for k in got["127.0.8.2"] if k[0] == "sitescout_camera_info"}
+    unknown = {dict(k[1]).get("manufacturer") for k in got["127.0.8.3"] if k[0] == "sitescout_camera_info"}
+    assert known == {"HIKVISION"} and unknown <= {""}  # the identity needs the password it was not given
+    assert cams[0].auth_log and all(entry["outcome"] == "ok" for entry in cams[0].auth_log)
+    # Not one login attempt reached the unknown camera: only anonymous requests.
+    assert all(entry["outcome"] == "missing" for entry in cams[1].auth_log), cams[1].auth_log

@@ -481,6 +481,19 @@ def test_serve_warns_when_it_listens_beyond_loopback(host: str, loopback: bool) 
         assert warning is not None and "HTTPS" in warning and "loopback" in warning
 
 
+@pytest.mark.parametrize("host,loopback", [
+    ("127.0.0.1", True), ("[::1]", True), ("localhost", True), ("0.0.0.0", False), ("198.51.100.2", False),
+])
+def test_worker_warns_when_it_listens_beyond_loopback(host: str, loopback: bool) -> None:
+    from sitescout.cmd_worker import listen_warning
+
+    warning = listen_warning(host)
+    if loopback:
+        assert warning is None
+    else:
+        assert warning is not None and "/probe" in warning and "loopback" in warning
+
+
 # ---------------------------------------------------------------------------
 # A planted camera password never leaves the credentials file.
 #

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
 import sys
 from pathlib import Path
 
+from sitescout.cmdutil import is_loopback
 from sitescout.errors import CommandError, UsageError
 
 __all__ = ["register", "parse_listen", "listen_warning"]
@@ -51,18 +51,9 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host, port
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def listen_warning(host: str) -> str | None:
     """Return the warning to print when `host` is beyond loopback, else None."""
-    if _is_loopback(host):
+    if is_loopback(host):
         return None
     return ("sitescout serve: warning: listening beyond loopback; serve it behind HTTPS "
             "(login cookies are Secure and will not be sent over plain HTTP, and API tokens would travel in clear)")

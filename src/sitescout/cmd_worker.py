@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-__all__ = ["register", "run"]
+__all__ = ["listen_warning", "register", "run"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -120,6 +120,9 @@ def run(args: argparse.Namespace) -> int:
     except TargetsError as err:
         getattr(source, "close", lambda: None)()
         raise UsageError(str(err)) from err
+    warning = listen_warning(listen[0])
+    if warning:
+        print(warning, file=sys.stderr)
     try:
         exporter = Exporter(worker, listen)
     except OSError as err:
@@ -198,3 +201,14 @@ def _read_settings(path: Path) -> tuple[Any, Any]:
         raise UsageError(f"{path}: with --inventory the targets come from the inventory; "
                          f"remove the {len(config.targets)} target(s) listed here")
     return config.defaults, config.sites
+
+
+def listen_warning(host: str) -> str | None:
+    """Return the warning to print when the worker's HTTP port is reachable beyond loopback, else None."""
+    from sitescout.cmdutil import is_loopback
+
+    if is_loopback(host):
+        return None
+    return ("sitescout worker: warning: listening beyond loopback; /metrics and /probe have no authentication "
+            "(put them behind a firewall or a TLS proxy with auth; /probe sends camera credentials only to "
+            "the worker's own targets)")

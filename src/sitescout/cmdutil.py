@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any
 
@@ -30,3 +31,13 @@ def load_credentials_option(path: Path | None) -> list[Any]:
         return load_credentials(path)
     except (OSError, ValueError) as err:
         raise UsageError(f"--credentials: {err}") from err
+
+
+def is_loopback(host: str) -> bool:
+    """Return True when a listen address stays on this machine (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
