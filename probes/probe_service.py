@@ -40,7 +40,7 @@ from prometheus_client.utils import floatToGoString
 from sitescout.probes.icmp import IcmpUnavailableError
 from sitescout.probes.link_quality import IcmpPinger, LinkConfig
 from sitescout.probes.registry import PROBERS, ProbeJob, ProbeResult
-from sitescout.probes.registry import _link_result as link_result  # one classification for both models
+from sitescout.probes.registry import link_result  # one classification for both models
 from sitescout.probes.stream_health import redact_uri
 from sitescout.probes.targets import LinkSettings, OnvifSettings, StreamSettings, StreamTarget, Target
 from sitescout.probes.worker import Worker

@@ -137,7 +137,7 @@ def classify_reason(text: str | None) -> str:
 # link
 
 
-def _link_result(job: ProbeJob, got: LinkResult, started: float) -> ProbeResult:
+def link_result(job: ProbeJob, got: LinkResult, started: float) -> ProbeResult:
     up = got.received > 0
     reason = None if up else ("unreachable" if got.error is None or "send" in got.error else classify_reason(got.error))
     values = {"loss_ratio": got.loss_ratio, "jitter_seconds": (got.jitter_ms or 0.0) / 1000.0,
@@ -172,7 +172,7 @@ async def probe_link(jobs: Sequence[ProbeJob], settings: LinkSettings, ctx: Prob
             out.append(ProbeResult(job, False, "error", failure or "not measured", time.monotonic() - started,
                                    values={"loss_ratio": 1.0}))
         else:
-            out.append(_link_result(job, got, started))
+            out.append(link_result(job, got, started))
     return out
 
 
