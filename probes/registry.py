@@ -138,6 +138,7 @@ def classify_reason(text: str | None) -> str:
 
 
 def link_result(job: ProbeJob, got: LinkResult, started: float) -> ProbeResult:
+    """Turn one link measurement into a result: up when any echo came back, else the reason."""
     up = got.received > 0
     reason = None if up else ("unreachable" if got.error is None or "send" in got.error else classify_reason(got.error))
     values = {"loss_ratio": got.loss_ratio, "jitter_seconds": (got.jitter_ms or 0.0) / 1000.0,
