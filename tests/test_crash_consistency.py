@@ -1,10 +1,10 @@
 """Crash consistency: SIGKILL the server, an import and the worker at random points; nothing half, nothing lost.
 
-- Survey ingestion: ``sitescout serve`` receives POST /api/v1/surveys (a 1,200-host document; 300 on PostgreSQL)
+- Survey ingestion: ``sitescout serve`` receives POST /api/v1/surveys (a 600-host document; 300 on PostgreSQL)
   and is killed after a random delay spread over the request.  Then the database opens,
   ``PRAGMA integrity_check`` is ok and the survey is there whole (every candidate, finding,
   observation and snapshot of a full ingestion) or not at all.
-- Import: ``sitescout import sites.csv devices.csv`` (300 sites, 3,000 devices, one
+- Import: ``sitescout import sites.csv devices.csv`` (200 sites, 2,000 devices, one
   transaction) killed the same way: both files whole, or nothing.
 - 50 kills each on SQLite; a smaller number on PostgreSQL.  To keep 100 kills within the
   time budget, the command runs in a process forked from this (already warmed-up) one:
@@ -42,7 +42,7 @@ import traceback
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -77,7 +77,7 @@ from sitescout.web.bootstrap import ensure_admin
 SEED = int(os.environ.get("SITESCOUT_CRASH_SEED", "7"))
 KILLS = 50
 PG_KILLS = 8
-N_SITES, N_DEVICES, N_HOSTS, PG_HOSTS = 300, 3000, 1200, 300
+N_SITES, N_DEVICES, N_HOSTS, PG_HOSTS = 200, 2000, 600, 300
 JPEG = (Path(__file__).resolve().parents[1] / "infra/lab/data/snapshot.jpg").read_bytes()
 
 
@@ -413,12 +413,16 @@ ALLOWED = {"before-transaction": {"none"}, "in-transaction": {"none"}, "committi
 
 
 def _kill_at(pid: int, markers: Path, since: float, plan: tuple[str, float]) -> tuple[float, str]:
-    """Kill pid per plan: ("start", d) d s after since, or ("txn", d) d s after its write transaction began."""
+    """Kill pid per plan: ("start", d) d s after since, ("txn", d) d s after its write transaction began,
+    ("commit", d) d s after the driver was asked to COMMIT it."""
     how, delay = plan
     at = since
-    if how == "txn":
+    if how in ("txn", "commit"):
         began = _wait_event(markers, since, "begin", 1, pid)
         at = began if began is not None else time.monotonic()
+    if how == "commit" and began is not None:  # the driver's COMMIT of that transaction (not alembic's)
+        committing = _wait_event(markers, began, "commit", 1, pid)
+        at = committing if committing is not None else time.monotonic()
     time.sleep(max(0.0, at + delay - time.monotonic()))
     landed = _landed(markers, since)
     exited = _kill(pid)
@@ -426,9 +430,16 @@ def _kill_at(pid: int, markers: Path, since: float, plan: tuple[str, float]) -> 
 
 
 def _plans(rng: random.Random, kills: int, total: float, txn: float) -> list[tuple[str, float]]:
-    """Two kills in three land inside the transaction (timed from its start), the rest anywhere in the run."""
-    return [("txn", rng.uniform(0.0, txn * 1.1)) if n % 3 else ("start", rng.uniform(0.0, total * 1.1))
-            for n in range(kills)]
+    """Most kills land inside the transaction (timed from its start), one in ten at its COMMIT, the rest anywhere."""
+    plans = []
+    for n in range(kills):
+        if n % 10 == 5:
+            plans.append(("commit", rng.uniform(0.0, 0.01)))
+        elif n % 3:
+            plans.append(("txn", rng.uniform(0.0, txn * 1.1)))
+        else:
+            plans.append(("start", rng.uniform(0.0, total * 1.1)))
+    return plans
 
 
 def _import_kills(backend: Backend, kills: int, rng: random.Random) -> list[Kill]:

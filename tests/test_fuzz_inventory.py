@@ -37,7 +37,7 @@ from sitescout.inventory.demo_data import seed_demo
 from sitescout.inventory.ingest import SurveyError
 from sitescout.inventory.models import Base, Device, ValidationError
 
-FUZZ = settings(max_examples=100, deadline=None, derandomize=True,
+FUZZ = settings(max_examples=80, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 #: Strings a person or a hostile device might put anywhere.
 NASTY = [
@@ -275,7 +275,7 @@ def test_geojson_imports_are_whole_or_refused(db: Database) -> None:
 def test_survey_json_imports_are_all_or_nothing(db: Database) -> None:
     seen: Counter[str] = Counter()
 
-    @FUZZ.__class__(FUZZ, max_examples=50)
+    @FUZZ.__class__(FUZZ, max_examples=40)
     @given(docs=st.lists(mutated_documents() | json_values, min_size=1, max_size=3))
     def run(docs: list[Any]) -> None:
         before = dump(db)

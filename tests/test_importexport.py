@@ -152,3 +152,41 @@ def test_command_import_export(tmp_path, capsys) -> None:
     assert exit_.value.code == 2
     assert main(["export", "surveys", "--db", dst]) == 0
     assert json.loads(capsys.readouterr().out) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "fmt", "message"),
+    [  # found by tests/test_fuzz_inventory.py: each was an uncaught csv.Error, AttributeError or TypeError
+        ("region,commune,name\nR,C," + "x" * 200_000 + "\n", "csv", "row 2: not readable as CSV"),
+        ('{"type": "FeatureCollection", "features": [1]}', "geojson", "row 1: feature: must be a GeoJSON Feature"),
+        ('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}, '
+         '"geometry": {"type": "Point", "coordinates": ["105", 21]}}]}', "geojson", "row 1: geometry: a Point needs"),
+        ('{"type": "FeatureCollection", "features": [{"properties": [], "geometry": null}]}', "geojson",
+         "row 1: properties: must be an object"),
+    ],
+)
+def test_unreadable_rows_are_numbered(text, fmt, message) -> None:
+    with pytest.raises(ie.ImportFailed, match=message):
+        ie.read_rows(text, fmt)
+
+
+def test_wrong_types_and_lengths_are_row_errors(database) -> None:
+    rows = [(1, {"region": "R", "commune": "C", "name": {"a": 1}}), (2, {"region": "R", "commune": "C", "name": "x" * 201}),
+            (3, {"region": "R", "commune": "C", "name": "N", "latitude": "nan", "longitude": "1"}),
+            (4, {"region": "R", "commune": "C", "name": "a\x00b"})]
+    with pytest.raises(ie.ImportFailed) as failed:
+        with database.session() as s:
+            ie.import_sites(s, rows)
+    assert [str(e) for e in failed.value.errors] == [
+        "row 1: name: must be text, not a JSON object", "row 2: name: is longer than 200 characters",
+        "row 3: latitude: 'nan' is not a finite number", "row 4: name: contains a NUL character"]
+
+
+def test_csv_export_neutralises_formulas(database) -> None:
+    with database.session() as s:
+        ie.import_sites(s, [(2, {"region": "R", "commune": "C", "name": "=cmd|' /C calc'!A0", "contact": "-1+2",
+                                 "latitude": "-12.5", "longitude": "-45"})])
+        text = ie.export_sites_csv(s)
+    assert ",'=cmd|' /C calc'!A0," in text and ",'-1+2," in text and ",-12.5,-45.0," in text
+    rows = ie.read_rows(text, "csv")
+    assert (rows[0][1]["name"], rows[0][1]["contact"]) == ("=cmd|' /C calc'!A0", "-1+2")

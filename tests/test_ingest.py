@@ -201,6 +201,19 @@ def test_ingestion_is_one_transaction(database, monkeypatch) -> None:
         (lambda d: d["hosts"][1].update(ip="127.0.0.21"), "appears twice"),
         (lambda d: d["hosts"][0]["snapshot"].update(jpeg_base64="@@@"), "not valid base64"),
         (lambda d: d.update(hosts="none"), "hosts: must be a list"),
+        # found by tests/test_fuzz_inventory.py: each was an uncaught TypeError/AttributeError or a DB error
+        (lambda d: d["hosts"][0]["onvif"].update(endpoint=["urn:x"]), r"hosts\[0\].onvif.endpoint: must be text"),
+        (lambda d: d["hosts"][0]["onvif"].update(manufacturer={"a": 1}), r"onvif.manufacturer: must be text"),
+        (lambda d: d["hosts"][0].update(mac=["00:11:22:33:44:01"]), r"hosts\[0\].mac: must be text"),
+        (lambda d: d["hosts"][0].update(link=[1]), r"hosts\[0\].link: must be an object"),
+        (lambda d: d["hosts"][0]["streams"].append(7), r"hosts\[0\].streams\[1\]: must be an object"),
+        (lambda d: d["hosts"][0]["link"].update(jitter_ms=float("nan")), "link.jitter_ms: nan is not a finite"),
+        (lambda d: d["hosts"][0]["onvif"].update(firmware="x" * 201), "longer than 200 characters"),
+        (lambda d: d["hosts"][0].update(vendor="a\x00b"), "NUL character"),
+        (lambda d: d.update(networks="10.0.0.0/8"), "networks: must be a list"),
+        (lambda d: d.update(finished_at="0001-01-01T00:00:00+07:00"), "finished_at: .* is out of range"),
+        (lambda d: d["hosts"][0].update(extra=[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]),
+         "nested more than 32 levels"),
     ],
 )
 def test_bad_documents_are_refused_and_store_nothing(database, change, message) -> None:
