@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -52,6 +53,7 @@ __all__ = [
     "ingest_survey",
     "record_observations",
     "prometheus_targets",
+    "camera_streams",
     "accept_candidate",
     "reject_candidate",
     "list_candidates",
@@ -271,21 +273,82 @@ def device_observations(
 
 
 def prometheus_targets(session: Session) -> list[dict[str, Any]]:
-    """Return Prometheus http_sd groups: one per monitored device with an IP, labelled site/device/kind."""
+    """Return Prometheus http_sd groups: one per monitored device with an IP, labelled site/device/kind.
+
+    Besides ``site``, ``device``, ``kind`` and ``commune``, the ``__meta_sitescout_*`` labels carry what a
+    worker needs to build full targets (Prometheus drops them after relabelling): site and device ids, the
+    ONVIF endpoint, the site's coordinates, and a camera's streams from its stored profiles,
+    ``__meta_sitescout_stream_<n>_{uri,profile,expected_fps,expected_width,expected_height}`` (n from 1).
+    """
     stmt = (
-        select(Device.id, Device.name, Device.kind, Device.ip, Device.onvif_endpoint, Site.id, Site.name, Commune.name)
+        select(Device.id, Device.name, Device.kind, Device.ip, Device.onvif_endpoint, Site.id, Site.name,
+               Commune.name, Site.latitude, Site.longitude, CameraDetails.profiles, CameraDetails.stream_uris)
         .join(Site, Site.id == Device.site_id)
         .join(Commune, Commune.id == Site.commune_id)
+        .outerjoin(CameraDetails, CameraDetails.device_id == Device.id)
         .where(and_(Device.status.in_(MONITORED), Device.ip.is_not(None)))
         .order_by(Site.name, Device.name)
     )
     groups = []
-    for dev_id, name, kind, ip, endpoint, site_id, site_name, commune in session.execute(stmt):
+    for (dev_id, name, kind, ip, endpoint, site_id, site_name, commune, lat, lon, profiles,
+         uris) in session.execute(stmt):
         labels = {
             "site": site_name, "device": name, "kind": kind, "commune": commune,
             "__meta_sitescout_site_id": str(site_id), "__meta_sitescout_device_id": str(dev_id),
         }
         if endpoint:
             labels["__meta_sitescout_onvif_endpoint"] = endpoint
+        if lat is not None and lon is not None:
+            labels["__meta_sitescout_site_latitude"] = str(float(lat))
+            labels["__meta_sitescout_site_longitude"] = str(float(lon))
+        for n, stream in enumerate(camera_streams(profiles, uris, device=dev_id), start=1):
+            labels.update({f"__meta_sitescout_stream_{n}_{key}": value for key, value in stream.items()})
         groups.append({"targets": [ip], "labels": labels})
     return groups
+
+
+_STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https")
+
+
+def _positive(value: Any, kind: type) -> str | None:
+    """Return a positive finite number as label text (``str(kind(value))``), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1e9:
+        return None
+    return str(kind(value))
+
+
+def camera_streams(profiles: Any, stream_uris: Any, *, device: int | None = None) -> list[dict[str, str]]:
+    """Return a camera's distinct streams (uri, profile, expected_fps/width/height as text) from its stored profiles.
+
+    Each distinct URI once, with the first profile that names it (as the survey checks them); URIs listed
+    without a profile follow.  A URI that is not rtsp/http or that carries a user or password is left out
+    (stored URIs never do; this keeps a hand-edited row from leaking one).
+    """
+    streams: dict[str, dict[str, str]] = {}
+
+    def add(uri: Any, profile: dict[str, Any]) -> None:
+        if not isinstance(uri, str) or not uri.strip() or uri.strip() in streams:
+            return
+        uri = uri.strip()
+        try:
+            parts = urlsplit(uri)
+            usable = parts.scheme.lower() in _STREAM_SCHEMES and bool(parts.hostname)
+        except ValueError:
+            usable = False
+        if not usable or "@" in parts.netloc:
+            log.warning("device %s: a stored stream URI is not a credential-free rtsp/http URI; left out", device)
+            return
+        stream = {"uri": uri, "profile": str(profile.get("token") or profile.get("name") or f"stream{len(streams) + 1}")}
+        for key, field, kind in (("expected_fps", "fps_limit", float), ("expected_width", "width", int),
+                                 ("expected_height", "height", int)):
+            text = _positive(profile.get(field), kind)
+            if text is not None:
+                stream[key] = text
+        streams[uri] = stream
+
+    for profile in profiles if isinstance(profiles, list) else []:
+        if isinstance(profile, dict):
+            add(profile.get("stream_uri"), profile)
+    for uri in stream_uris if isinstance(stream_uris, list) else []:
+        add(uri, {})
+    return list(streams.values())

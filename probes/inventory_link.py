@@ -27,12 +27,14 @@ The token is sent as ``Authorization: Bearer`` and never logged or shown in a re
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import logging
 import math
 import os
 import re
+import tempfile
 import threading
 import urllib.error
 import urllib.request
@@ -43,18 +45,21 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from sitescout.probes.targets import Defaults, SiteInfo, Target, TargetsConfig, TargetsError
+from sitescout.probes.targets import Defaults, SiteInfo, StreamTarget, Target, TargetsConfig, TargetsError
 from sitescout.probes.registry import ProbeResult
 from sitescout.probes.worker import ObservationQueue, ObservationSink, SinkUnavailable
 
 __all__ = [
     "InventoryError",
     "InventoryTargetSource",
+    "TargetsCache",
     "HttpObservationSink",
     "SpooledObservationQueue",
     "observation_health",
     "api_observation",
     "targets_from_groups",
+    "sites_from_groups",
+    "streams_from_labels",
 ]
 
 log = logging.getLogger(__name__)
@@ -174,6 +179,67 @@ def _onvif_url(labels: dict[str, Any], ip: str) -> str:
     return f"http://{host}/onvif/device_service"
 
 
+_STREAM_LABEL_RE = re.compile(r"__meta_sitescout_stream_(\d{1,3})_(uri|profile|expected_fps|expected_width|expected_height)")
+_STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https")
+
+
+def _number(text: Any, kind: type, lo: float, hi: float) -> Any:
+    try:
+        value = kind(str(text))
+    except (TypeError, ValueError):
+        return None
+    return value if lo < value <= hi else None
+
+
+def streams_from_labels(labels: dict[str, Any], where: str = "") -> tuple[StreamTarget, ...]:
+    """Return a camera's streams from its ``__meta_sitescout_stream_<n>_*`` labels, in order of n.
+
+    A stream whose URI is not a credential-free rtsp/http URL is skipped with a warning (the URI is not
+    logged); a malformed expectation is dropped (the stream is still checked, without it).
+    """
+    fields: dict[int, dict[str, Any]] = {}
+    for key, value in labels.items():
+        match = _STREAM_LABEL_RE.fullmatch(key)
+        if match:
+            fields.setdefault(int(match.group(1)), {})[match.group(2)] = value
+    streams: list[StreamTarget] = []
+    profiles: set[str] = set()
+    for n in sorted(fields):
+        raw = fields[n]
+        uri = str(raw.get("uri") or "").strip()
+        try:
+            parts = urlsplit(uri)
+            usable = parts.scheme.lower() in _STREAM_SCHEMES and bool(parts.hostname) and "@" not in parts.netloc
+        except ValueError:
+            usable = False
+        if not usable:
+            log.warning("%s: stream %d is not a credential-free rtsp/http URL; skipped", where, n)
+            continue
+        profile = str(raw.get("profile") or "").strip() or f"stream{n}"
+        if profile in profiles:  # one series per (device, profile): keep both apart
+            profile = f"{profile} #{n}"
+        profiles.add(profile)
+        streams.append(StreamTarget(uri, profile, _number(raw.get("expected_fps"), float, 0, 240),
+                                    _number(raw.get("expected_width"), int, 0, 16384),
+                                    _number(raw.get("expected_height"), int, 0, 16384)))
+    return tuple(streams)
+
+
+def sites_from_groups(groups: Any) -> tuple[SiteInfo, ...]:
+    """Return each site's coordinates from the groups' ``__meta_sitescout_site_latitude/longitude`` labels."""
+    sites: dict[str, SiteInfo] = {}
+    for group in groups if isinstance(groups, list) else []:
+        labels = group.get("labels") if isinstance(group, dict) else None
+        if not isinstance(labels, dict) or not isinstance(labels.get("site"), str):
+            continue
+        lat = _number(labels.get("__meta_sitescout_site_latitude"), float, -90.000001, 90)
+        lon = _number(labels.get("__meta_sitescout_site_longitude"), float, -180.000001, 180)
+        name = labels["site"].strip()
+        if lat is not None and lon is not None and name and name not in sites:
+            sites[name] = SiteInfo(name, lat, lon)
+    return tuple(sites.values())
+
+
 def targets_from_groups(groups: Any, source: str = "inventory") -> tuple[list[Target], dict[tuple[str, str], int]]:
     """Turn http_sd groups into targets and a map (site, device) -> inventory device id.
 
@@ -204,25 +270,37 @@ def targets_from_groups(groups: Any, source: str = "inventory") -> tuple[list[Ta
             except ValueError:  # one badly typed device must not take every other one off the watch
                 log.warning("%s/%s: address %r is not an IP address; device skipped", site, device, address)
                 continue
+            streams = streams_from_labels(labels, f"{site}/{device}") if is_camera else ()
             targets.append(Target(site=site, device=device, ip=ip, kind="camera" if is_camera else "host",
-                                  onvif=_onvif_url(labels, ip) if is_camera else None))
+                                  onvif=_onvif_url(labels, ip) if is_camera else None, streams=streams))
             ids[(site, device)] = device_id
             break  # the inventory gives one address per device
     return targets, ids
 
 
 class InventoryTargetSource:
-    """Targets from the inventory's ``/sd/prometheus``, refreshed every `refresh_s` in a background thread."""
+    """Targets from the inventory's ``/sd/prometheus``, refreshed every `refresh_s` in a background thread.
+
+    With `cache`, every answer that differs from the last one is written to that file (atomically,
+    mode 0600); a worker that starts while the inventory is unreachable starts from it, and its first
+    reload reports the inventory failure (``sitescout_config_last_reload_successful 0``) until the
+    inventory answers again.
+    """
 
     def __init__(self, url: str, token: str, *, timeout_s: float = 10.0, refresh_s: float = 60.0,
-                 defaults: Defaults | None = None, sites: tuple[SiteInfo, ...] = ()) -> None:
+                 defaults: Defaults | None = None, sites: tuple[SiteInfo, ...] = (),
+                 cache: str | Path | None = None) -> None:
         self.url = _check_url(url)
         self.name = f"inventory {self.url}"
         self._token = token
         self.timeout_s = timeout_s
         self.refresh_s = refresh_s
         self.defaults = defaults or Defaults()
+        #: Coordinates from the worker's settings; they win over the inventory's for the same site.
         self.sites = sites
+        self.cache = TargetsCache(cache, self.url) if cache is not None else None
+        #: When the targets in use came from the cache: the time they were fetched (else None).
+        self.started_from_cache: str | None = None
         #: (site, device) -> inventory device id, for the observation sink.
         self.device_ids: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
@@ -235,7 +313,7 @@ class InventoryTargetSource:
         return f"InventoryTargetSource({self.url!r}, refresh_s={self.refresh_s:g})"
 
     def fetch(self) -> tuple[TargetsConfig, dict[tuple[str, str], int]]:
-        """Ask the inventory for its targets now.
+        """Ask the inventory for its targets now (and cache the answer).
 
         Raises:
             InventoryError: unreachable, the token refused (``status`` 401/403), or an answer that is not targets.
@@ -253,13 +331,27 @@ class InventoryTargetSource:
             raise InventoryError(self.url, f"{_SD_PATH} answered {answer.status}: {_error_text(answer)}",
                                  status=answer.status)
         try:
-            targets, ids = targets_from_groups(json.loads(answer.body))
+            groups = json.loads(answer.body)
+            config, ids = self._config(groups)
         except ValueError as err:  # JSONDecodeError is a ValueError too
             raise InventoryError(self.url, f"{_SD_PATH} did not answer target groups: {err}") from None
-        return TargetsConfig(defaults=self.defaults, targets=tuple(targets), source=self.name, sites=self.sites), ids
+        if self.cache is not None:
+            self.cache.save(groups)
+        return config, ids
+
+    def _config(self, groups: Any) -> tuple[TargetsConfig, dict[tuple[str, str], int]]:
+        targets, ids = targets_from_groups(groups)
+        mine = {site.name for site in self.sites}
+        sites = self.sites + tuple(s for s in sites_from_groups(groups) if s.name not in mine)
+        return TargetsConfig(defaults=self.defaults, targets=tuple(targets), source=self.name, sites=sites), ids
 
     def load(self) -> TargetsConfig:
-        """Return the latest fetched targets (fetching now if none is waiting); raise InventoryError on failure."""
+        """Return the latest fetched targets (fetching now if none is waiting); raise InventoryError on failure.
+
+        The first load falls back to the cache when the inventory is unreachable or answers garbage
+        (not when it refuses the token: retrying will not fix that).
+        """
+        first = self._delivered is None
         with self._lock:
             pending, self._pending = self._pending, None
         if pending is None:
@@ -270,11 +362,44 @@ class InventoryTargetSource:
             else:
                 self.device_ids.update(ids)
                 pending = config
+        if first and isinstance(pending, InventoryError) and pending.status not in (401, 403) \
+                and self.cache is not None:
+            cached = self._load_cache(pending)
+            if isinstance(cached, TargetsConfig):
+                return cached
+            pending = cached
         self._start()
         self._delivered = _fingerprint(pending)
+        if isinstance(pending, TargetsConfig):
+            self.started_from_cache = None
         if isinstance(pending, InventoryError):
             raise pending
         return pending
+
+    def _load_cache(self, err: InventoryError) -> TargetsConfig | InventoryError:
+        """Start from the cached targets, or return the error to raise (naming the cache) when there are none."""
+        assert self.cache is not None
+        cached = self.cache.load()
+        config = None
+        if cached is not None:
+            groups, fetched_at = cached
+            try:
+                config, ids = self._config(groups)
+            except ValueError as bad:
+                log.warning("%s: cached targets unusable (%s); not starting from them", self.cache.path, bad)
+        if config is None:
+            return InventoryError(self.url, f"{err.message}; no usable cached targets in {self.cache.path}",
+                                  status=err.status)
+        self.device_ids.update(ids)
+        self.started_from_cache = fetched_at
+        log.warning("%s; starting from the %d target(s) cached in %s (fetched %s); asking the inventory again "
+                    "every %g s", err, len(config.targets), self.cache.path, fetched_at, self.refresh_s)
+        self._delivered = _fingerprint(config)
+        with self._lock:  # the worker's next poll records the failed reload (config_last_reload_successful 0)
+            if self._pending is None:
+                self._pending = err
+        self._start()
+        return config
 
     def changed(self) -> bool:
         """Say whether a background fetch brought something different from what was last loaded."""
@@ -304,6 +429,9 @@ class InventoryTargetSource:
             else:
                 # Ids of removed devices stay: their last observations may still be queued.
                 self.device_ids.update(ids)
+                if self.started_from_cache is not None:
+                    log.warning("inventory %s answers again: %d target(s)", self.url, len(result.targets))
+                    self.started_from_cache = None
             with self._lock:
                 self._pending = result
 
@@ -311,7 +439,66 @@ class InventoryTargetSource:
 def _fingerprint(result: TargetsConfig | InventoryError) -> object:
     if isinstance(result, InventoryError):
         return ("error", result.message)
-    return ("ok", result.targets)
+    return ("ok", result.targets, result.sites)
+
+
+class TargetsCache:
+    """The inventory's last good answer on disk: ``{"inventory": URL, "fetched_at": ISO, "groups": [...]}``."""
+
+    def __init__(self, path: str | Path, url: str) -> None:
+        self.path = Path(path)
+        self.url = url
+        self._saved: object = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"TargetsCache({str(self.path)!r})"
+
+    def save(self, groups: Any) -> None:
+        """Write `groups` if they differ from the last written (temporary file, fsync, rename); log a failure."""
+        with self._lock:
+            if groups == self._saved:
+                return
+            doc = {"inventory": self.url, "fetched_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                   "groups": groups}
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)  # mode 0600
+                try:
+                    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                        json.dump(doc, fh, ensure_ascii=False)
+                        fh.flush()
+                        os.fsync(fh.fileno())
+                    os.replace(tmp, self.path)
+                except BaseException:
+                    with contextlib.suppress(OSError):
+                        os.unlink(tmp)
+                    raise
+            except OSError as err:
+                log.warning("%s: cannot keep the inventory's targets (%s); a restart without the inventory "
+                            "will not find them", self.path, err.strerror or err)
+                return
+            self._saved = groups
+
+    def load(self) -> tuple[Any, str] | None:
+        """Return the cached groups and when they were fetched, or None (missing, unreadable, other inventory)."""
+        try:
+            doc = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as err:
+            log.warning("%s: cached targets unreadable (%s)", self.path, getattr(err, "strerror", None) or err)
+            return None
+        if not isinstance(doc, dict) or not isinstance(doc.get("groups"), list):
+            log.warning("%s: not a targets cache", self.path)
+            return None
+        if doc.get("inventory") != self.url:
+            log.warning("%s: cached from another inventory (%s), not %s; not used", self.path,
+                        doc.get("inventory"), self.url)
+            return None
+        with self._lock:
+            self._saved = doc["groups"]
+        return doc["groups"], str(doc.get("fetched_at") or "at an unknown time")
 
 
 # ---------------------------------------------------------------------------

@@ -28,6 +28,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from sitescout.infra.lab.camera import CameraServer
+from sitescout.infra.lab.mjpeg import MjpegHttpServer
+from sitescout.infra.lab.rtsp import StreamSpec
 from sitescout.inventory import store
 from sitescout.inventory.db import Database, open_database
 from sitescout.inventory.demo_data import attach_addresses, seed_demo
@@ -37,7 +39,10 @@ from sitescout.probes.inventory_link import (
     InventoryError,
     InventoryTargetSource,
     SpooledObservationQueue,
+    TargetsCache,
     api_observation,
+    sites_from_groups,
+    streams_from_labels,
     targets_from_groups,
 )
 from sitescout.probes.worker import SinkUnavailable
@@ -49,6 +54,7 @@ SETTINGS = """\
 defaults:
   link: {interval_s: 1, count: 2, echo_interval_s: 0.1, timeout_s: 0.5}
   onvif: {interval_s: 2, timeout_s: 3}
+  stream: {interval_s: 2, window_s: 1, timeout_s: 6}
 """
 
 
@@ -401,3 +407,165 @@ def test_resent_observations_are_stored_once(inventory: Inventory) -> None:
     sink.send(obs)
     sink.send(obs)  # the answer was lost: the worker sends the batch again
     assert len(inventory.observations(inventory.camera_id, "resend-test")) == 3
+
+
+# ---------------------------------------------------------------------------
+# Streams from the camera's stored profiles (issue #4), and starting from cached targets.
+
+
+@dataclass
+class Surveyed:
+    """A camera that came into the inventory through a survey (candidate accepted) with a live MJPEG stream."""
+
+    device_id: int
+    key: tuple[str, str]  # (site, device) labels
+    stream_uri: str
+
+
+@pytest.fixture(scope="module")
+def surveyed(inventory: Inventory) -> Iterator[Surveyed]:
+    ip, _ = _free_address()
+    stream = MjpegHttpServer(ip, 0, StreamSpec(codec="mjpeg", width=320, height=240, fps=10))
+    stream.start()
+    uri = stream.url()
+    profile = {"token": "stream-main", "name": "main", "encoding": "JPEG", "width": 320, "height": 240,
+               "fps_limit": 10.0, "bitrate_kbps": None, "stream_uri": uri, "snapshot_uri": None}
+    with inventory.database.session() as session:
+        site_id = session.get(Device, inventory.camera_id).site_id  # type: ignore[union-attr]
+        doc = {"site": "ignored", "started_at": "2026-05-01T08:00:00+00:00", "finished_at": "2026-05-01T08:01:00+00:00",
+               "networks": ["127.0.0.0/8"],
+               "hosts": [{"ip": ip, "mac": "00:12:34:ab:cd:ef", "vendor": "Hikvision", "open_ports": [80],
+                          "kind": "camera", "errors": [],
+                          "onvif": {"endpoint": "urn:uuid:surveyed-stream-camera", "xaddrs": [], "scopes": [],
+                                    "manufacturer": "Hikvision", "model": "DS-2CD1023", "firmware": "V5.5.0",
+                                    "serial": "SURVEYED-1", "auth": "ok", "profiles": [profile]}}]}
+        result = store.ingest_survey(session, doc, site_id=site_id)
+        device_id = store.accept_candidate(session, result.candidates[0].id, name="Camera khảo sát")
+    with inventory.database.session() as session:
+        labels = next(g["labels"] for g in store.prometheus_targets(session)
+                      if g["labels"]["__meta_sitescout_device_id"] == str(device_id))
+    try:
+        yield Surveyed(device_id, (labels["site"], labels["device"]), uri)
+    finally:
+        stream.stop()
+
+
+def test_sd_groups_carry_streams_and_site_coordinates(inventory: Inventory, surveyed: Surveyed) -> None:
+    with inventory.database.session() as session:
+        groups = store.prometheus_targets(session)
+    labels = next(g["labels"] for g in groups if g["labels"]["__meta_sitescout_device_id"] == str(surveyed.device_id))
+    streams = {k: v for k, v in labels.items() if k.startswith("__meta_sitescout_stream_")}
+    assert streams == {"__meta_sitescout_stream_1_uri": surveyed.stream_uri,
+                       "__meta_sitescout_stream_1_profile": "stream-main",
+                       "__meta_sitescout_stream_1_expected_fps": "10.0",
+                       "__meta_sitescout_stream_1_expected_width": "320",
+                       "__meta_sitescout_stream_1_expected_height": "240"}
+    assert all(isinstance(v, str) for g in groups for v in g["labels"].values())  # http_sd: labels are strings
+    # Every demo site has coordinates; they reach the worker's sitescout_site_info.
+    assert all("__meta_sitescout_site_latitude" in g["labels"] for g in groups)
+    sites = {s.name: s for s in sites_from_groups(groups)}
+    assert sites[labels["site"]].latitude == float(labels["__meta_sitescout_site_latitude"])
+    targets, _ = targets_from_groups(groups)
+    target = next(t for t in targets if t.key == surveyed.key)
+    assert [(s.uri, s.profile, s.expected_fps, s.expected_width, s.expected_height) for s in target.streams] == [
+        (surveyed.stream_uri, "stream-main", 10.0, 320, 240)]
+
+
+def test_stored_streams_never_give_credentials() -> None:
+    profiles = [{"token": "p1", "fps_limit": 25, "width": 1920, "height": 1080,
+                 "stream_uri": "rtsp://admin:secret@127.0.0.9/main"},
+                {"token": "p2", "fps_limit": float("nan"), "width": 0, "stream_uri": "rtsp://127.0.0.9/sub"},
+                {"token": "p3", "stream_uri": "rtsp://127.0.0.9/sub"},  # same URI: checked once
+                {"token": "p4", "stream_uri": "file:///etc/passwd"}]
+    assert store.camera_streams(profiles, ["rtsp://127.0.0.9/extra", "rtsp://u@127.0.0.9/x"]) == [
+        {"uri": "rtsp://127.0.0.9/sub", "profile": "p2"}, {"uri": "rtsp://127.0.0.9/extra", "profile": "stream2"}]
+    # The worker checks again: a URI with a user or password in a label is skipped (and not logged).
+    labels = {"__meta_sitescout_stream_1_uri": "rtsp://admin:secret@127.0.0.9/main",
+              "__meta_sitescout_stream_2_uri": "rtsp://127.0.0.9/sub", "__meta_sitescout_stream_2_profile": "p2",
+              "__meta_sitescout_stream_2_expected_fps": "abc", "__meta_sitescout_stream_3_uri": "rtsp://127.0.0.9/x",
+              "__meta_sitescout_stream_3_profile": "p2", "__meta_sitescout_stream_10_uri": "http://127.0.0.9/v.mjpg"}
+    streams = streams_from_labels(labels, "A/cam")
+    assert [(s.uri, s.profile, s.expected_fps) for s in streams] == [
+        ("rtsp://127.0.0.9/sub", "p2", None), ("rtsp://127.0.0.9/x", "p2 #3", None),
+        ("http://127.0.0.9/v.mjpg", "stream10", None)]
+
+
+def test_inventory_fed_worker_checks_the_surveyed_stream(inventory: Inventory, surveyed: Surveyed) -> None:
+    proc, metrics_url, log = _start_worker(inventory)
+    try:
+        labels = (("device", surveyed.key[1]), ("profile", "stream-main"), ("site", surveyed.key[0]))
+        samples = _samples(metrics_url)
+        assert samples[("sitescout_stream_expected_fps", labels)] == 10.0  # known before the first check
+        _wait("sitescout_stream_up 1 for the surveyed camera",
+              lambda: _samples(metrics_url).get(("sitescout_stream_up", labels)) == 1.0, 30)
+        samples = _samples(metrics_url)
+        assert samples[("sitescout_stream_width_pixels", labels)] == 320.0
+        assert samples[("sitescout_stream_fps", labels)] > 5.0
+        # Site coordinates come from the inventory too (no `sites:` in the worker's settings).
+        assert any(name == "sitescout_site_info" and dict(lb)["site"] == surveyed.key[0] for name, lb in samples)
+        rows = _wait("a stream observation in the inventory",
+                     lambda: inventory.observations(surveyed.device_id, "stream:stream-main"))
+        assert rows[0].health == "ok", rows[0]
+        assert inventory.token not in log.read_text()
+    finally:
+        _stop_worker(proc)
+
+
+def test_restarted_worker_starts_from_cached_targets_while_the_inventory_is_down(
+        inventory: Inventory, surveyed: Surveyed) -> None:
+    cache = inventory.tmp / "state" / "targets.json"
+    proc, metrics_url, _ = _start_worker(inventory, "--targets-cache", str(cache))
+    try:
+        up = set(_series(_samples(metrics_url), "sitescout_device_up"))
+    finally:
+        _stop_worker(proc)
+    assert cache.stat().st_mode & 0o777 == 0o600  # a map of the network: the worker's user only
+    assert json.loads(cache.read_text())["inventory"] == inventory.web.url
+    assert not list(cache.parent.glob(".targets.json.*"))  # no temporary file left behind
+
+    inventory.web.stop()
+    try:
+        # Without a cache the worker cannot start: it says so and why.
+        missing = inventory.tmp / "state" / "none.json"
+        failed = subprocess.run(
+            [PY, "-m", "sitescout", "worker", "--inventory", inventory.web.url, "--token-file",
+             str(inventory.tmp / "token"), "--targets-cache", str(missing), "--listen", "127.0.0.1:0"],
+            capture_output=True, text=True, timeout=30)
+        assert failed.returncode == 2 and "unreachable" in failed.stderr and "no usable cached targets" in failed.stderr
+
+        proc, metrics_url, log = _start_worker(inventory, "--targets-cache", str(cache))
+        try:
+            samples = _samples(metrics_url)
+            assert set(_series(samples, "sitescout_device_up")) == up
+            stream = (("device", surveyed.key[1]), ("profile", "stream-main"), ("site", surveyed.key[0]))
+            assert ("sitescout_stream_expected_fps", stream) in samples
+            text = log.read_text()
+            assert f"starting from the {len(up)} target(s) cached in {cache}" in text
+            # The inventory is down: the worker says so on /metrics while probing the cached targets.
+            _wait("a failed reload", lambda: _samples(metrics_url)[
+                ("sitescout_config_last_reload_successful", ())] == 0.0, 10)
+            _wait("the cached camera probed", lambda: _series(_samples(metrics_url), "sitescout_device_up")
+                  .get(surveyed.key) == 1.0, 10)
+        except BaseException:
+            _stop_worker(proc)
+            raise
+    finally:
+        inventory.web.start()
+    try:
+        _wait("a successful reload once the inventory is back", lambda: _samples(metrics_url)[
+            ("sitescout_config_last_reload_successful", ())] == 1.0, 15)
+        assert "answers again" in log.read_text()
+        assert inventory.token not in log.read_text()
+    finally:
+        _stop_worker(proc)
+
+
+def test_targets_cache_ignores_another_inventory_and_garbage(tmp_path: Path) -> None:
+    path = tmp_path / "cache.json"
+    groups = [{"targets": ["127.0.0.5"], "labels": {"site": "A", "device": "cam", "kind": "camera",
+                                                      "__meta_sitescout_device_id": "7"}}]
+    TargetsCache(path, "http://127.0.0.1:1").save(groups)
+    assert TargetsCache(path, "http://127.0.0.1:1").load()[0] == groups  # type: ignore[index]
+    assert TargetsCache(path, "http://127.0.0.1:2").load() is None
+    path.write_text("{not json")
+    assert TargetsCache(path, "http://127.0.0.1:1").load() is None

@@ -46,6 +46,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--observations-spool", metavar="FILE", type=Path,
                    help="with --targets: append every result as a JSON line to FILE; with --inventory: keep "
                         "queued observations in FILE (and FILE.acked) until delivered, so a crash loses none")
+    p.add_argument("--targets-cache", metavar="FILE", type=Path,
+                   help="with --inventory: keep the inventory's last good targets in FILE, and start from them "
+                        "when the inventory is unreachable (default: SPOOL.targets.json next to "
+                        "--observations-spool SPOOL when that is given, else no cache)")
     p.add_argument("--socket", choices=["auto", "raw", "dgram"], default="auto",
                    help="ICMP socket kind (default: raw if permitted, else unprivileged datagram)")
     p.set_defaults(func=run)
@@ -68,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("give --targets FILE or --inventory URL --token-file FILE")
     if args.token_file and not args.inventory:
         raise UsageError("--token-file goes with --inventory URL")
-    if not args.inventory and (args.settings or args.refresh != 60.0):
-        raise UsageError("--settings and --refresh go with --inventory URL")
+    if not args.inventory and (args.settings or args.refresh != 60.0 or args.targets_cache):
+        raise UsageError("--settings, --refresh and --targets-cache go with --inventory URL")
     if not 0.1 <= args.flush_interval <= 3600 or not 1.0 <= args.refresh <= 86400:
         raise UsageError("--flush-interval must be 0.1-3600 s and --refresh 1-86400 s")
     try:
@@ -169,8 +173,14 @@ def _inventory_link(args: argparse.Namespace) -> tuple[Any, Any]:
     defaults, sites = Defaults(), ()
     if args.settings:
         defaults, sites = _read_settings(args.settings)
+    cache = args.targets_cache
+    if cache is None and args.observations_spool:
+        cache = args.observations_spool.with_name(args.observations_spool.name + ".targets.json")
+    if args.check_config:  # check what the inventory answers now, not what was cached
+        cache = None
     try:
-        source = InventoryTargetSource(args.inventory, token, refresh_s=args.refresh, defaults=defaults, sites=sites)
+        source = InventoryTargetSource(args.inventory, token, refresh_s=args.refresh, defaults=defaults, sites=sites,
+                                       cache=cache)
     except ValueError as err:
         raise UsageError(str(err)) from err
     return source, HttpObservationSink(args.inventory, token, device_ids=source.device_ids)
