@@ -120,11 +120,14 @@ class _Interrogation:
             methods = ["wsse-digest", "http-digest", "wsse-text"]
         plan: list[tuple[int, AuthMethod]] = []
         known = self.memory.recall(self.memory_key) if self.memory else None
-        if known is not None and known[0] < len(self.credentials):
+        if known is not None and known[0] < len(self.credentials) \
+                and (known[1] != "wsse-text" or self.config.allow_plaintext_auth):
             plan.append(known)
         for method in methods:
             if method == "http-digest" and self.caller.challenge is None:
                 continue  # no challenge seen: the camera does not speak HTTP Digest here
+            if method == "wsse-text" and not self.config.allow_plaintext_auth:
+                continue  # a device refusing the digests must not be handed the password in clear
             plan += [(i, method) for i in range(len(self.credentials)) if (i, method) not in plan]
         return plan
 

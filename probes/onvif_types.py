@@ -21,6 +21,8 @@ class OnvifConfig:
     max_auth_attempts: int = 3
     clock_skew_finding_s: float = 5.0
     max_profiles: int = 16
+    #: WS-Security PasswordText sends the password in clear to whoever answers: off unless asked for.
+    allow_plaintext_auth: bool = False
 
     def __post_init__(self) -> None:
         for name in ("connect_timeout_s", "read_timeout_s", "device_budget_s"):

@@ -185,7 +185,7 @@ async def probe_onvif(jobs: Sequence[ProbeJob], settings: OnvifSettings, ctx: Pr
     """Read each camera's identity and clock offset over ONVIF (read-only), within `timeout_s`."""
     budget = settings.timeout_s
     config = OnvifConfig(connect_timeout_s=min(3.0, budget), read_timeout_s=min(10.0, budget),
-                         device_budget_s=budget)
+                         device_budget_s=budget, allow_plaintext_auth=settings.allow_plaintext_auth)
     out = []
     for job in jobs:
         started = time.monotonic()

@@ -582,16 +582,23 @@ class _DeadlineHTTPSHandler(urllib.request.HTTPSHandler):
 
 
 def check_snapshot(
-    url: str, *, credentials: Credential | None = None, timeout_s: float = 5.0, max_bytes: int = _SNAPSHOT_MAX_BYTES
+    url: str, *, credentials: Credential | None = None, timeout_s: float = 5.0, max_bytes: int = _SNAPSHOT_MAX_BYTES,
+    allow_basic: bool = False,
 ) -> SnapshotResult:
-    """Fetch a snapshot URI (basic or digest auth), size-capped, and check that it is a JPEG."""
+    """Fetch a snapshot URI (digest auth; basic only with `allow_basic`), size-capped, and check that it is a JPEG.
+
+    HTTP Basic sends the password in clear to whoever asks for it, so a device on the
+    site network could collect it: it is answered only when the operator allows it.
+    """
     url, creds = _split_credentials(url, credentials)
     result = SnapshotResult(url=redact_uri(url))
     handlers: list[urllib.request.BaseHandler] = []
     if creds is not None:
         passwords = urllib.request.HTTPPasswordMgrWithDefaultRealm()
         passwords.add_password(None, url, creds.username, creds.password)
-        handlers += [urllib.request.HTTPDigestAuthHandler(passwords), urllib.request.HTTPBasicAuthHandler(passwords)]
+        handlers.append(urllib.request.HTTPDigestAuthHandler(passwords))
+        if allow_basic:
+            handlers.append(urllib.request.HTTPBasicAuthHandler(passwords))
     # The socket timeout bounds each read, not the fetch: a camera that drips a byte a
     # second never trips it.  A timer cuts every connection of the fetch at timeout_s.
     sockets: list[socket.socket] = []
@@ -607,7 +614,12 @@ def check_snapshot(
             data = response.read(max_bytes + 1)
     except urllib.error.HTTPError as err:
         cls = AuthError if err.code in (401, 403) else UnreachableError
-        result.error = cls(result.url, f"HTTP {err.code} {err.reason}").as_text()
+        detail = f"HTTP {err.code} {err.reason}"
+        challenge = (err.headers.get("WWW-Authenticate") or "") if err.headers else ""
+        if err.code == 401 and creds is not None and not allow_basic and challenge.lower().startswith("basic"):
+            detail += " (the camera asks for HTTP Basic, which sends the password in clear: not answered " \
+                      "without --allow-plaintext-auth)"
+        result.error = cls(result.url, detail).as_text()
         return result
     except (TimeoutError, OSError, ValueError, http.client.HTTPException) as err:
         reason = getattr(err, "reason", err)

@@ -37,6 +37,8 @@ class StreamStageConfig:
     concurrency: int = 3
     stream: StreamConfig = DEFAULT_STREAM
     snapshot_timeout_s: float = 5.0
+    #: Answer a snapshot server's HTTP Basic challenge (the password in clear): off unless asked for.
+    allow_plaintext_auth: bool = False
 
 
 def _jobs_for(record: HostRecord, credential: Credential | None) -> list[tuple[StreamJob, list[str]]]:
@@ -64,12 +66,14 @@ def _snapshot_from_stream(results: Sequence[StreamResult]) -> Snapshot | None:
     return None
 
 
-async def _async_snapshot(record: HostRecord, credential: Credential | None, timeout_s: float) -> Snapshot | None:
+async def _async_snapshot(record: HostRecord, credential: Credential | None, timeout_s: float,
+                          allow_basic: bool = False) -> Snapshot | None:
     assert record.onvif is not None
     uri = next((p.snapshot_uri for p in record.onvif.profiles if p.snapshot_uri), None)
     if uri is None:
         return None
-    result = await asyncio.to_thread(check_snapshot, uri, credentials=credential, timeout_s=timeout_s)
+    result = await asyncio.to_thread(check_snapshot, uri, credentials=credential, timeout_s=timeout_s,
+                                     allow_basic=allow_basic)
     if not result.up or result.jpeg is None:
         return Snapshot("http", result.url, error=result.error)
     return Snapshot("http", result.url, result.width, result.height, result.size_bytes,
@@ -92,7 +96,8 @@ async def async_check_streams(
         async def one_camera(record: HostRecord, jobs: list[tuple[StreamJob, list[str]]]) -> None:
             nonlocal done
             snapshot_task = asyncio.create_task(
-                _async_snapshot(record, credential_for(record), config.snapshot_timeout_s))
+                _async_snapshot(record, credential_for(record), config.snapshot_timeout_s,
+                                config.allow_plaintext_auth))
             results = []
             for job, tokens in jobs:
                 result = await asyncio.to_thread(checker.check, job)

@@ -100,6 +100,8 @@ class OnvifSettings:
     interval_s: float = 600.0
     timeout_s: float = 20.0
     concurrency: int = 16
+    #: Also try WS-Security PasswordText, which sends the password in clear (old cameras only).
+    allow_plaintext_auth: bool = False
 
     @property
     def budget_s(self) -> float:
@@ -290,6 +292,11 @@ class _Reader:
         changes: dict[str, Any] = {}
         for key, item in raw.items():
             want = type(getattr(default, key))
+            if want is bool:
+                if not isinstance(item, bool):
+                    raise self.fail(raw.lines[key], f"{where}.{key}: must be true or false, not {_type_name(item)}")
+                changes[key] = item
+                continue
             changes[key] = self.number(item, raw.lines[key], f"{where}.{key}", integer=want is int)
         try:
             built = dataclasses.replace(default, **changes)

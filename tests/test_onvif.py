@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -502,3 +503,16 @@ def test_loading_the_library_leaves_root_logging_alone() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_password_in_clear_only_when_allowed(allow: bool) -> None:
+    # A device that refuses the digests (a hostile one, or a wrong password) must not be handed
+    # the password in clear (WS-Security PasswordText) unless the operator asked for it.
+    config = replace(DEFAULT_ONVIF, allow_plaintext_auth=allow)
+    with camera(credentials=(RIGHT.username, RIGHT.password), auth="wsse") as cam:
+        result = interrogate(cam, [WRONG], config)
+        methods = [e["method"] for e in cam.auth_log if e["username"]]
+    assert result.info is not None and result.info.auth == "failed"
+    assert methods and set(methods) <= {"wsse", "wsse-text"}
+    assert ("wsse-text" in methods) is allow, methods

@@ -283,15 +283,23 @@ def snapshot_server() -> Iterator[str]:
 
 
 def test_snapshot_with_basic_auth_returns_jpeg_bytes_and_size(snapshot_server: str) -> None:
-    result = check_snapshot(f"{snapshot_server}/snap.jpg", credentials=CREDS, timeout_s=3)
+    result = check_snapshot(f"{snapshot_server}/snap.jpg", credentials=CREDS, timeout_s=3, allow_basic=True)
     assert result.up and result.error is None
     assert (result.width, result.height) == (160, 90)
     assert result.jpeg and result.size_bytes == len(result.jpeg)
     assert SECRET not in repr(result)
 
 
+def test_snapshot_basic_auth_is_not_answered_unless_allowed(snapshot_server: str) -> None:
+    # A device asking for Basic would read the password in clear: the default is to refuse.
+    result = check_snapshot(f"{snapshot_server}/snap.jpg", credentials=CREDS, timeout_s=3)
+    assert not result.up and result.error and result.error.startswith("auth: HTTP 401")
+    assert "--allow-plaintext-auth" in result.error and SECRET not in result.error
+
+
 def test_snapshot_failures_are_typed(snapshot_server: str) -> None:
-    denied = check_snapshot(f"{snapshot_server}/snap.jpg", credentials=Credential("admin", "wrong"), timeout_s=3)
+    denied = check_snapshot(f"{snapshot_server}/snap.jpg", credentials=Credential("admin", "wrong"), timeout_s=3,
+                            allow_basic=True)
     assert not denied.up and denied.error and denied.error.startswith("auth: HTTP 401")
     html = check_snapshot(f"{snapshot_server}/login", timeout_s=3)
     assert html.error and html.error.startswith("malformed: not a complete JPEG")

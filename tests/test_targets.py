@@ -35,6 +35,7 @@ INVALID = {
     "unknown_setting": "4: defaults.link: unknown key 'intervl' "
                        "(expected: interval_s, count, echo_interval_s, timeout_s, concurrency)",
     "setting_wrong_type": "3: defaults.link.count: must be an integer, not a string",
+    "setting_not_bool": "3: defaults.onvif.allow_plaintext_auth: must be true or false, not a string",
     "setting_out_of_range": "3: defaults.stream.interval_s: must be between 0.1 and 86400, not 0",
     "burst_longer_than_interval": "3: defaults.link: a burst (20 x 0.2 s + 1 s timeout) does not fit in interval_s 2",
     "stream_timeout_below_window": "2: defaults.stream: timeout_s (5) must be at least window_s + 1 (11)",
@@ -90,6 +91,7 @@ def test_valid_file_with_every_key() -> None:
     assert cam.line == 7 and switch.kind == "host" and switch.streams == ()
     assert config.defaults.link == LinkSettings(15, 10, 0.2, 1.0)
     assert config.defaults.stream.window_s == 4 and config.defaults.onvif.interval_s == 600
+    assert config.defaults.onvif.allow_plaintext_auth is True
 
 
 def test_defaults_applied_when_absent() -> None:

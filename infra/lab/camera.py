@@ -590,7 +590,9 @@ class CameraServer:
             method = "digest"
         elif self.auth != "digest":
             valid, user = guard.check_wsse(root)
-            method = "wsse"
+            password = _find(root, "Password")
+            plain = password is not None and password.get("Type", "").endswith("#PasswordText")
+            method = "wsse-text" if plain else "wsse"
             if valid is None:
                 if "digest" in self.auth:
                     return 401, b""

@@ -57,6 +57,9 @@ def _add_survey(sub: argparse._SubParsersAction) -> None:
                    help="unicast WS-Discovery only (for networks where multicast is not wanted)")
     p.add_argument("--no-streams", action="store_true",
                    help="skip the stream health checks and snapshots (a quicker survey)")
+    p.add_argument("--allow-plaintext-auth", action="store_true",
+                   help="also send passwords in clear where a camera asks for it (WS-Security PasswordText, "
+                        "HTTP Basic snapshots); off by default, because any device on the network could ask")
     p.set_defaults(func=_cmd_survey)
 
 
@@ -138,8 +141,11 @@ def _run_survey(args: argparse.Namespace, networks: Sequence[str], credentials: 
     from sitescout import console
     from sitescout.probes.survey import DEFAULT_SURVEY, async_run_survey
 
+    plaintext = getattr(args, "allow_plaintext_auth", False)
     config = replace(DEFAULT_SURVEY, wsd_wait_s=args.wait, multicast=not args.no_multicast,
-                     check_streams=not args.no_streams)
+                     check_streams=not args.no_streams,
+                     onvif=replace(DEFAULT_SURVEY.onvif, allow_plaintext_auth=plaintext),
+                     streams=replace(DEFAULT_SURVEY.streams, allow_plaintext_auth=plaintext))
     with console.SurveyProgress() as progress:
         doc = asyncio.run(
             async_run_survey(
