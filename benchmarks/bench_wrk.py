@@ -19,7 +19,9 @@ the load shown by ``uptime``, not for a server alone.
 
 Only 127.0.0.1 is used.  Run from the repository root::
 
-    .venv/bin/python benchmarks/bench_wrk.py [--sites 10000] [--seconds 30] [--connections 8 64] [--json out.json]
+    .venv/bin/python benchmarks/bench_wrk.py [--sites 10000] [--seconds 30] [--connections 1 8 64] [--json out.json]
+    .venv/bin/python benchmarks/bench_wrk.py --server gunicorn      # the same app under gunicorn, for comparison
+    .venv/bin/python benchmarks/bench_wrk.py --count-rebuilds --seconds 15   # the /api/v1/sites cache, diagnosed
 """
 
 from __future__ import annotations
@@ -262,6 +264,55 @@ def markdown_table(results: list[dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
+def count_rebuilds(sites: int, devices_per_site: int, seconds: float, connections: list[int]) -> list[dict[str, Any]]:
+    """Diagnose the /api/v1/sites cache: how often the collection is rebuilt per answer, by connection count.
+
+    Runs the app in this process under Werkzeug's threaded server (as `sitescout serve`
+    does) with ``store.list_sites`` wrapped in a counter; nothing in the package changes.
+    """
+    import logging
+    import threading
+
+    from werkzeug.serving import make_server
+
+    import sitescout.web.api as api
+    from sitescout.web import create_app
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-wrk-rebuilds-"))
+    database = open_database(f"sqlite:///{tmp / 'inventory.sqlite3'}")
+    seed_large(database, sites, sites * devices_per_site)
+    with database.session() as session:
+        token = store.create_token(session, "viewer", label="bench_wrk")
+    calls = [0]
+    original = api.store.list_sites
+
+    def counted(*a: Any, **kw: Any) -> Any:
+        calls[0] += 1
+        return original(*a, **kw)
+
+    api.store.list_sites = counted  # type: ignore[assignment]
+    server = make_server(HOST, 0, create_app({"DATABASE": database, "SECRET_KEY": "x" * 32}), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    rows = []
+    try:
+        for conns in connections:
+            time.sleep(3)  # let abandoned requests of the previous run finish
+            calls[0] = 0
+            r = run_wrk(server.server_port, "/api/v1/sites", 0, f"Authorization: Bearer {token}", conns, seconds,
+                        timeout_s=20)
+            rows.append({"connections": conns, "answers": r["requests"], "rebuilds": calls[0],
+                         "p50_ms": r["latency_ms"]["p50"], "p99_ms": r["latency_ms"]["p99"], "errors": r["errors"]})
+            print(f"/api/v1/sites c={conns:<3} answers {r['requests']:5}  rebuilds {calls[0]:4}  "
+                  f"p50 {r['latency_ms']['p50']:8.1f} ms  p99 {r['latency_ms']['p99']:8.1f} ms", flush=True)
+    finally:
+        api.store.list_sites = original  # type: ignore[assignment]
+        server.shutdown()
+        database.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     """Seed, serve, load every endpoint at every connection count, print a table and the JSON."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -279,10 +330,17 @@ def main(argv: list[str] | None = None) -> int:
                          "gthread workers, for comparison (pip install gunicorn)")
     ap.add_argument("--gunicorn-workers", type=int, default=2)
     ap.add_argument("--gunicorn-threads", type=int, default=8)
+    ap.add_argument("--count-rebuilds", action="store_true",
+                    help="diagnose instead: count /api/v1/sites cache rebuilds per answer (app in this process)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     if shutil.which("wrk") is None:
         ap.error("wrk is not installed (Debian: apt-get install -y wrk)")
+    if args.count_rebuilds:
+        rows = count_rebuilds(args.sites, args.devices_per_site, args.seconds, args.connections)
+        if args.json:
+            args.json.write_text(json.dumps({"sites": args.sites, "count_rebuilds": rows}, indent=2))
+        return 0
     tmp = Path(tempfile.mkdtemp(prefix="bench-wrk-"))
     server_name = ("sitescout serve (Werkzeug development server, threaded=True, one thread per connection, "
                    "request log on stderr)" if args.server == "serve" else
