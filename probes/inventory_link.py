@@ -3,9 +3,13 @@
 - :class:`InventoryTargetSource` is a :class:`~sitescout.probes.worker.TargetSource`: it
   fetches the inventory's http_sd groups (in a background thread, every
   ``refresh_s``, so the worker's loop never waits on the network) and turns them
-  into targets.  An unreachable inventory or a garbage answer is a failed reload:
-  the worker keeps the last good targets and shows
+  into targets: each device's address, kind and ONVIF endpoint, a camera's streams
+  (``__meta_sitescout_stream_<n>_*``: URI, profile, expected fps and size from its
+  surveyed profiles) and the sites' coordinates.  An unreachable inventory or a
+  garbage answer is a failed reload: the worker keeps the last good targets and shows
   ``sitescout_config_last_reload_successful 0``, exactly as for a bad file.
+- :class:`TargetsCache` keeps the last good answer on disk, so a worker restarted
+  while the inventory is down starts from it (and keeps asking the inventory).
 - :class:`HttpObservationSink` is an :class:`~sitescout.probes.worker.ObservationSink`:
   it maps worker observations to the API's shape and POSTs them in batches.
   Connection errors, timeouts, 5xx and a refused token raise

@@ -3,6 +3,9 @@
 The real web app (``create_app`` on a temporary SQLite inventory, seeded with the demo
 commune) is served by werkzeug on 127.0.0.1:0; one demo camera points at a simulated
 ONVIF camera on a loopback address.  ``sitescout worker --inventory`` runs as a subprocess.
+A camera that came in through a survey (candidate accepted) has its stream served by the
+MJPEG-over-HTTP lab server on another loopback address: the worker checks it from the
+sd labels alone, and again when started from its targets cache with the inventory down.
 """
 
 from __future__ import annotations
