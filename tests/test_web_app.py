@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -316,3 +317,57 @@ def test_sites_answer_is_cached_briefly_dropped_on_writes_and_conditional(app, d
     assert again.status_code == 200  # the write through the API dropped the cached answer
     hd = next(f for f in again.get_json()["features"] if f["properties"]["name"] == HD)
     assert hd["properties"]["health"] == "problem"
+
+
+def test_expired_sites_answer_is_rebuilt_once_not_by_every_waiting_request(app, tokens, monkeypatch):
+    # wrk with 64 connections: when the cached bytes expired, every request in flight rebuilt them
+    # (0.9 s of CPU each for 10,000 sites) and the server fell behind for good.
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sitescout.web import api
+
+    builds = []
+    real = api._build_sites_body
+
+    def counted(query, problems_only):
+        builds.append(threading.get_ident())
+        time.sleep(0.3)  # a slow build, so the other requests arrive while it runs
+        return real(query, problems_only)
+
+    monkeypatch.setattr(api, "_build_sites_body", counted)
+    app.config["SITES_CACHE_SECONDS"] = 1.0
+
+    def fetch(_):
+        response = app.test_client().get("/api/v1/sites", headers=bearer(tokens["viewer"]))
+        return response.status_code, len(response.get_json()["features"])
+
+    with ThreadPoolExecutor(16) as pool:
+        cold = list(pool.map(fetch, range(16)))
+        assert len(builds) == 1, "a cold cache is built by one request while the others wait"
+        time.sleep(1.1)  # expired
+        warm = list(pool.map(fetch, range(16)))
+    assert len(builds) == 2, "an expired answer is rebuilt by one request; the others get the old bytes"
+    assert {c for c, _ in cold + warm} == {200} and len({n for _, n in cold + warm}) == 1
+
+
+def test_no_free_database_connection_is_a_503_with_retry_after(tmp_path, tokens):
+    # Under load every pooled connection can be taken: that is "come back later", not a crash.
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import sessionmaker
+
+    from sitescout.inventory.db import Database
+
+    url = f"sqlite:///{tmp_path / 'inventory.sqlite3'}"
+    engine = create_engine(url, pool_size=1, max_overflow=0, pool_timeout=0.2,
+                           connect_args={"check_same_thread": False})
+    small = Database(engine=engine, url=url, _factory=sessionmaker(bind=engine, expire_on_commit=False))
+    busy_app = create_app({"DATABASE": small, "TESTING": False, "SECRET_KEY": "test-key-" + "x" * 32})
+    held = engine.connect()  # the one connection, taken
+    try:
+        response = busy_app.test_client().get("/api/v1/sites", headers=bearer(tokens["viewer"]))
+    finally:
+        held.close()
+        engine.dispose()
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    assert "busy" in response.get_json()["error"]

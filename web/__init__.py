@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
@@ -64,7 +65,20 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.register_blueprint(module.bp)
     app.add_url_rule("/", "index", map_bp.index)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(PoolTimeout, _busy)
     return app
+
+
+def _busy(err: PoolTimeout) -> Response:
+    """Every database connection is taken: ask the client to come back (503), do not fail (500)."""
+    from flask import jsonify, request
+
+    log.warning("%s %s: no database connection free (%s); answered 503", request.method, request.path,
+                type(err).__name__)
+    response = jsonify({"error": "the server is busy; try again in a few seconds"})
+    response.status_code = 503
+    response.headers["Retry-After"] = "5"
+    return response
 
 
 class _BoundedInt(IntegerConverter):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
 from typing import Any
 
@@ -66,26 +67,52 @@ def forget_sites() -> None:
     current_app.extensions.setdefault(_CACHE_KEY, {}).clear()
 
 
+#: Lock stripes for rebuilding cached collections: one rebuild per key at a time, bounded memory.
+_REBUILD_LOCKS = tuple(threading.Lock() for _ in range(16))
+#: Most cached collections kept (each search string is a key).
+_CACHE_MAX = 32
+
+
 def _sites_body(query: str | None, problems_only: bool) -> tuple[bytes, str]:
     # Building the collection for 10,000 sites takes ~0.5-1 s (the health of 100,000 devices, then
     # JSON); the map and many viewers ask for it again and again, so the bytes are kept for
     # SITES_CACHE_SECONDS.  Writes through this app drop them at once; a worker writing to the
-    # database directly shows up within that many seconds.
+    # database directly shows up within that many seconds.  When the bytes expire, one request
+    # rebuilds them while the others keep getting the expired copy (or wait for the first build):
+    # without that, every request in flight rebuilt at once and 64 clients timed out.
     ttl = float(current_app.config.get("SITES_CACHE_SECONDS", 0) or 0)
-    cache: dict[tuple[str | None, bool], tuple[float, bytes, str]] = current_app.extensions.setdefault(_CACHE_KEY, {})
     key = (query, problems_only)
+    if ttl <= 0:
+        return _build_sites_body(query, problems_only)
+    cache: dict[tuple[str | None, bool], tuple[float, bytes, str]] = current_app.extensions.setdefault(_CACHE_KEY, {})
     hit = cache.get(key)
-    now = time.monotonic()
-    if ttl > 0 and hit is not None and hit[0] > now:
+    if hit is not None and hit[0] > time.monotonic():
         return hit[1], hit[2]
+    lock = _REBUILD_LOCKS[hash(key) % len(_REBUILD_LOCKS)]
+    if hit is not None and not lock.acquire(blocking=False):
+        return hit[1], hit[2]  # another request is rebuilding: the copy a few seconds old will do
+    if hit is None:
+        lock.acquire()
+    try:
+        again = cache.get(key)
+        if again is not None and again[0] > time.monotonic():
+            return again[1], again[2]  # built while this request waited
+        body, etag = _build_sites_body(query, problems_only)
+        if len(cache) >= _CACHE_MAX:
+            for old in sorted(cache, key=lambda k: cache[k][0])[: len(cache) - _CACHE_MAX + 1]:
+                cache.pop(old, None)
+        cache[key] = (time.monotonic() + ttl, body, etag)
+        return body, etag
+    finally:
+        lock.release()
+
+
+def _build_sites_body(query: str | None, problems_only: bool) -> tuple[bytes, str]:
     sites = store.list_sites(db_session(), query=query, problems_only=problems_only)
     path = _site_path()
     collection = {"type": "FeatureCollection", "features": [site_feature(s, path) for s in sites]}
     body = json.dumps(collection, ensure_ascii=False, separators=(",", ":")).encode()
-    etag = hashlib.sha256(body).hexdigest()[:32]
-    if ttl > 0:
-        cache[key] = (now + ttl, body, etag)
-    return body, etag
+    return body, hashlib.sha256(body).hexdigest()[:32]
 
 
 @bp.get("/sites")
