@@ -47,6 +47,7 @@ SHARDS = (f"{SCANNER_IP}:9111", f"{SCANNER_IP}:9112")
 SD_URL = "http://127.0.0.1:9180/sd.json"  # stands in for the inventory's /sd/prometheus (same JSON shape)
 EXAMPLE_CONFIG = ROOT / "infra" / "prometheus" / "prometheus.yml"
 PROBE_JOB = "sitescout-probe-icmp"
+STREAM_JOB = "sitescout-probe-stream"
 #: Devices the example's /probe job watches (Prometheus-driven probing), by lab index: (camera, plain host).
 PROBED = {"cam-0", "sw-0"}
 
@@ -255,14 +256,14 @@ def _write_targets(lab: Any, path: Path, **kw: bool) -> str:
     pytest.fail(f"the worker refuses the lab's targets file: {check.stderr or check.stdout}")
 
 
-def _example_probe_job() -> dict[str, Any]:
-    """Return the example prometheus.yml's /probe job, pointed at the lab's SD file and worker."""
+def _example_probe_job(name: str = PROBE_JOB, every: str = "3s", timeout: str = "3s") -> dict[str, Any]:
+    """Return one of the example prometheus.yml's /probe jobs, pointed at the lab's SD file and worker."""
     example = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
-    job = next(j for j in example["scrape_configs"] if j["job_name"] == PROBE_JOB)
+    job = next(j for j in example["scrape_configs"] if j["job_name"] == name)
     job["http_sd_configs"] = [{"url": SD_URL, "refresh_interval": "1m"}]
     assert job["relabel_configs"][-1]["target_label"] == "__address__"
     job["relabel_configs"][-1]["replacement"] = WORKER
-    job["scrape_interval"], job["scrape_timeout"] = "3s", "3s"
+    job["scrape_interval"], job["scrape_timeout"] = every, timeout
     return job
 
 
@@ -274,6 +275,7 @@ def _prometheus_config(tmp: Path) -> Path:
             {"job_name": "sitescout-worker", "static_configs": [{"targets": [WORKER]}]},
             {"job_name": "sitescout-shard", "static_configs": [{"targets": list(SHARDS)}]},
             _example_probe_job(),
+            _example_probe_job(STREAM_JOB, "10s", "8s"),
         ],
     }
     path = tmp / "prometheus.yml"
@@ -283,10 +285,16 @@ def _prometheus_config(tmp: Path) -> Path:
 
 def _sd_groups(lab: Any) -> list[dict[str, Any]]:
     """http_sd groups for the probed devices, shaped like the inventory's /sd/prometheus answer."""
-    hosts = [(c.ip, site, device) for c, (_, site, device) in zip(lab.cameras, CAMERAS)]
-    hosts += [(h.host.ip, site, device) for h, (_, site, device) in zip(lab.plain_hosts, HOSTS)]
-    return [{"targets": [ip], "labels": {"site": site, "device": device}} for ip, site, device in hosts
-            if device in PROBED]
+    groups = []
+    for camera, (persona, site, device) in zip(lab.cameras, CAMERAS):
+        labels = {"site": site, "device": device, "kind": "camera"}
+        uri = _stream_uri(persona, camera.ip)
+        if uri:  # as the inventory labels a camera's stored streams
+            labels.update(__meta_sitescout_stream_1_uri=uri, __meta_sitescout_stream_1_profile="main")
+        groups.append({"targets": [camera.ip], "labels": labels})
+    for host, (_, site, device) in zip(lab.plain_hosts, HOSTS):
+        groups.append({"targets": [host.host.ip], "labels": {"site": site, "device": device, "kind": "host"}})
+    return [g for g in groups if g["labels"]["device"] in PROBED]
 
 
 def _worker_available() -> tuple[bool, str]:
@@ -425,6 +433,23 @@ def test_example_probe_job_drives_the_worker(live: Live) -> None:
     assert {(r["metric"]["instance"], r["metric"]["site"], r["metric"]["device"]) for r in found} == expected
     loss = live.query(f'sitescout_link_loss_ratio{{job="{PROBE_JOB}"}}')
     assert {r["metric"]["device"] for r in loss} == PROBED and all(r["value"][1] == "0" for r in loss)
+
+
+def test_example_stream_probe_job_checks_each_cameras_first_stream(live: Live) -> None:
+    """The example stream job, verbatim: cameras with a stored stream are checked through /probe; hosts are not."""
+    cameras = [g for g in _sd_groups(live.lab) if "__meta_sitescout_stream_1_uri" in g["labels"]]
+    assert cameras, "the lab's probed camera has a stream"
+
+    def rows() -> list[dict[str, Any]]:
+        return live.query(f'sitescout_stream_up{{job="{STREAM_JOB}"}}')
+
+    found, waited = wait_until("stream /probe targets scraped", rows,
+                               lambda r: len(r) == len(cameras) and all(x["value"][1] == "1" for x in r), 60)
+    live.timings["stream_probe_job"] = waited
+    assert {(r["metric"]["instance"], r["metric"]["device"]) for r in found} == \
+        {(g["targets"][0], g["labels"]["device"]) for g in cameras}
+    fps = live.query(f'sitescout_stream_fps{{job="{STREAM_JOB}"}}')
+    assert fps and all(float(r["value"][1]) > 1 for r in fps)
 
 
 def test_every_alert_fires_for_its_fault_and_clears(live: Live) -> None:
