@@ -52,7 +52,7 @@ import pytest
 from inventory_db import pg_server, sqlite_template  # noqa: F401
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session as OrmSession
-from werkzeug.serving import make_server
+from support import WebServer
 
 import sitescout.cmd_inventory  # noqa: F401 - warmed up before forking: the children start at once
 import sitescout.inventory.importexport  # noqa: F401
@@ -588,29 +588,6 @@ class SlowObservationAnswers:
         return self.app(environ, start_response)
 
 
-class Inventory:
-    """The real web app on a fixed loopback port; stopped and started again to play an outage."""
-
-    def __init__(self, app: Any) -> None:
-        self.app, self.port, self.server, self.thread = app, 0, None, None
-
-    def start(self) -> None:
-        self.server = make_server("127.0.0.1", self.port, self.app, threaded=True)
-        self.port = self.server.server_port
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
-
-    @property
-    def up(self) -> bool:
-        return self.server is not None
-
-
 def _start_worker(tmp: Path, url: str) -> subprocess.Popen[str]:
     log = open(tmp / "worker.log", "a")  # noqa: SIM115 - kept by the process
     proc = subprocess.Popen(
@@ -650,7 +627,7 @@ def test_worker_killed_loses_no_queued_observation(tmp_path: Path, sqlite_templa
     (tmp_path / "token").write_text(token + "\n")
     (tmp_path / "settings.yaml").write_text(SETTINGS)
     middleware = SlowObservationAnswers(create_app({"DATABASE": database, "SITES_CACHE_SECONDS": 0}), hold_s=0.15)
-    inventory = Inventory(middleware)
+    inventory = WebServer(middleware)
     inventory.start()
     url = f"http://127.0.0.1:{inventory.port}"
     rng = random.Random(SEED + 4)

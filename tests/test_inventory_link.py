@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from werkzeug.serving import BaseWSGIServer, make_server
+from support import WebServer, wait_for
 
 from sitescout.infra.lab.camera import CameraServer
 from sitescout.infra.lab.mjpeg import MjpegHttpServer
@@ -66,42 +66,6 @@ def _free_address() -> tuple[str, int]:
     with socket.socket() as sock:
         sock.bind((ip, 0))
         return ip, sock.getsockname()[1]
-
-
-def _wait(what: str, check: Callable[[], Any], timeout_s: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
-class WebServer:
-    """The real web app on a fixed loopback port; can be stopped and started again on that port."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.port = 0
-        self.server: BaseWSGIServer | None = None
-        self.thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self.server = make_server("127.0.0.1", self.port, self.app, threaded=True)
-        self.port = self.server.server_port
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        assert self.server is not None and self.thread is not None
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
 
 @dataclass
@@ -204,28 +168,28 @@ def test_worker_probes_the_inventory_devices_and_survives_an_inventory_outage(in
         kinds = {(g["labels"]["site"], g["labels"]["device"]): g["labels"]["kind"] for g in groups}
         assert onvif_up and all(kinds[key] == "camera" for key in onvif_up)
         key = (camera["site"], camera["device"])
-        _wait("ONVIF identity of the simulated camera",
+        wait_for("ONVIF identity of the simulated camera",
               lambda: _series(_samples(metrics_url), "sitescout_onvif_up").get(key) == 1.0)
 
         # Observations arrive in the inventory: the camera's health leaves "unknown".
-        _wait("the camera's health in the inventory", lambda: inventory.health()[inventory.camera_id] == "ok")
+        wait_for("the camera's health in the inventory", lambda: inventory.health()[inventory.camera_id] == "ok")
         health = inventory.health()
         assert sum(1 for h in health.values() if h != "unknown") > 50, health
-        onvif_obs = _wait("an ONVIF observation", lambda: inventory.observations(inventory.camera_id, "onvif"))
+        onvif_obs = wait_for("an ONVIF observation", lambda: inventory.observations(inventory.camera_id, "onvif"))
         assert onvif_obs[0].health == "ok" and onvif_obs[0].values["info"]["manufacturer"]
 
         # The inventory goes away: reloads fail (last good targets kept), observations wait in the queue.
         inventory.web.stop()
         stopped = time.time()
         try:
-            _wait("a failed reload", lambda: _samples(metrics_url)[
+            wait_for("a failed reload", lambda: _samples(metrics_url)[
                 ("sitescout_config_last_reload_successful", ())] == 0.0, 10)
             time.sleep(3)
             assert set(_series(_samples(metrics_url), "sitescout_device_up")) == set(up)
         finally:
             inventory.web.start()
         restarted = time.time()
-        _wait("a successful reload", lambda: _samples(metrics_url)[
+        wait_for("a successful reload", lambda: _samples(metrics_url)[
             ("sitescout_config_last_reload_successful", ())] == 1.0, 10)
 
         # Everything probed during the outage is delivered: link observations every ~1 s, no gap.
@@ -233,7 +197,7 @@ def test_worker_probes_the_inventory_devices_and_survives_an_inventory_outage(in
             return sorted((o.observed_at if o.observed_at.tzinfo else o.observed_at.replace(tzinfo=timezone.utc))
                           .timestamp() for o in inventory.observations(inventory.camera_id, "link"))
 
-        times = _wait("observations made during the outage", lambda: (
+        times = wait_for("observations made during the outage", lambda: (
             t if (t := link_times()) and t[-1] > restarted + 1 else None))
         window = [t for t in times if stopped - 3 <= t <= restarted + 1]
         assert len(window) >= 4, window
@@ -499,14 +463,14 @@ def test_inventory_fed_worker_checks_the_surveyed_stream(inventory: Inventory, s
         labels = (("device", surveyed.key[1]), ("profile", "stream-main"), ("site", surveyed.key[0]))
         samples = _samples(metrics_url)
         assert samples[("sitescout_stream_expected_fps", labels)] == 10.0  # known before the first check
-        _wait("sitescout_stream_up 1 for the surveyed camera",
+        wait_for("sitescout_stream_up 1 for the surveyed camera",
               lambda: _samples(metrics_url).get(("sitescout_stream_up", labels)) == 1.0, 30)
         samples = _samples(metrics_url)
         assert samples[("sitescout_stream_width_pixels", labels)] == 320.0
         assert samples[("sitescout_stream_fps", labels)] > 5.0
         # Site coordinates come from the inventory too (no `sites:` in the worker's settings).
         assert any(name == "sitescout_site_info" and dict(lb)["site"] == surveyed.key[0] for name, lb in samples)
-        rows = _wait("a stream observation in the inventory",
+        rows = wait_for("a stream observation in the inventory",
                      lambda: inventory.observations(surveyed.device_id, "stream:stream-main"))
         assert rows[0].health == "ok", rows[0]
         assert inventory.token not in log.read_text()
@@ -545,9 +509,9 @@ def test_restarted_worker_starts_from_cached_targets_while_the_inventory_is_down
             text = log.read_text()
             assert f"starting from the {len(up)} target(s) cached in {cache}" in text
             # The inventory is down: the worker says so on /metrics while probing the cached targets.
-            _wait("a failed reload", lambda: _samples(metrics_url)[
+            wait_for("a failed reload", lambda: _samples(metrics_url)[
                 ("sitescout_config_last_reload_successful", ())] == 0.0, 10)
-            _wait("the cached camera probed", lambda: _series(_samples(metrics_url), "sitescout_device_up")
+            wait_for("the cached camera probed", lambda: _series(_samples(metrics_url), "sitescout_device_up")
                   .get(surveyed.key) == 1.0, 10)
         except BaseException:
             _stop_worker(proc)
@@ -555,7 +519,7 @@ def test_restarted_worker_starts_from_cached_targets_while_the_inventory_is_down
     finally:
         inventory.web.start()
     try:
-        _wait("a successful reload once the inventory is back", lambda: _samples(metrics_url)[
+        wait_for("a successful reload once the inventory is back", lambda: _samples(metrics_url)[
             ("sitescout_config_last_reload_successful", ())] == 1.0, 15)
         assert "answers again" in log.read_text()
         assert inventory.token not in log.read_text()

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from test_web_app import _csrf, bearer, login
+from support import wait_for
 from web_seed import FROZEN_SITE, HD, frozen_survey, seed_commune
 
 from sitescout.inventory import store
@@ -587,19 +588,7 @@ def test_secret_forms_find_a_password_in_any_encoding() -> None:
     assert not any(needle in clean.encode() for needle in secret_forms(password).values())
 
 
-def _wait_for(what: str, check: Any, timeout_s: float = 60.0) -> Any:
-    import time
 
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.3)
-
-
-@pytest.mark.netns
 def test_planted_password_is_in_no_output_of_survey_serve_and_worker(tmp_path: Path) -> None:
     import secrets
     import subprocess
@@ -645,7 +634,8 @@ def test_planted_password_is_in_no_output_of_survey_serve_and_worker(tmp_path: P
                 procs.append(lab.scanner.popen(
                     [py, "-m", "sitescout", "-vv", "serve", "--db", f"sqlite:///{server_db}", "--listen",
                      "127.0.0.1:0", "--data-dir", str(tmp_path / "data")], stdout=log, stderr=subprocess.STDOUT))
-            port = _wait_for("serve to listen", lambda: re.findall(r"http://127\.0\.0\.1:(\d+)/map", serve_log.read_text()))
+            port = wait_for("serve to listen", lambda: re.findall(r"http://127\.0\.0\.1:(\d+)/map", serve_log.read_text()),
+                            60.0)
             web = f"http://127.0.0.1:{port[0]}"
             admin_file = (tmp_path / "data" / "admin-credentials.txt").read_text()
             admin_password = re.search(r"password = (\S+)", admin_file).group(1)
@@ -697,7 +687,7 @@ def test_planted_password_is_in_no_output_of_survey_serve_and_worker(tmp_path: P
                 with server.session() as session:
                     return all(d.health != "unknown" for d in store.list_devices(session) if d.kind == "camera")
 
-            _wait_for("the worker's observations of the cameras", camera_health_known)
+            wait_for("the worker's observations of the cameras", camera_health_known, 60.0)
 
             # 5. Every page and answer, fetched from the running server and worker.
             cam_ip = lab.cameras[0].ip
