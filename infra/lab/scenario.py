@@ -20,7 +20,8 @@ from typing import Any
 from sitescout.infra.lab.hosts import PLAIN_HOST_PROFILES
 from sitescout.infra.lab.netns import LabError, LabHost, LabSite
 
-__all__ = ["LabCamera", "LabPlainHost", "SurveyLab", "build_survey_lab", "stream_spec_for", "wait_ready"]
+__all__ = ["LabCamera", "LabPlainHost", "SurveyLab", "build_survey_lab", "start_hostile_rtsp", "stream_spec_for",
+           "wait_ready"]
 
 log = logging.getLogger(__name__)
 
