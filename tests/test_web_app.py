@@ -371,3 +371,55 @@ def test_no_free_database_connection_is_a_503_with_retry_after(tmp_path, tokens)
         engine.dispose()
     assert response.status_code == 503 and response.headers["Retry-After"] == "5"
     assert "busy" in response.get_json()["error"]
+
+
+def test_sd_answer_is_built_once_for_many_pollers_kept_across_observations_and_dropped_on_writes(
+        app, database, site_ids, tokens, monkeypatch):
+    # 100,000 devices: a 32 MB answer, 1-2 s of CPU per build; many Prometheus servers poll it.
+    import gzip
+    import json
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sitescout.inventory.models import Device
+
+    builds = []
+    real = store.prometheus_targets_json
+
+    def counted(session):
+        builds.append(threading.get_ident())
+        time.sleep(0.3)  # a slow build, so the other pollers arrive while it runs
+        return real(session)
+
+    monkeypatch.setattr(store, "prometheus_targets_json", counted)
+    worker = bearer(tokens["worker"])
+
+    def fetch(_):
+        response = app.test_client().get("/sd/prometheus", headers=worker)
+        return response.status_code, response.data
+
+    with ThreadPoolExecutor(12) as pool:
+        answers = list(pool.map(fetch, range(12)))
+    assert len(builds) == 1, "one build for pollers arriving together"
+    assert {status for status, _ in answers} == {200} and len({body for _, body in answers}) == 1
+    with database.session() as session:
+        assert json.loads(answers[0][1]) == store.prometheus_targets(session)  # the same content as before
+        camera = next(d for d in store.list_devices(session, site_id=site_ids[HD]) if d.kind == "camera" and d.ip)
+    client = app.test_client()
+    zipped = client.get("/sd/prometheus", headers={**worker, "Accept-Encoding": "gzip, deflate"})
+    assert zipped.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in zipped.headers["Vary"]
+    assert gzip.decompress(zipped.data) == answers[0][1]
+    refused = client.get("/sd/prometheus", headers={**worker, "Accept-Encoding": "gzip;q=0"})
+    assert "Content-Encoding" not in refused.headers and refused.data == answers[0][1]
+
+    obs = [{"device_id": camera.id, "kind": "stream", "health": "problem", "reason": "main: black"}]
+    assert client.post("/api/v1/observations", json=obs, headers=worker).status_code == 201
+    with database.session() as session:  # a rename behind the app's back: shows within SITES_CACHE_SECONDS
+        session.get(Device, camera.id).name = "cam-renamed-behind-the-app"
+    assert b"cam-renamed-behind-the-app" not in client.get("/sd/prometheus", headers=worker).data
+    assert len(builds) == 1, "observations never change a target: the answer is kept"
+    assert client.post("/api/v1/surveys", json=frozen_survey(HD), headers=bearer(tokens["editor"])).status_code in (
+        200, 201)
+    renamed = json.loads(client.get("/sd/prometheus", headers=worker).data)
+    assert len(builds) == 2, "a write through the app drops the answer"
+    assert any(g["labels"]["device"] == "cam-renamed-behind-the-app" for g in renamed)
