@@ -340,7 +340,7 @@ def test_survey_reports_hostile_cameras_and_checks_the_healthy_one(tmp_path: Pat
 
 @pytest.mark.gstreamer
 def test_memory_cap_leaves_room_for_a_4k_decode() -> None:
-    """The cap stops floods, not big pictures: a decode lifts it by 12 B/pixel (4K: +95 MB)."""
+    """The cap stops floods, not big pictures: a decode lifts it by 16 B/pixel (4K: +127 MB)."""
     from sitescout.infra.lab.rtsp import RtspServer, StreamSpec, gstreamer_available
 
     if not gstreamer_available():
