@@ -15,11 +15,14 @@ counts every status code (wrk itself only counts >= 400) and reports p50/p90/p99
 latency; any non-2xx answer or socket error (connect, read, write, timeout) is
 an error.  Paths with ``{id}`` pick a random site per request.  wrk, the server
 and this script share the machine's cores: the figures are for this box under
-the load shown by ``uptime``, not for a server alone.
+the load shown by ``uptime``, not for a server alone.  The server's resident
+memory is sampled every 0.5 s during each run (peak per run), and the JSON
+records the commit measured ("+changes" when web/, inventory/ or src/ differ).
 
 Only 127.0.0.1 is used.  Run from the repository root::
 
     .venv/bin/python benchmarks/bench_wrk.py [--sites 10000] [--seconds 30] [--connections 1 8 64] [--json out.json]
+    .venv/bin/python benchmarks/bench_wrk.py --serve-threads 16     # `sitescout serve --threads 16` (waitress)
     .venv/bin/python benchmarks/bench_wrk.py --server gunicorn      # the same app under gunicorn, for comparison
     .venv/bin/python benchmarks/bench_wrk.py --count-rebuilds --seconds 15   # the /api/v1/sites cache, diagnosed
 """
@@ -112,6 +115,14 @@ def gunicorn_app() -> Any:
                        "TILES_FILE": None, "TILE_URL": None, "TILE_ATTRIBUTION": ""})
 
 
+def _commit() -> str:
+    """Return the checkout's short commit hash, with "+changes" when files differ from it."""
+    root = Path(__file__).resolve().parent.parent
+    head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", str(root), "diff", "--quiet", "HEAD", "--", "web", "inventory", "src"])
+    return head.stdout.strip() + ("+changes" if dirty.returncode else "")
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
@@ -142,11 +153,13 @@ def start_gunicorn(db_url: str, data_dir: Path, log_path: Path, workers: int,
     raise RuntimeError("gunicorn did not answer within 60 s")
 
 
-def start_server(db_url: str, data_dir: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """Start `sitescout serve` on 127.0.0.1:0 and return the process and its port."""
+def start_server(db_url: str, data_dir: Path, log_path: Path,
+                 threads: int | None = None) -> tuple[subprocess.Popen[bytes], int]:
+    """Start `sitescout serve` on 127.0.0.1:0 (``--threads`` if given) and return the process and its port."""
     log_f = log_path.open("wb")
+    extra = ["--threads", str(threads)] if threads else []
     proc = subprocess.Popen([sys.executable, "-m", "sitescout", "serve", "--db", db_url, "--listen", f"{HOST}:0",
-                             "--data-dir", str(data_dir)], stdout=subprocess.DEVNULL, stderr=log_f)
+                             "--data-dir", str(data_dir), *extra], stdout=subprocess.DEVNULL, stderr=log_f)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         text = log_path.read_text(errors="replace")
@@ -194,6 +207,30 @@ def cpu_seconds(pid: int) -> float:
             continue
         total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
+
+
+class PeakRss:
+    """Sample a process tree's resident memory every `interval_s` in a thread; `peak_mb` is the largest seen."""
+
+    def __init__(self, pid: int, interval_s: float = 0.5) -> None:
+        import threading
+
+        self.pid, self.interval_s, self.peak_mb = pid, interval_s, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_mb = max(self.peak_mb, rss_mb(self.pid))
+            self._stop.wait(self.interval_s)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def wait_idle(pid: int, limit_s: float = 180.0) -> float:
@@ -244,41 +281,46 @@ def _tracebacks(log_text: str, limit: int = 3) -> list[str]:
 
 
 def _non_2xx_lines(log_text: str) -> dict[str, int]:
-    """Count the request log's answers by status class (Werkzeug logs '"GET /path HTTP/1.1" 200 -')."""
+    """Count non-2xx answers the server logged.
+
+    Werkzeug (before commit 3976061) logged every request ('"GET /path HTTP/1.1" 200 -'); waitress logs
+    none, but the app logs each 503 for want of a database connection ('GET /path: ... answered 503').
+    """
     counts: dict[str, int] = {}
-    for m in re.finditer(r'" (\d{3}) ', log_text):
-        if not m.group(1).startswith("2"):
-            counts[m.group(1)] = counts.get(m.group(1), 0) + 1
+    for m in re.finditer(r'" (\d{3}) |answered (\d{3})', log_text):
+        code = m.group(1) or m.group(2)
+        if not code.startswith("2"):
+            counts[code] = counts.get(code, 0) + 1
     return counts
 
 
 def markdown_table(results: list[dict[str, Any]]) -> str:
     """Render the runs as the table of docs/benchmarks.md."""
-    rows = ["| endpoint | bytes | conns | requests | req/s | p50 ms | p99 ms | max ms | non-2xx | socket errors |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| endpoint | bytes | conns | requests | req/s | p50 ms | p99 ms | max ms | non-2xx | socket errors "
+            "| server RSS peak MB |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         lat = r["latency_ms"]
         rows.append(f"| `{r['path']}` | {r['body_bytes_first']:,} | {r['connections']} | {r['requests']:,} | "
                     f"{r['rps']:,} | {lat['p50']:,} | {lat['p99']:,} | {lat['max']:,} | {r['non_2xx']} | "
-                    f"{r['socket_errors']['total']} |")
+                    f"{r['socket_errors']['total']} | {r.get('server_rss_mb_peak', '')} |")
     return "\n".join(rows)
 
 
 def count_rebuilds(sites: int, devices_per_site: int, seconds: float, connections: list[int]) -> list[dict[str, Any]]:
     """Diagnose the /api/v1/sites cache: how often the collection is rebuilt per answer, by connection count.
 
-    Runs the app in this process under Werkzeug's threaded server (as `sitescout serve`
-    does) with ``store.list_sites`` wrapped in a counter; nothing in the package changes.
+    Runs the app in this process under waitress with 8 threads (as `sitescout serve` does
+    since commit 3976061; Werkzeug's threaded server before) with ``store.list_sites`` wrapped in a counter; nothing in the package changes.
     """
     import logging
     import threading
 
-    from werkzeug.serving import make_server
+    from waitress.server import create_server
 
     import sitescout.web.api as api
     from sitescout.web import create_app
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    logging.getLogger("waitress").setLevel(logging.ERROR)
     tmp = Path(tempfile.mkdtemp(prefix="bench-wrk-rebuilds-"))
     database = open_database(f"sqlite:///{tmp / 'inventory.sqlite3'}")
     seed_large(database, sites, sites * devices_per_site)
@@ -292,14 +334,15 @@ def count_rebuilds(sites: int, devices_per_site: int, seconds: float, connection
         return original(*a, **kw)
 
     api.store.list_sites = counted  # type: ignore[assignment]
-    server = make_server(HOST, 0, create_app({"DATABASE": database, "SECRET_KEY": "x" * 32}), threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = create_server(create_app({"DATABASE": database, "SECRET_KEY": "x" * 32}), host=HOST, port=0, threads=8)
+    port = server.effective_port  # type: ignore[union-attr]
+    threading.Thread(target=server.run, daemon=True).start()
     rows = []
     try:
         for conns in connections:
             time.sleep(3)  # let abandoned requests of the previous run finish
             calls[0] = 0
-            r = run_wrk(server.server_port, "/api/v1/sites", 0, f"Authorization: Bearer {token}", conns, seconds,
+            r = run_wrk(port, "/api/v1/sites", 0, f"Authorization: Bearer {token}", conns, seconds,
                         timeout_s=20)
             rows.append({"connections": conns, "answers": r["requests"], "rebuilds": calls[0],
                          "p50_ms": r["latency_ms"]["p50"], "p99_ms": r["latency_ms"]["p99"], "errors": r["errors"]})
@@ -307,7 +350,7 @@ def count_rebuilds(sites: int, devices_per_site: int, seconds: float, connection
                   f"p50 {r['latency_ms']['p50']:8.1f} ms  p99 {r['latency_ms']['p99']:8.1f} ms", flush=True)
     finally:
         api.store.list_sites = original  # type: ignore[assignment]
-        server.shutdown()
+        server.close()
         database.close()
         shutil.rmtree(tmp, ignore_errors=True)
     return rows
@@ -328,6 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--server", choices=["serve", "gunicorn"], default="serve",
                     help="serve: `sitescout serve` as shipped (default); gunicorn: the same app under gunicorn "
                          "gthread workers, for comparison (pip install gunicorn)")
+    ap.add_argument("--serve-threads", type=int, help="`sitescout serve --threads N` (default: serve's own, 8)")
     ap.add_argument("--gunicorn-workers", type=int, default=2)
     ap.add_argument("--gunicorn-threads", type=int, default=8)
     ap.add_argument("--count-rebuilds", action="store_true",
@@ -342,12 +386,11 @@ def main(argv: list[str] | None = None) -> int:
             args.json.write_text(json.dumps({"sites": args.sites, "count_rebuilds": rows}, indent=2))
         return 0
     tmp = Path(tempfile.mkdtemp(prefix="bench-wrk-"))
-    server_name = ("sitescout serve (Werkzeug development server, threaded=True, one thread per connection, "
-                   "request log on stderr)" if args.server == "serve" else
+    server_name = (f"sitescout serve (waitress, --threads {args.serve_threads or 8})" if args.server == "serve" else
                    f"gunicorn {args.gunicorn_workers} gthread workers x {args.gunicorn_threads} threads, "
                    "same app and database, no access log")
     out: dict[str, Any] = {"sites": args.sites, "devices": args.sites * args.devices_per_site, "server": server_name,
-                           "uptime_before": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()}
+                           "commit": _commit(), "uptime_before": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()}
     database = open_database(f"sqlite:///{tmp / 'inventory.sqlite3'}")
     t0 = time.perf_counter()
     seed_large(database, args.sites, args.sites * args.devices_per_site)
@@ -359,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     out["seed_s"] = round(time.perf_counter() - t0, 1)
     db_url = f"sqlite:///{tmp / 'inventory.sqlite3'}"
     if args.server == "serve":
-        server, port = start_server(db_url, tmp / "data", tmp / "serve.log")
+        server, port = start_server(db_url, tmp / "data", tmp / "serve.log", args.serve_threads)
     else:
         from sitescout.web.bootstrap import load_secret_key
 
@@ -386,13 +429,15 @@ def main(argv: list[str] | None = None) -> int:
             run_wrk(port, path, args.sites, headers[cred], min(conn_counts), args.warmup, args.threads, timeout_s)
             for conns in conn_counts:
                 idle_s = wait_idle(server.pid)
-                r = run_wrk(port, path, args.sites, headers[cred], conns, args.seconds, args.threads, timeout_s)
-                r |= {"endpoint": name, "path": path, "timeout_s": timeout_s, "body_bytes_first": len(body),
+                with PeakRss(server.pid) as peak:
+                    r = run_wrk(port, path, args.sites, headers[cred], conns, args.seconds, args.threads, timeout_s)
+                r |= {"server_rss_mb_peak": peak.peak_mb, "endpoint": name, "path": path, "timeout_s": timeout_s, "body_bytes_first": len(body),
                       "single_request_ms": round(single_s * 1000, 1), "waited_idle_before_s": idle_s,
                       "server_rss_mb": rss_mb(server.pid), "server_alive": server.poll() is None}
                 results.append(r)
                 print(f"{path:28} c={conns:<3} {r['rps']:8.1f} req/s  p50 {r['latency_ms']['p50']:8.1f} ms  "
-                      f"p99 {r['latency_ms']['p99']:8.1f} ms  errors {r['errors']} {r['status']}", flush=True)
+                      f"p99 {r['latency_ms']['p99']:8.1f} ms  errors {r['errors']} {r['status']}  "
+                      f"rss peak {peak.peak_mb:.0f} MB", flush=True)
                 if args.json:
                     args.json.write_text(json.dumps(out | {"runs": results}, indent=2))
     finally:
