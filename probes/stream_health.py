@@ -106,7 +106,7 @@ class StreamConfig:
     #: Growth of the worker's resident memory (MB) over its size at the check's start
     #: beyond which the check is killed.  While a picture is decoded the worker is
     #: allowed `memory_per_pixel_bytes` more per pixel (of the stream's declared size,
-    #: a 4K picture when unknown, at most 16 MP).  A stream that never ends a frame
+    #: at least a 4K picture, at most 16 MP).  A stream that never ends a frame
     #: makes FFmpeg's parser join fragments without limit (lab: over 1 GB in 7 s on
     #: loopback) without decoding anything.  Legitimate checks grow 37 MB at 1080p and
     #: 123-144 MB at 4K (the latter on a loaded CI machine), at the key-frame decode

@@ -296,7 +296,10 @@ def _watch(cv2: Any, sm: Any, cap: Any, cfg: StreamConfig, request: dict[str, An
     scratch = os.path.join(tmpdir, f"sitescout-key-{os.getpid()}.{family or 'bin'}")
     out: dict[str, Any] = {"open_s": round(opened_at - started, 4), "codec": family or fourcc or None}
     width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-    pixels = min(width * height or 3840 * 2160, 16_000_000)  # unknown size: a 4K picture; at most 16 MP
+    # At least a 4K picture's allowance (the size OpenCV reports at open is not always the decoded
+    # one: a 4K check was killed on a loaded CI machine), at most 16 MP.  Floods never get it: it
+    # starts with the first decode.
+    pixels = min(max(width * height, 3840 * 2160), 16_000_000)
     allowance_mb = pixels * cfg.memory_per_pixel_bytes / 2**20
     if not raw:
         _allow_decoding(allowance_mb)  # every grab decodes a whole picture

@@ -66,7 +66,21 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.add_url_rule("/", "index", map_bp.index)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(PoolTimeout, _busy)
+    app.after_request(_access_log)
     return app
+
+
+_access = logging.getLogger("sitescout.web.access")
+
+
+def _access_log(response: Response) -> Response:
+    """Log one line per request (the WSGI server keeps no access log): who, what, status; never the query."""
+    from flask import request
+
+    if _access.isEnabledFor(logging.INFO):
+        _access.info("%s %s %s %d %s", request.remote_addr, request.method, request.path, response.status_code,
+                     response.content_length if response.content_length is not None else "-")
+    return response
 
 
 def _busy(err: PoolTimeout) -> Response:
