@@ -284,11 +284,13 @@ def _non_2xx_lines(log_text: str) -> dict[str, int]:
     """Count non-2xx answers the server logged.
 
     Werkzeug (before commit 3976061) logged every request ('"GET /path HTTP/1.1" 200 -'); waitress logs
-    none, but the app logs each 503 for want of a database connection ('GET /path: ... answered 503').
+    none, the app's access log (ca7ea80, at INFO) does ('sitescout.web.access: ADDR GET /path 200 SIZE'),
+    and the app logs each 503 for want of a database connection ('GET /path: ... answered 503').
     """
     counts: dict[str, int] = {}
-    for m in re.finditer(r'" (\d{3}) |answered (\d{3})', log_text):
-        code = m.group(1) or m.group(2)
+    pattern = r'" (\d{3}) |sitescout\.web\.access: \S+ [A-Z]+ \S+ (\d{3}) |answered (\d{3})'
+    for m in re.finditer(pattern, log_text):
+        code = m.group(1) or m.group(2) or m.group(3)
         if not code.startswith("2"):
             counts[code] = counts.get(code, 0) + 1
     return counts
