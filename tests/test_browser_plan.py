@@ -61,7 +61,7 @@ def test_plan_wedges_and_unusable_mount_reasons_on_the_map(planned):
         log_in(driver, base, "viewer", "viewer-password")
         driver.get(f"{base}{doc['saved']['map']}")
         el = driver.find_element(By.ID, "map")
-        _wait(lambda: el.get_attribute("data-plan-loaded") or el.get_attribute("data-plan-error"), what="plan")
+        _wait(lambda: el.get_attribute("data-plan-loaded") or el.get_attribute("data-plan-error"), timeout=40.0, what="plan")
         assert el.get_attribute("data-plan-error") is None
         drawn = driver.execute_script("return document.querySelectorAll('#map path.plan-coverage').length")
         assert drawn == coverage > 0
