@@ -198,8 +198,15 @@ async def probe_onvif(jobs: Sequence[ProbeJob], settings: OnvifSettings, ctx: Pr
             log.info("%s/%s: onvif: %s", target.site, target.device, first)
             out.append(ProbeResult(job, False, classify_reason(first), first, elapsed))
             continue
-        info = {"manufacturer": got.info.manufacturer, "model": got.info.model, "firmware": got.info.firmware}
         values = {"clock_offset_seconds": got.info.clock_offset_s} if got.info.clock_offset_s is not None else {}
+        if got.info.auth == "failed":
+            # The camera answers but refuses every credential: the NOC must see it (an `auth` error),
+            # not a camera "up" with an empty identity.  Its clock was still measured.
+            detail = "; ".join(got.errors) or "no credential set accepted"
+            log.info("%s/%s: onvif: %s", target.site, target.device, detail)
+            out.append(ProbeResult(job, False, "auth", detail, elapsed, values=values))
+            continue
+        info = {"manufacturer": got.info.manufacturer, "model": got.info.model, "firmware": got.info.firmware}
         out.append(ProbeResult(job, True, None, "; ".join(got.errors) or None, elapsed, values=values, info=info))
     return out
 

@@ -376,3 +376,43 @@ targets:
     assert cams[0].auth_log and all(entry["outcome"] == "ok" for entry in cams[0].auth_log)
     # Not one login attempt reached the unknown camera: only anonymous requests.
     assert all(entry["outcome"] == "missing" for entry in cams[1].auth_log), cams[1].auth_log
+
+
+def test_refused_credentials_are_an_auth_error_not_a_camera_up(tmp_path: Path) -> None:
+    # A camera that answers ONVIF but refuses every credential must show: down, reason auth.
+    from sitescout.infra.lab.camera import CameraServer
+    from sitescout.probes.credentials import Credential
+    from sitescout.probes.registry import ProbeContext
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cam = CameraServer("hikvision_ds2cd2012i", "127.0.8.4", onvif_port=port, discovery="off",
+                       credentials=("admin", "the-right-one"), clock_skew_s=30.0)
+    cam.start()
+    targets = tmp_path / "targets.yml"
+    targets.write_text(f"""
+defaults:
+  onvif: {{interval_s: 1, timeout_s: 3}}
+targets:
+  - site: loop
+    device: cam
+    ip: 127.0.8.4
+    onvif: http://127.0.8.4:{port}/onvif/device_service
+""")
+    worker = Worker(FileTargetSource(targets), poll_s=0.2,
+                    ctx=ProbeContext(credentials=[Credential("admin", "wrong")]))
+    try:
+        with serve_in_background(worker) as exporter:
+            host, eport = exporter.address
+            deadline = time.monotonic() + 15
+            while True:
+                s = _samples(_get(f"http://{host}:{eport}/metrics")[1])
+                if s.get(("sitescout_probe_errors_total", (("kind", "onvif"), ("reason", "auth"))), 0) >= 1:
+                    break
+                assert time.monotonic() < deadline, "no auth error counted for refused credentials"
+                time.sleep(0.2)
+    finally:
+        cam.stop()
+    assert s[("sitescout_onvif_up", (("device", "cam"), ("site", "loop")))] == 0.0
+    assert 25 < s[("sitescout_onvif_clock_offset_seconds", (("device", "cam"), ("site", "loop")))] < 35  # still read
