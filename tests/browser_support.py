@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -72,3 +73,8 @@ def log_in(driver: Any, base: str, user: str, password: str) -> None:
     driver.find_element(By.ID, "username").send_keys(user)
     driver.find_element(By.ID, "password").send_keys(password)
     driver.find_element(By.ID, "login-submit").click()
+    # Wait for the answer: a page opened before the session cookie is set is sent to the login form.
+    deadline = time.monotonic() + 20
+    while "/login" in driver.current_url:
+        assert time.monotonic() < deadline, f"login as {user} did not finish"
+        time.sleep(0.05)

@@ -101,7 +101,7 @@ def test_loopback_sweep_counts_only_accepted_connections() -> None:
             s.bind((ip, port))
             s.listen(8)
             listeners.append(s)
-        hits = sweep([ipaddress.IPv4Network("127.77.0.0/28")], wait_s=0.5)
+        hits = sweep([ipaddress.IPv4Network("127.77.0.0/28")], wait_s=2.0)  # 0.5 s found nothing once in CI
     finally:
         for s in listeners:
             s.close()
