@@ -17,9 +17,11 @@ import pytest
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from sitescout.infra.lab.camera import CameraServer
+from sitescout.probes.credentials import Credential
 from sitescout.probes.exporter import SitescoutCollector, probe_timeout_s, serve_in_background
 from sitescout.probes.probe_service import STREAM_GAUGES, probe_exposition
-from sitescout.probes.registry import ProbeJob, ProbeResult
+from sitescout.probes.registry import ProbeContext, ProbeJob, ProbeResult
 from sitescout.probes.targets import StreamTarget, Target
 from sitescout.probes.worker import FileTargetSource, ResultStore, Worker
 
@@ -331,16 +333,17 @@ def test_scrapes_stay_fast_while_a_camera_hangs(served: tuple[str, _Silent, Work
     assert result.duration_s <= 2.0 + 1.0, result.duration_s  # its timeout + 1 s
 
 
-def test_probe_sends_camera_credentials_only_to_configured_targets(tmp_path: Path) -> None:
-    # /probe takes any address; the worker's passwords must not go to one it was not given.
-    from sitescout.infra.lab.camera import CameraServer
-    from sitescout.probes.credentials import Credential
-    from sitescout.probes.registry import ProbeContext
-
-    password = "pw-probe-only-known"
+def _free_port() -> int:
+    """Return a TCP port free on 127.0.0.1 (the lab cameras listen on it at their own 127.x address)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+        return probe.getsockname()[1]
+
+
+def test_probe_sends_camera_credentials_only_to_configured_targets(tmp_path: Path) -> None:
+    # /probe takes any address; the worker's passwords must not go to one it was not given.
+    password = "pw-probe-only-known"
+    port = _free_port()
     cams = [CameraServer("hikvision_ds2cd2012i", ip, onvif_port=port, discovery="off",
                          credentials=("admin", password)) for ip in ("127.0.8.2", "127.0.8.3")]
     for cam in cams:
@@ -380,13 +383,7 @@ targets:
 
 def test_refused_credentials_are_an_auth_error_not_a_camera_up(tmp_path: Path) -> None:
     # A camera that answers ONVIF but refuses every credential must show: down, reason auth.
-    from sitescout.infra.lab.camera import CameraServer
-    from sitescout.probes.credentials import Credential
-    from sitescout.probes.registry import ProbeContext
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = _free_port()
     cam = CameraServer("hikvision_ds2cd2012i", "127.0.8.4", onvif_port=port, discovery="off",
                        credentials=("admin", "the-right-one"), clock_skew_s=30.0)
     cam.start()

@@ -130,7 +130,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from sitescout.errors import CommandError, UsageError
+    from sitescout.cmdutil import write_text_atomic
+    from sitescout.errors import UsageError
     from sitescout.inventory import importexport as ie
 
     fmt = args.format or ("json" if args.kind == "surveys" else "csv")
@@ -152,11 +153,5 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if args.output == "-":
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return 0
-    out = Path(args.output)
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(out)
-    except OSError as err:
-        raise CommandError(f"cannot write {out}: {err.strerror}; choose another path") from err
+    write_text_atomic(Path(args.output), text)
     return 0
