@@ -80,17 +80,29 @@ def main() -> int:
             assert b == body
     database.close()
     result = {
-        "cache_seconds": args.cache_seconds, "sites": args.sites, "devices": args.devices, "features": features, "bytes": len(body), "runs": args.runs,
+        "cache_seconds": args.cache_seconds,
+        "sites": args.sites,
+        "devices": args.devices,
+        "features": features,
+        "bytes": len(body),
+        "runs": args.runs,
         "seed_s": round(seed_s, 2),
-        "api_median_s": round(statistics.median(api), 4), "api_min_s": round(min(api), 4),
-        "static_median_s": round(statistics.median(static), 4), "static_min_s": round(min(static), 4),
+        "api_median_s": round(statistics.median(api), 4),
+        "api_min_s": round(min(api), 4),
+        "static_median_s": round(statistics.median(static), 4),
+        "static_min_s": round(min(static), 4),
+        "api_runs_s": [round(v, 5) for v in api],
+        "static_runs_s": [round(v, 5) for v in static],
     }
     result["ratio_median"] = round(result["api_median_s"] / result["static_median_s"], 2)
     print(f"| /api/v1/sites | {result['api_median_s'] * 1000:.1f} ms | {result['api_min_s'] * 1000:.1f} ms |")
     print(f"| same bytes, static file | {result['static_median_s'] * 1000:.1f} ms | "
           f"{result['static_min_s'] * 1000:.1f} ms |")
-    print(f"cache {args.cache_seconds:g} s: ratio (median) {result['ratio_median']}  ({features} features, {len(body):,} bytes, "
-          f"{args.devices:,} devices, seeding {seed_s:.1f} s)")
+    print(
+        f"cache {args.cache_seconds:g} s: ratio (median) {result['ratio_median']}  "
+        f"({features} features, {len(body):,} bytes, "
+        f"{args.devices:,} devices, seeding {seed_s:.1f} s)"
+    )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     return 0

@@ -5,7 +5,11 @@ within 3 s, and all interrogated within 5 s more.  Each camera is its own
 namespace and process replaying one of the personas; the scanner multicasts
 the Probes on its interface and also sends a unicast Probe to every camera.
 
-Run as root:  .venv/bin/python benchmarks/bench_cameras.py [--cameras 50] [--runs 3] [--no-docs]
+Run as root:  .venv/bin/python benchmarks/bench_cameras.py [--cameras 50] [--runs 3] [--json out.json] [--docs]
+
+``--json`` writes the figures for ``python -m benchmarks.ledger``; ``--docs``
+rewrites this section of docs/benchmarks.md as the script did before the ledger
+(off by default: the ledger's generated blocks are the record now).
 """
 
 from __future__ import annotations
@@ -23,8 +27,8 @@ HEADING = "## Camera discovery and interrogation"
 
 
 async def _inner(targets: list[str], scanner_ip: str, wait_s: float) -> dict:
-    from sitescout.probes.onvif import OnvifTarget, async_interrogate
-    from sitescout.probes.wsdiscovery import async_discover_report
+    from sitescout.probes.onvif.interrogate import OnvifTarget, async_interrogate
+    from sitescout.probes.onvif.wsdiscovery import async_discover_report
 
     t0 = time.monotonic()
     report = await async_discover_report(interface_ip=scanner_ip, unicast_targets=targets, wait_s=wait_s)
@@ -64,7 +68,7 @@ def _run_inner(scanner, targets: list[str], wait_s: float) -> dict:
     return json.loads(cp.stdout)
 
 
-def bench(cameras: int, runs: int) -> dict:
+def bench(cameras: int, runs: int, find_window: bool = True) -> dict:
     from sitescout.infra.lab.netns import LabSite
     from sitescout.infra.lab.personas import PERSONAS
     from sitescout.infra.lab.scenario import build_survey_lab
@@ -76,7 +80,7 @@ def bench(cameras: int, runs: int) -> dict:
         build_s = time.monotonic() - t0
         targets = [c.ip for c in lab.cameras]
         rows = [_run_inner(lab.scanner, targets, 3.0) for _ in range(runs)]
-        window = _find_window(lab.scanner, targets, cameras)
+        window = _find_window(lab.scanner, targets, cameras) if find_window else float("nan")
     return {"cameras": cameras, "build_s": build_s, "runs": rows, "min_window_s": window}
 
 
@@ -94,7 +98,8 @@ def _markdown(result: dict) -> str:
         "all at once (GetSystemDateAndTime, GetServices or GetCapabilities, GetDeviceInformation, "
         "GetNetworkInterfaces, profiles, stream and snapshot URIs).",
         "",
-        "| run | found | distinct endpoints | distinct IPs | identified | discovery s | interrogation s | slowest camera s |",
+        "| run | found | distinct endpoints | distinct IPs | identified | discovery s | interrogation s "
+        "| slowest camera s |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for i, r in enumerate(rows, 1):
@@ -126,7 +131,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cameras", type=int, default=50)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--no-docs", action="store_true")
+    ap.add_argument("--docs", action="store_true", help="also rewrite this section of docs/benchmarks.md")
+    ap.add_argument("--no-docs", action="store_true", help="accepted for old command lines (now the default)")
+    ap.add_argument("--no-window", action="store_true", help="skip the search for the shortest listening window")
+    ap.add_argument("--json", type=Path, help="also write the figures to this file")
     ap.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--wait", type=float, default=3.0, help=argparse.SUPPRESS)
     ap.add_argument("--scanner-ip", help=argparse.SUPPRESS)
@@ -135,10 +143,12 @@ def main() -> int:
     if args.inner:
         print(json.dumps(asyncio.run(_inner(args.targets, args.scanner_ip, args.wait))))
         return 0
-    result = bench(args.cameras, args.runs)
+    result = bench(args.cameras, args.runs, find_window=not args.no_window)
     section = _markdown(result)
     print(section)
-    if not args.no_docs:
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    if args.docs and not args.no_docs:
         _write_docs(section)
     return 0
 

@@ -5,7 +5,12 @@
 use inside namespaces are those two /24s (lab-notes; 192.0.2.0/24 is this
 machine's real network and private ranges are forbidden), so 512 is the most.
 
-Run as root:  .venv/bin/python benchmarks/bench_host_discovery.py [--runs 3] [--no-docs]
+Run as root:  .venv/bin/python benchmarks/bench_host_discovery.py [--runs 3] [--json out.json] [--docs]
+
+The figures go to stdout (a Markdown section) and, with ``--json``, to a file
+(what ``python -m benchmarks.ledger`` reads).  ``--docs`` rewrites this section of
+docs/benchmarks.md by hand-rolled regex, as the script did before the ledger; the
+ledger's generated blocks are the record now, so it is off by default.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ def _timed(scanner: LabHost, argv: list[str]) -> tuple[float, str]:
 
 
 def run_sitescout(scanner: LabHost) -> tuple[float, set[str]]:
-    dt, out = _timed(scanner, [sys.executable, "-m", "sitescout.probes.sweep", *NETS])
+    dt, out = _timed(scanner, [sys.executable, "-m", "sitescout.probes.net.sweep", *NETS])
     return dt, {h["ip"] for h in json.loads(out)}
 
 
@@ -93,7 +98,7 @@ def render(result: dict, runs: int) -> str:
              f"(checked; nmap's line for the scanner itself is dropped). Wall time of the whole command, "
              f"median of {runs} runs, on this 2-core machine.", "",
              "| tool | command | median s | runs s | sitescout / tool |", "|---|---|---|---|---|"]
-    cmds = {"sitescout": "`python -m sitescout.probes.sweep` (defaults: 5,000 req/s, quiet 0.2 s, 1 retry round)",
+    cmds = {"sitescout": "`python -m sitescout.probes.net.sweep` (defaults: 5,000 req/s, quiet 0.2 s, 1 retry round)",
             "nmap -sn -n": "`nmap -sn -n` (ARP ping)",
             "arp-scan": "`arp-scan --bandwidth=10M -r1` (its fastest setting in lab-notes, no retry)"}
     for name, cmd in cmds.items():
@@ -110,23 +115,31 @@ def render(result: dict, runs: int) -> str:
 def write_docs(section: str) -> None:
     text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n\n"
     pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(lambda _: section + "\n", text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section + "\n"
+    text = (
+        pattern.sub(lambda _: section + "\n", text)
+        if pattern.search(text)
+        else text.rstrip("\n") + "\n\n" + section + "\n"
+    )
     DOCS.parent.mkdir(parents=True, exist_ok=True)
     DOCS.write_text(text)
 
 
 def main() -> int:
-    """Run the benchmark, print the figures and write them into docs/benchmarks.md."""
+    """Run the benchmark, print the figures (and write them as JSON, or into the docs, if asked)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--no-docs", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    p.add_argument("--docs", action="store_true", help="also rewrite this section of docs/benchmarks.md")
+    p.add_argument("--no-docs", action="store_true", help="accepted for old command lines (now the default)")
+    p.add_argument("--json", type=Path, help="also write the figures to this file")
     args = p.parse_args()
     LabSite.cleanup_stale()
     result = bench(args.runs, args.seed)
     section = render(result, args.runs)
     print(section)
-    if not args.no_docs:
+    if args.json:
+        args.json.write_text(json.dumps({**result, "runs": args.runs}, indent=2) + "\n")
+    if args.docs and not args.no_docs:
         write_docs(section)
     return 0
 

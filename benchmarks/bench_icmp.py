@@ -66,7 +66,7 @@ def run_case(name: str, scanner: LabHost, targets: list[str], count: int, period
     with open(targets_file, "w") as fh:
         fh.write("\n".join(targets) + "\n")
     gap_ms = period_ms / len(targets)
-    ours = _timed(scanner, [sys.executable, "-m", "sitescout.probes.link_quality", "--targets-file", targets_file,
+    ours = _timed(scanner, [sys.executable, "-m", "sitescout.probes.net.link_quality", "--targets-file", targets_file,
                             "--count", str(count), "--interval", str(period_ms / 1000), "--timeout", "1",
                             "--summary"])
     if ours[4] != 0:

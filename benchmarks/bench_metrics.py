@@ -27,10 +27,11 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram, disable_created_metrics, generate_latest
 
-from sitescout.probes.exporter import SitescoutCollector
-from sitescout.probes.registry import ProbeJob, ProbeResult
-from sitescout.probes.targets import StreamTarget, Target
-from sitescout.probes.worker import RTT_BUCKETS, ResultStore
+from sitescout.probes.worker.exporter import SitescoutCollector
+from sitescout.probes.worker.jobs import ProbeJob, ProbeResult
+from sitescout.probes.worker.records import StreamTarget, Target
+from sitescout.probes.worker.metric_defs import RTT_BUCKETS
+from sitescout.probes.worker.store import ResultStore
 
 
 def _targets(n: int) -> list[Target]:
@@ -87,13 +88,13 @@ def _plain_registry(targets: list[Target], results: list[ProbeResult]) -> Collec
     return reg
 
 
-def _time(fn: Any, repeat: int) -> tuple[float, int]:
+def _time(fn: Any, repeat: int) -> tuple[list[float], int]:
     times, size = [], 0
     for _ in range(repeat):
         t0 = time.perf_counter()
         size = len(fn())
         times.append(time.perf_counter() - t0)
-    return statistics.median(times), size
+    return times, size
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,8 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = {}
     for name, fn in (("sitescout", collector.render), ("sitescout-via-client", lambda: generate_latest(via_client)),
                      ("plain-gauges", lambda: generate_latest(plain))):
-        median, size = _time(fn, args.repeat)
-        rows[name] = {"seconds": round(median, 3), "bytes": size}
+        times, size = _time(fn, args.repeat)
+        rows[name] = {"seconds": round(statistics.median(times), 3), "bytes": size,
+                      "runs_s": [round(v, 4) for v in times]}
     base = rows["plain-gauges"]["seconds"]
     for row in rows.values():
         row["ratio_to_plain"] = round(row["seconds"] / base, 2)

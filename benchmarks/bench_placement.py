@@ -1,6 +1,7 @@
 """Placement planner benchmark: coverage build, greedy and HiGHS MILP on village-like instances.
 
-Run: .venv/bin/python benchmarks/bench_placement.py [--seeds 3] [--time-limit 1.5] [--long 10] [--json OUT]
+Run: .venv/bin/python benchmarks/bench_placement.py [--seeds 3] [--time-limit 1.5] [--long 10] [--size 2000x1200]
+     [--json OUT]
 
 Instances: demand points uniform over a square of side 6·sqrt(P) m with required
 levels Detect 60 % / Observe 30 % / Recognise 10 % and integer weights 1–4; mounts
@@ -17,8 +18,8 @@ import time
 
 import numpy as np
 
-from sitescout.inventory.feasibility import CameraModel, Mount, check_mount
-from sitescout.inventory.placement import CoverageProblem, Demand, build_coverage, candidate_poses, optimise
+from sitescout.inventory.planning.feasibility import CameraModel, Mount, check_mount
+from sitescout.inventory.planning.placement import CoverageProblem, Demand, build_coverage, candidate_poses, optimise
 
 SIZES = [(500, 300, 8), (2000, 1200, 12), (4000, 2400, 25)]
 
@@ -59,10 +60,15 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--time-limit", type=float, default=1.5)
     ap.add_argument("--long", type=float, default=0.0, help="also run seed 0 with this longer limit")
+    ap.add_argument("--size", action="append", metavar="POINTSxPOSES",
+                    help="only this size (e.g. 2000x1200); repeatable; default: every size")
     ap.add_argument("--json")
     args = ap.parse_args()
+    sizes = [s for s in SIZES if args.size is None or f"{s[0]}x{s[1]}" in args.size]
+    if not sizes:
+        ap.error(f"--size: pick from {', '.join(f'{p}x{q}' for p, q, _ in SIZES)}")
     rows = []
-    for n_points, n_poses, k in SIZES:
+    for n_points, n_poses, k in sizes:
         for seed in range(args.seeds):
             rows.append(run(n_points, n_poses, k, seed, args.time_limit))
         if args.long:
@@ -75,7 +81,7 @@ def main() -> None:
         print(f"| {r['points']} × {r['poses']} | {r['k']} | {r['time_limit_s']:g} | {r['seed']} | {r['nnz']} | "
               f"{r['build_s']:.3f} | {r['greedy_s']:.4f} | {r['milp_s']:.2f} | {r['total_s']:.2f} | "
               f"{r['status']} | {gap} | {r['greedy_fraction']:.4f} |")
-    for n_points, n_poses, _ in SIZES:
+    for n_points, n_poses, _ in sizes:
         sel = [r for r in rows if r["points"] == n_points and r["time_limit_s"] == args.time_limit]
         print(f"median total {n_points}×{n_poses}: {statistics.median(r['total_s'] for r in sel):.2f} s")
     if args.json:

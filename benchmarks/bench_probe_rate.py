@@ -18,7 +18,7 @@ worker process (and of its stream-check processes) is read from /proc.
 Run as root from the repository root::
 
     .venv/bin/python benchmarks/bench_probe_rate.py [--clients 16] [--seconds 10] [--rounds 3] [--memory] \\
-        [--json out.json]
+        [--no-rate] [--json out.json]
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ BLACKBOX = "/usr/bin/prometheus-blackbox-exporter"
 
 _LOAD = r"""
 import http.client, json, sys, threading, time
-port, path_fmt, targets, clients, seconds = int(sys.argv[1]), sys.argv[2], sys.argv[3].split(","), int(sys.argv[4]), float(sys.argv[5])
+port, path_fmt, targets = int(sys.argv[1]), sys.argv[2], sys.argv[3].split(",")
+clients, seconds = int(sys.argv[4]), float(sys.argv[5])
 must = [m.encode() for m in sys.argv[6].split("|")]
 done, bad, lock = [0], [0], threading.Lock()
 stop = time.monotonic() + seconds
@@ -216,17 +217,31 @@ def bench_memory(site: LabSite, tmp: Path, settle_s: float, n: int = 1000) -> di
     while time.monotonic() - t0 < settle_s:
         time.sleep(1.0)
         samples.append(_rss_mb(proc.pid))
-    cp = scanner.run([PY, "-c", "import urllib.request,time; t=time.monotonic(); "
-                      "b=urllib.request.urlopen('http://127.0.0.1:9303/metrics').read(); "
-                      "print(time.monotonic()-t, len(b), b.count(b'sitescout_device_up{'), "
-                      "sum(1 for l in b.splitlines() if l.startswith(b'sitescout_device_up{') and l.endswith(b' 1.0')))"])
+    cp = scanner.run(
+        [
+            PY,
+            "-c",
+            "import urllib.request,time; t=time.monotonic(); "
+            "b=urllib.request.urlopen('http://127.0.0.1:9303/metrics').read(); "
+            "print(time.monotonic()-t, len(b), b.count(b'sitescout_device_up{'), "
+            "sum(1 for l in b.splitlines() if l.startswith(b'sitescout_device_up{') and l.endswith(b' 1.0')))",
+        ]
+    )
     scrape_s, size, devices, up = cp.stdout.split()
     children = {pid: _rss_mb(pid) for pid in _children(proc.pid)}
     proc.terminate()
     proc.wait(60)  # a stream check being started finishes first (up to its start timeout)
-    return {"targets": n, "settle_s": settle_s, "rss_mb_max": round(max(samples), 1), "rss_mb_end": round(samples[-1], 1),
-            "stream_worker_rss_mb": [round(v, 1) for v in children.values()], "scrape_s": round(float(scrape_s), 3),
-            "metrics_bytes": int(size), "devices": int(devices), "devices_up": int(up)}
+    return {
+        "targets": n,
+        "settle_s": settle_s,
+        "rss_mb_max": round(max(samples), 1),
+        "rss_mb_end": round(samples[-1], 1),
+        "stream_worker_rss_mb": [round(v, 1) for v in children.values()],
+        "scrape_s": round(float(scrape_s), 3),
+        "metrics_bytes": int(size),
+        "devices": int(devices),
+        "devices_up": int(up),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -239,13 +254,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--loader", choices=["python", "wrk"], default="python",
                     help="load generator: Python threads (default) or Debian's wrk (2 threads, C)")
     ap.add_argument("--memory", action="store_true", help="also measure worker RSS with 1,000 targets")
+    ap.add_argument("--no-rate", action="store_true", help="skip the /probe rate (with --memory: memory only)")
     ap.add_argument("--settle", type=float, default=30.0)
     ap.add_argument("--json")
     args = ap.parse_args(argv)
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp, LabSite() as site:
-        out["probe_rate"] = bench_rate(site, Path(tmp), args.clients, args.seconds, args.rounds, args.count,
-                                        args.loader)
+        if not args.no_rate:
+            out["probe_rate"] = bench_rate(site, Path(tmp), args.clients, args.seconds, args.rounds, args.count,
+                                            args.loader)
         if args.memory:
             out["memory"] = bench_memory(site, Path(tmp), args.settle)
     print(json.dumps(out, indent=2))

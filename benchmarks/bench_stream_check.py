@@ -14,11 +14,15 @@ pattern (4 Mbit/s, key frame every 2 s) on 127.0.0.1.  In the same run:
 * ``ffmpeg``: ``ffmpeg -rtsp_transport tcp -i URL -t WINDOW -f null -``, a full
   decode of the same window; CPU from ``os.wait4`` of that child (whole process,
   start-up included), N runs.
+* ``worker start``: the CPU of the worker process once it says "ready" (interpreter, the
+  child's imports, cv2; schedstat, ns), once per run.  A spawned worker also re-runs the
+  imports of the parent's main *script* (not of a ``python -m`` module): this script
+  imports sitescout only inside its functions, so the figure is the worker's own start.
 
 Runs alternate (check, ffmpeg, monitoring check, check, ...) so all see the same machine load.
 Run from the repository root::
 
-    .venv/bin/python benchmarks/bench_stream_check.py [--runs 5] [--url rtsp://...] [--json out.json]
+    .venv/bin/python benchmarks/bench_stream_check.py [--runs 5] [--url rtsp://...] [--port 0] [--json out.json]
 """
 
 from __future__ import annotations
@@ -28,13 +32,16 @@ import json
 import os
 import resource
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sitescout.probes.stream_health import DEFAULT_STREAM, MONITORING_STREAM, StreamChecker, StreamConfig, StreamJob
+if TYPE_CHECKING:  # imported inside the functions: see "worker start" above
+    from sitescout.probes.stream.check import StreamChecker, StreamJob
+    from sitescout.probes.stream.config import StreamConfig
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -74,6 +81,13 @@ def _ffmpeg_decode(url: str, window_s: float) -> tuple[float, float]:
     if proc.returncode != 0:
         raise RuntimeError(f"ffmpeg exited {proc.returncode}")
     return time.monotonic() - t0, usage.ru_utime + usage.ru_stime
+
+
+def _free_port() -> int:
+    """Return a TCP port free on 127.0.0.1 now (another run of this script may hold the default)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _start_lab_stream(port: int) -> tuple[Any, str]:
@@ -121,6 +135,9 @@ def _summary(checks: list[dict[str, float]], decode_cpu: float) -> dict[str, Any
 
 def run(url: str, runs: int) -> dict[str, Any]:
     """Measure `runs` survey checks, monitoring checks and full decodes of the same stream, alternating."""
+    from sitescout.probes.stream.check import StreamChecker, StreamJob
+    from sitescout.probes.stream.config import DEFAULT_STREAM, MONITORING_STREAM
+
     window = DEFAULT_STREAM.window_s
     job = StreamJob(url, expected_fps=25, expected_size=(1920, 1080))
     checks: list[dict[str, float]] = []
@@ -128,7 +145,13 @@ def run(url: str, runs: int) -> dict[str, Any]:
     decodes: list[dict[str, float]] = []
     with StreamChecker(1) as checker:
         t0 = time.monotonic()
-        checker.check(StreamJob(url, 25, None))  # warm-up: starts the worker (cv2 import) once
+        worker = checker._take()  # the worker, started and ready: its start-up alone
+        if worker is None:
+            raise RuntimeError("the stream-check worker did not start")
+        ready_wall = time.monotonic() - t0
+        ready_cpu = _proc_cpu_ns(worker[0].pid)
+        checker._give_back(*worker)
+        checker.check(StreamJob(url, 25, None))  # warm-up: the first check (FFmpeg's first open)
         warm_wall = time.monotonic() - t0
         pid = checker.worker_pids()[0]
         start_cpu = _proc_cpu(pid)
@@ -141,6 +164,7 @@ def run(url: str, runs: int) -> dict[str, Any]:
     return {
         "url": url, "window_s": window, "runs": runs,
         "worker_start_cpu_s": round(start_cpu, 3), "warmup_wall_s": round(warm_wall, 2),
+        "worker_ready_cpu_s": round(ready_cpu, 4), "worker_ready_wall_s": round(ready_wall, 2),
         "check": _summary(checks, decode_cpu),
         "monitoring_check": _summary(monitoring, decode_cpu),
         "ffmpeg_cpu_s_median": round(decode_cpu, 4),
@@ -151,20 +175,70 @@ def run(url: str, runs: int) -> dict[str, Any]:
     }
 
 
+def watch_profile(rounds: int = 4, looks: int = 41) -> dict[str, Any]:
+    """Split one wake-up of the parent's memory watch (`stream.memory.wait_reply`) into its parts.
+
+    A sleeping child stands in for the worker and a pipe that never becomes readable for its
+    reply, so every look runs to its timeout as in a healthy check (~41 looks in 4 s). Per look,
+    thread CPU (`time.thread_time`), alternating rounds: the whole `wait_reply`; a bare
+    ``poll`` timeout of the same period; that + the ``pread`` of the kept statm fd. No lab server.
+    """
+    import select
+
+    from sitescout.probes.stream.memory import POLL_MAX_S, wait_reply
+
+    child = subprocess.Popen(["sleep", "600"])
+    rfd, wfd = os.pipe()
+    statm = os.open(f"/proc/{child.pid}/statm", os.O_RDONLY)
+    poller = select.poll()
+    poller.register(rfd, select.POLLIN)
+    period_ms = POLL_MAX_S * 1000.0 * 0.975  # wait_reply's own period, less its ~2.5 % of Python and slack
+    per: dict[str, list[float]] = {"wait_reply_us": [], "bare_poll_us": [], "poll_pread_us": []}
+    try:
+        for _ in range(rounds):
+            t0 = time.thread_time()
+            out = wait_reply(child.pid, rfd, looks * POLL_MAX_S, 200.0, None)
+            per["wait_reply_us"].append((time.thread_time() - t0) / max(out.looks, 1) * 1e6)
+            t0 = time.thread_time()
+            for _ in range(looks):
+                poller.poll(period_ms)
+            per["bare_poll_us"].append((time.thread_time() - t0) / looks * 1e6)
+            t0 = time.thread_time()
+            for _ in range(looks):
+                poller.poll(period_ms)
+                int(os.pread(statm, 128, 0).split()[1])
+            per["poll_pread_us"].append((time.thread_time() - t0) / looks * 1e6)
+    finally:
+        child.kill()
+        child.wait()
+        for fd in (rfd, wfd, statm):
+            os.close(fd)
+    result: dict[str, Any] = {k: round(statistics.median(v), 1) for k, v in per.items()}
+    result.update({k.replace("_us", "_us_runs"): [round(x, 1) for x in v] for k, v in per.items()})
+    result["load_average_1min"] = round(os.getloadavg()[0], 2)
+    return result
+
+
 def main() -> int:
     """Parse arguments, run the benchmark, print JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--url", help="an existing 1080p25 H.264 RTSP stream instead of the lab server")
-    parser.add_argument("--port", type=int, default=18655)
+    parser.add_argument("--port", type=int, default=18655,
+                        help="port of the lab RTSP server on 127.0.0.1 (0: a free one, so runs can overlap)")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--watch-profile", action="store_true",
+                        help="only split one wake-up of the parent's memory watch into its parts (~50 s, no stream)")
     args = parser.parse_args()
+    if args.watch_profile:
+        print(json.dumps(watch_profile(), indent=2))
+        return 0
     if shutil.which("ffmpeg") is None:
         raise SystemExit("ffmpeg not found (apt-get install ffmpeg)")
     server = None
     url = args.url
     if url is None:
-        server, url = _start_lab_stream(args.port)
+        server, url = _start_lab_stream(args.port or _free_port())
     try:
         figures = run(url, args.runs)
     finally:

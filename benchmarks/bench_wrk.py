@@ -312,7 +312,8 @@ def count_rebuilds(sites: int, devices_per_site: int, seconds: float, connection
     """Diagnose the /api/v1/sites cache: how often the collection is rebuilt per answer, by connection count.
 
     Runs the app in this process under waitress with 8 threads (as `sitescout serve` does
-    since commit 3976061; Werkzeug's threaded server before) with ``store.list_sites`` wrapped in a counter; nothing in the package changes.
+    since commit 3976061; Werkzeug's threaded server before) with ``store.list_sites`` wrapped in a counter;
+    nothing in the package changes.
     """
     import logging
     import threading
@@ -391,8 +392,13 @@ def main(argv: list[str] | None = None) -> int:
     server_name = (f"sitescout serve (waitress, --threads {args.serve_threads or 8})" if args.server == "serve" else
                    f"gunicorn {args.gunicorn_workers} gthread workers x {args.gunicorn_threads} threads, "
                    "same app and database, no access log")
-    out: dict[str, Any] = {"sites": args.sites, "devices": args.sites * args.devices_per_site, "server": server_name,
-                           "commit": _commit(), "uptime_before": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()}
+    out: dict[str, Any] = {
+        "sites": args.sites,
+        "devices": args.sites * args.devices_per_site,
+        "server": server_name,
+        "commit": _commit(),
+        "uptime_before": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
+    }
     database = open_database(f"sqlite:///{tmp / 'inventory.sqlite3'}")
     t0 = time.perf_counter()
     seed_large(database, args.sites, args.sites * args.devices_per_site)
@@ -433,9 +439,17 @@ def main(argv: list[str] | None = None) -> int:
                 idle_s = wait_idle(server.pid)
                 with PeakRss(server.pid) as peak:
                     r = run_wrk(port, path, args.sites, headers[cred], conns, args.seconds, args.threads, timeout_s)
-                r |= {"server_rss_mb_peak": peak.peak_mb, "endpoint": name, "path": path, "timeout_s": timeout_s, "body_bytes_first": len(body),
-                      "single_request_ms": round(single_s * 1000, 1), "waited_idle_before_s": idle_s,
-                      "server_rss_mb": rss_mb(server.pid), "server_alive": server.poll() is None}
+                r |= {
+                    "server_rss_mb_peak": peak.peak_mb,
+                    "endpoint": name,
+                    "path": path,
+                    "timeout_s": timeout_s,
+                    "body_bytes_first": len(body),
+                    "single_request_ms": round(single_s * 1000, 1),
+                    "waited_idle_before_s": idle_s,
+                    "server_rss_mb": rss_mb(server.pid),
+                    "server_alive": server.poll() is None,
+                }
                 results.append(r)
                 print(f"{path:28} c={conns:<3} {r['rps']:8.1f} req/s  p50 {r['latency_ms']['p50']:8.1f} ms  "
                       f"p99 {r['latency_ms']['p99']:8.1f} ms  errors {r['errors']} {r['status']}  "

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["SiteKind", "DeviceKind", "Status", "CandidateState", "Health", "Role", "ALLOWED_TRANSITIONS"]
+__all__ = ["SiteKind", "DeviceKind", "Status", "CandidateState", "Health", "Role", "ALLOWED_TRANSITIONS",
+           "InterfaceKind", "CableStatus", "SNMP_KINDS"]
 
 
 class SiteKind(StrEnum):
@@ -64,6 +65,11 @@ class Role(StrEnum):
     EDITOR = "editor"
     VIEWER = "viewer"
     WORKER = "worker"
+    ALERTMANAGER = "alertmanager"  # posts Alertmanager's webhook (POST /api/v1/alerts), nothing else
+
+
+#: Roles of machines: they authenticate with tokens only, never as a person logging in.
+MACHINE_ROLES: frozenset[str] = frozenset({Role.WORKER.value, Role.ALERTMANAGER.value})
 
 
 #: Lifecycle moves a person may make; retired is final (a reused device is a new record).
@@ -73,3 +79,22 @@ ALLOWED_TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.OFFLINE: frozenset({Status.ACTIVE, Status.RETIRED}),
     Status.RETIRED: frozenset(),
 }
+
+
+class InterfaceKind(StrEnum):
+    """What a device's interface is (NetBox's interface type, coarsely)."""
+
+    ETHERNET = "ethernet"
+    VIRTUAL = "virtual"  # a VLAN interface, a bridge, a loopback: no cable plugs into it
+    OTHER = "other"
+
+
+class CableStatus(StrEnum):
+    """Whether a cable is there (connected) or only intended (planned)."""
+
+    PLANNED = "planned"
+    CONNECTED = "connected"
+
+
+#: Device kinds read over SNMP by the worker: a new one gets snmp_port 161 unless it says otherwise.
+SNMP_KINDS: frozenset[str] = frozenset({DeviceKind.SWITCH.value, DeviceKind.ROUTER.value})

@@ -13,10 +13,20 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
+from sqlalchemy.exc import ArgumentError, IntegrityError
+from sqlalchemy.exc import DatabaseError as DriverDatabaseError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.schema import ColumnCollectionConstraint
 
+from sitescout.inventory import alert_models  # noqa: F401  (registers the alert tables on Base.metadata)
+from sitescout.inventory import workflow_models  # noqa: F401  (finding decisions, candidate sightings)
+from sitescout.inventory.planning import catalogue  # noqa: F401  (registers the camera catalogue table)
+from sitescout.inventory import state_models  # noqa: F401  (registers observation_latest on Base.metadata)
+from sitescout.inventory.errors import (
+    ConflictError,
+    DatabaseError,
+)  # defined with the package's other errors; kept importable here
 from sitescout.inventory.models import UNIQUE_MESSAGES, Base
 
 __all__ = [
@@ -31,14 +41,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-
-
-class DatabaseError(Exception):
-    """The database cannot be opened or upgraded; the message says what to check."""
-
-
-class ConflictError(ValueError):
-    """A uniqueness rule was broken; the message names it and says what to do."""
 
 
 def default_database_url() -> str:
@@ -105,7 +107,11 @@ def _make_engine(url: str) -> Engine:
         if database in ("", ":memory:"):
             engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
         else:
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(database).expanduser().parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise DatabaseError(f"cannot create the folder {folder} of the database: {err.strerror}") from err
             engine = create_engine(url, pool_timeout=10, connect_args={"check_same_thread": False, "timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
@@ -139,7 +145,7 @@ def open_database(url: str, *, migrate: bool = True) -> Database:
     if migrate:
         try:
             upgrade(engine)
-        except OperationalError as err:
+        except DriverDatabaseError as err:  # cannot open, not a database, locked, refused …
             engine.dispose()
             reason = str(err.orig).strip().splitlines()[0] if err.orig else str(err)
             raise DatabaseError(f"cannot open {engine.url.render_as_string(hide_password=True)}: {reason}") from err
@@ -152,6 +158,8 @@ def _constraint_columns() -> dict[str, tuple[str, tuple[str, ...]]]:
     found: dict[str, tuple[str, tuple[str, ...]]] = {}
     for table in Base.metadata.tables.values():
         for constraint in table.constraints:
+            if not isinstance(constraint, ColumnCollectionConstraint):
+                continue
             cols = tuple(c.name for c in constraint.columns)
             if constraint.name and (table.name, cols) in UNIQUE_MESSAGES:
                 found[str(constraint.name)] = (table.name, cols)

@@ -84,7 +84,9 @@ def _village_site(commune: Commune, v: int, name: str, lat: float, lon: float) -
 
 def seed_demo(session: Session) -> DemoSeed:
     """Create the demo commune (once; a second call returns what exists) and return its ids."""
-    existing = session.scalar(select(Commune).join(Region).where(Commune.name == DEMO_COMMUNE, Region.name == DEMO_REGION))
+    existing = session.scalar(
+        select(Commune).join(Region).where(Commune.name == DEMO_COMMUNE, Region.name == DEMO_REGION)
+    )
     if existing is None:
         region = session.scalar(select(Region).where(Region.name == DEMO_REGION)) or Region(
             name=DEMO_REGION, name_folded=fold(DEMO_REGION))
@@ -112,7 +114,9 @@ def seed_demo(session: Session) -> DemoSeed:
     return seed
 
 
-def attach_addresses(session: Session, addresses: dict[int, str], *, stream_uris: dict[int, list[str]] | None = None) -> None:
+def attach_addresses(
+    session: Session, addresses: dict[int, str], *, stream_uris: dict[int, list[str]] | None = None
+) -> None:
     """Point demo devices at simulated peers (loopback addresses only), optionally with their stream URIs."""
     for device_id, ip in addresses.items():
         if not ip.startswith("127."):

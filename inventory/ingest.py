@@ -37,20 +37,20 @@ from sitescout.inventory.models import (
     ValidationError,
     normalize_mac,
 )
-from sitescout.inventory.observations import parse_time, update_health
+from sitescout.inventory import health
+from sitescout.inventory.candidates import find_pending_duplicate, record_sighting
+from sitescout.inventory.workflow_models import CandidateSighting
+from sitescout.inventory.observations import note_latest, parse_time, update_health
 from sitescout.inventory.records import CandidateRecord, FindingRecord, IngestResult
 from sitescout.inventory.search import fold
+from sitescout.inventory.survey_uris import bind_survey_uris, uri_findings
 
 __all__ = ["ingest_survey", "content_sha256", "host_health", "SurveyError"]
 
 log = logging.getLogger(__name__)
 
-#: Stream problems that make a camera a problem (the rest only a warning).
-SEVERE_STREAM_PROBLEMS = frozenset({"down", "stalled", "frozen", "black"})
-CLOCK_SKEW_S = 5.0
-WEAK_LINK_LOSS = 0.05
-BROKEN_LINK_LOSS = 0.5
-HIGH_JITTER_MS = 30.0
+#: Stream problems that make a camera a problem (the rest only a warning); see inventory/health.py.
+SEVERE_STREAM_PROBLEMS = frozenset(s for s, level in health.STREAM_LEVELS.items() if level == health.PROBLEM)
 
 
 class SurveyError(ValidationError):
@@ -216,38 +216,25 @@ def _find_site(session: Session, document: dict[str, Any], site_id: int | None) 
     raise SurveyError("site", f"{len(sites)} sites are named {document['site']!r}; give the site id")
 
 
-def host_health(host: dict[str, Any]) -> tuple[str, list[str]]:
-    """Return a host's health and the reasons (stream problems, loss, jitter, clock skew, auth)."""
-    problems: list[str] = []
-    warnings: list[str] = []
+def host_verdicts(host: dict[str, Any]) -> list[health.Verdict]:
+    """Return the unhealthy verdicts of a survey host (streams, loss, jitter, clock skew, auth), as codes."""
+    found: list[health.Verdict] = []
     for s in host.get("streams") or []:
         label = s.get("profile") or "stream"
-        found = set(s.get("problems") or []) or ({"down"} if not s.get("up") else set())
-        for flag in ("frozen", "black"):
-            if s.get(flag):
-                found.add(flag)
-        for p in sorted(found):
-            (problems if p in SEVERE_STREAM_PROBLEMS else warnings).append(f"{label}: {p}")
-    link = host.get("link")
-    if link:
-        loss = float(link.get("loss_ratio") or 0)
-        if loss >= BROKEN_LINK_LOSS:
-            problems.append(f"link loses {loss:.0%} of packets")
-        elif loss > WEAK_LINK_LOSS:
-            warnings.append(f"weak link: {loss:.0%} loss")
-        if float(link.get("jitter_ms") or 0) > HIGH_JITTER_MS:
-            warnings.append(f"weak link: jitter {float(link['jitter_ms']):.0f} ms")
+        states = set(s.get("problems") or []) or ({"down"} if not s.get("up") else set())
+        states |= {flag for flag in ("frozen", "black") if s.get(flag)}
+        found += [health.stream_verdict(state, label) for state in sorted(states)]
+    link = host.get("link") or {}
+    found += [health.link_loss_verdict(link.get("loss_ratio")), health.jitter_verdict(link.get("jitter_ms"))]
     onvif = host.get("onvif") or {}
-    offset = onvif.get("clock_offset_s")
-    if offset is not None and abs(float(offset)) > CLOCK_SKEW_S:
-        warnings.append(f"clock skew {float(offset):+.0f} s")
-    if onvif.get("auth") in ("failed", "required"):
-        warnings.append(f"ONVIF auth {onvif['auth']}")
-    if problems:
-        return Health.PROBLEM.value, problems + warnings
-    if warnings:
-        return Health.WARNING.value, warnings
-    return Health.OK.value, []
+    found += [health.clock_skew_verdict(onvif.get("clock_offset_s")), health.auth_verdict(onvif.get("auth"))]
+    return [v for v in found if v.level != health.OK]
+
+
+def host_health(host: dict[str, Any]) -> tuple[str, list[str]]:
+    """Return a host's health and its reasons in English (problems first), judged by inventory/health.py."""
+    verdicts = sorted(host_verdicts(host), key=lambda v: v.level != health.PROBLEM)
+    return health.level_of(verdicts), [health.render_reason(v.code, v.params) for v in verdicts]
 
 
 class _Matcher:
@@ -264,7 +251,7 @@ class _Matcher:
         self.used: set[int] = set()
 
     def match(self, h: _Host) -> tuple[Device | None, str]:
-        serial_key = ((h.manufacturer or "").casefold(), h.serial)
+        serial_key = ((h.manufacturer or "").casefold(), h.serial or "")
         for key, device in (
             ("onvif_endpoint", self.by_endpoint.get(h.endpoint) if h.endpoint else None),
             ("mac", self.by_mac.get(h.mac) if h.mac else None),
@@ -376,10 +363,12 @@ def _networks(document: dict[str, Any]) -> list[ipaddress.IPv4Network | ipaddres
 
 def _result_of(session: Session, survey: Survey, duplicate: bool) -> IngestResult:
     findings = session.scalars(select(Finding).where(Finding.survey_id == survey.id).order_by(Finding.id))
-    candidates = session.scalars(select(Candidate).where(Candidate.survey_id == survey.id).order_by(Candidate.id))
+    sighted = select(CandidateSighting.candidate_id).where(CandidateSighting.survey_id == survey.id)
+    candidates = session.scalars(select(Candidate).where(
+        (Candidate.survey_id == survey.id) | Candidate.id.in_(sighted)).order_by(Candidate.id))
     observations = list(session.scalars(select(Observation).where(Observation.survey_id == survey.id)))
-    ips = {o.values.get("ip"): o.device_id for o in observations if o.values.get("found")}
-    keys = {o.values.get("ip"): o.values.get("matched_by") for o in observations if o.values.get("found")}
+    ips = {o.values["ip"]: o.device_id for o in observations if o.values.get("found")}
+    keys = {o.values["ip"]: o.values["matched_by"] for o in observations if o.values.get("found")}
     return IngestResult(
         survey_id=survey.id, site_id=survey.site_id, duplicate=duplicate, matched=ips, match_keys=keys,
         findings=[FindingRecord(f.id, f.survey_id, f.device_id, f.candidate_id, f.kind, f.field,
@@ -398,6 +387,9 @@ def _existing(session: Session, site_id: int, started: datetime, digest: str) ->
 
 def ingest_survey(session: Session, document: dict[str, Any], *, site_id: int | None = None) -> IngestResult:
     """Store a survey document and compare it with the inventory; return matches, findings and candidates."""
+    _check_document(document)
+    # Every URI of a host points at that host, without userinfo, before anything is kept (device_uris).
+    document, found_uris = bind_survey_uris(document)
     started, finished, hosts = _check_document(document)
     networks = _networks(document)
     site = _find_site(session, document, site_id)
@@ -419,19 +411,26 @@ def ingest_survey(session: Session, document: dict[str, Any], *, site_id: int | 
     when = finished or started
     matcher = _Matcher(session, site)
     rejected = _rejected_keys(session, site.id)
+    observed: list[Observation] = []
     for h in hosts:
         device, key = matcher.match(h)
-        health, reasons = host_health(h.raw)
+        level, reasons = host_health(h.raw)
+        candidate_id = None
         if device is not None:
             session.add_all(_changes(survey, device, h))
-            session.add(Observation(device_id=device.id, survey_id=survey.id, kind="survey", observed_at=when,
-                                    health=health, values=_values(h, found=True, matched_by=key, reasons=reasons)))
-            update_health(session, device.id, health, when, "; ".join(reasons))
+            values = _values(h, found=True, matched_by=key, reasons=reasons)
+            values["verdicts"] = [v.to_dict() for v in host_verdicts(h.raw)]  # codes: words are made at the edge
+            observed.append(Observation(device_id=device.id, survey_id=survey.id, kind="survey", observed_at=when,
+                                        health=level, values=values))
+            session.add(observed[-1])
+            update_health(session, device.id, level, when, "; ".join(reasons))
         else:
-            _add_candidate(session, survey, site, h, rejected)
+            candidate_id = _add_candidate(session, survey, site, h, rejected)
+        session.add_all(uri_findings(survey.id, h.index, found_uris, device.id if device else None, candidate_id))
         snap = _snapshot(survey, h, device, when)
         if snap is not None:
             session.add(snap)
+    session.add_all(uri_findings(survey.id, -1, found_uris, None, None))
     for device in matcher.site_devices:
         if device.id in matcher.used or device.status not in (Status.ACTIVE.value, Status.OFFLINE.value):
             continue
@@ -440,9 +439,12 @@ def ingest_survey(session: Session, document: dict[str, Any], *, site_id: int | 
         session.add(Finding(survey_id=survey.id, device_id=device.id, kind="missing_device", field="ip",
                             inventory_value=device.ip, observed_value=None,
                             message=f"{device.name} ({device.ip}) was not found by the survey; check power and cable"))
-        session.add(Observation(device_id=device.id, survey_id=survey.id, kind="survey", observed_at=when,
-                                health=Health.PROBLEM.value, values={"ip": device.ip, "found": False}))
+        observed.append(Observation(device_id=device.id, survey_id=survey.id, kind="survey", observed_at=when,
+                                    health=Health.PROBLEM.value, values={"ip": device.ip, "found": False}))
+        session.add(observed[-1])
         update_health(session, device.id, Health.PROBLEM.value, when, "not found by the survey")
+    session.flush()
+    note_latest(session, observed)  # the survey's verdict counts towards health with the worker's results
     session.flush()
     session.expire(survey, ["snapshots"])
     log.info("%s: survey %s stored (%d hosts)", site.name, survey.id, len(hosts))
@@ -470,16 +472,21 @@ def _rejected_keys(session: Session, site_id: int) -> set[str]:
     return keys
 
 
-def _add_candidate(session: Session, survey: Survey, site: Site, h: _Host, rejected: set[str]) -> None:
+def _add_candidate(session: Session, survey: Survey, site: Site, h: _Host, rejected: set[str]) -> int:
     identity = _identity(h)
     was_rejected = bool(_identity_keys(identity, h.ip) & rejected)
+    pending = None if was_rejected else find_pending_duplicate(session, site.id, identity, h.ip, survey.id)
+    if pending is not None:  # found again while still pending: one candidate, one more sighting
+        record_sighting(session, pending, survey.id, h.ip, identity)
+        return pending.id
     candidate = Candidate(survey_id=survey.id, site_id=site.id, ip=h.ip, identity=identity,
                           state=CandidateState.REJECTED.value if was_rejected else CandidateState.PENDING.value)
     session.add(candidate)
     session.flush()
     if was_rejected:
-        return
+        return candidate.id
     what = " ".join(p for p in (h.manufacturer, h.onvif.get("model")) if p) or h.raw.get("vendor") or "device"
     session.add(Finding(survey_id=survey.id, device_id=None, candidate_id=candidate.id, kind="unknown_device",
                         field=None, inventory_value=None, observed_value=h.ip,
                         message=f"unknown {what} at {h.ip}: accept it into the inventory or reject it"))
+    return candidate.id

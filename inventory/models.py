@@ -1,54 +1,67 @@
 """The inventory's tables: curated records (intended state) and, kept apart, what surveys observed.
 
-Curated: Region → Commune → Site → Device → CameraDetails.  Observed: Survey (the raw
+Curated: Region → Commune → Site → Device → CameraDetails (here).  Observed: Survey (the raw
 document), SurveySnapshot, Observation, DeviceHealth (latest health per device),
 Finding (changes a survey noticed) and Candidate (a surveyed device that matched
-nothing).  Uniqueness is a database constraint (messages in ``UNIQUE_MESSAGES``);
+nothing), in ``model_survey``; accounts are in ``model_accounts``, the change log in
+``model_changes``, the declarative base in ``model_base``; every name stays importable from
+here.  Uniqueness is a database constraint (messages in ``UNIQUE_MESSAGES``);
 cross-field rules are each model's ``validate()``, run before every flush.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import re
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import (
     JSON,
     Boolean,
-    DateTime,
     Float,
     ForeignKey,
-    Index,
     Integer,
     LargeBinary,
-    MetaData,
     String,
     Text,
     UniqueConstraint,
     event,
     inspect,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
-
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from sitescout.inventory.choices import (
     ALLOWED_TRANSITIONS,
-    CandidateState,
+    SNMP_KINDS,
     DeviceKind,
-    Health,
-    Role,
     SiteKind,
     Status,
 )
+from sitescout.device_uris import UriCode, bind_to_device, has_userinfo
+from sitescout.inventory.errors import Coded
+from sitescout.inventory.errors import ValidationError  # defined with the package's other errors; kept importable here
 from sitescout.inventory.search import fold
+# The models live in modules by responsibility; every public name stays importable from here.
+from sitescout.inventory.model_base import _ENUM_LEN, Base, UtcDateTime, _check_enum, _check_name, normalize_mac, utcnow
+from sitescout.inventory.model_survey import (  # re-exported
+    Candidate,
+    DeviceHealth,
+    Finding,
+    Observation,
+    Survey,
+    SurveySnapshot,
+)
+from sitescout.inventory.model_accounts import ApiToken, User, WebSession  # re-exported
+from sitescout.inventory.model_changes import CHANGE_ACTIONS as CHANGE_ACTIONS, Change  # re-exported
+
+if TYPE_CHECKING:
+    from sitescout.inventory.model_network import Interface
 
 __all__ = [
     "Base",
     "ValidationError",
+    "bind_camera_uris",
     "Region",
     "Commune",
     "Site",
@@ -62,81 +75,17 @@ __all__ = [
     "Candidate",
     "ApiToken",
     "User",
+    "WebSession",
     "Plan",
+    "Change",
+    "Interface",
+    "Cable",
+    "VERSIONED",
     "UNIQUE_MESSAGES",
     "normalize_mac",
     "utcnow",
     "UtcDateTime",
 ]
-
-_NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-_MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
-_ENUM_LEN = 20
-
-
-def utcnow() -> datetime:
-    """Return the current time in UTC (timezone-aware)."""
-    return datetime.now(UTC)
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """A timestamp stored as UTC and always read back timezone-aware (SQLite keeps no zone)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class ValidationError(ValueError):
-    """A record breaks a rule; ``field`` names the offending field, the message says what to do."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-
-
-def normalize_mac(mac: str | None) -> str | None:
-    """Return a MAC as aa:bb:cc:dd:ee:ff, or None; raise ValidationError if it is not one."""
-    if mac is None or not mac.strip():
-        return None
-    hexdigits = re.sub(r"[^0-9a-fA-F]", "", mac)
-    candidate = ":".join(hexdigits[i : i + 2] for i in range(0, len(hexdigits), 2)).lower()
-    if len(hexdigits) != 12 or not re.fullmatch(r"[0-9a-fA-F:.\- ]+", mac.strip()) or not _MAC.match(candidate):
-        raise ValidationError("mac", f"{mac!r} is not a MAC address; write it as aa:bb:cc:dd:ee:ff")
-    return candidate
-
-
-def _check_enum(field: str, value: Any, enum: type) -> None:
-    try:
-        enum(value)
-    except ValueError:
-        allowed = ", ".join(e.value for e in enum)
-        raise ValidationError(field, f"{value!r} is not one of: {allowed}") from None
-
-
-def _check_name(field: str, value: str | None) -> None:
-    if value is None or not value.strip():
-        raise ValidationError(field, "must not be empty")
 
 
 def _check_status_transition(obj: Any) -> None:
@@ -149,37 +98,66 @@ def _check_status_transition(obj: Any) -> None:
     old = Status(history.deleted[0])
     new = Status(obj.status)
     if old != new and new not in ALLOWED_TRANSITIONS[old]:
-        allowed = ", ".join(s.value for s in ALLOWED_TRANSITIONS[old]) or "nothing (retired is final)"
-        raise ValidationError("status", f"cannot go from {old.value} to {new.value}; from {old.value} only to {allowed}")
+        allowed = ", ".join(s.value for s in ALLOWED_TRANSITIONS[old])
+        if not allowed:
+            raise ValidationError("status", Coded("status_final", "cannot go from %(state)s to %(new_state)s; "
+                                                  "from %(state)s only to nothing (%(state)s is final)",
+                                                  state=old.value, new_state=new.value))
+        raise ValidationError("status", Coded(
+            "status_transition", "cannot go from %(state)s to %(new_state)s; from %(state)s only to %(states)s",
+            state=old.value, new_state=new.value, states=allowed))
 
 
 def _check_uri(field: str, uri: str) -> None:
     parts = urlsplit(uri)
-    if not parts.scheme or not parts.hostname:
-        raise ValidationError(field, f"{uri!r} is not an absolute URI")
-    if parts.username or parts.password:
+    if has_userinfo(uri):
         raise ValidationError(field, "URIs must not carry credentials; store them with set_device_credential")
+    if not parts.scheme or not parts.hostname:
+        raise ValidationError(field, Coded("not_absolute_uri", "%(uri)r is not an absolute URI", uri=uri))
 
 
-class Base(DeclarativeBase):
-    """Declarative base with constraint names Alembic can rely on."""
+def _bound_uri(field: str, uri: str, ip: str | None, previous_ip: str | None) -> str:
+    """Return `uri` if it points at the device (re-based when the device moved from `previous_ip`).
 
-    metadata = MetaData(naming_convention=_NAMING)
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+    Raises:
+        ValidationError: credentials in the URI, not an absolute URI, or a host that is not the device's
+            address (a camera's password goes only to the camera: sitescout.device_uris).
+    """
+    _check_uri(field, uri)
+    bound = bind_to_device(uri, ip, (urlsplit(uri).scheme,), previous_ip=previous_ip)
+    if bound.uri is None:  # pragma: no cover - _check_uri refused it already
+        raise ValidationError(field, Coded("not_absolute_uri", "%(uri)r is not an absolute URI", uri=uri))
+    if UriCode.REBASED in bound.codes:
+        raise ValidationError(field, Coded("uri_other_host", "host %(host)s is not the device's address %(ip)s; a "
+                                           "device's URIs point at the device itself", host=bound.params["host"],
+                                           ip=ip))
+    return bound.uri
 
-    def __init__(self, **kwargs: Any) -> None:
-        # Scalar column defaults apply at construction, so validate() sees them before the INSERT.
-        for column in self.__table__.columns:
-            default = column.default
-            if column.key not in kwargs and default is not None and getattr(default, "is_scalar", False):
-                kwargs[column.key] = default.arg  # type: ignore[attr-defined]
-        for key, value in kwargs.items():
-            if not hasattr(type(self), key):
-                raise TypeError(f"{type(self).__name__} has no attribute {key!r}")
-            setattr(self, key, value)
 
-    def validate(self) -> None:
-        """Check cross-field rules; raise ValidationError with a message a person can act on."""
+def _is_url(value: str | None) -> bool:
+    return bool(value) and "//" in str(value)
+
+
+def bind_camera_uris(camera: CameraDetails, ip: str | None, previous_ip: str | None = None) -> None:
+    """Check (and, for a device that moved from `previous_ip`, re-base) a camera's stream and snapshot URIs.
+
+    Raises:
+        ValidationError: a URI carries credentials, is not absolute, or points at another host.
+    """
+    uris = [_bound_uri("stream_uris", uri, ip, previous_ip) for uri in camera.stream_uris or []]
+    if uris != list(camera.stream_uris or []):
+        camera.stream_uris = uris
+    profiles = []
+    for profile in camera.profiles or []:
+        if not isinstance(profile, dict):
+            raise ValidationError("profiles", "must be a list of objects")
+        fixed = dict(profile)
+        for key in ("stream_uri", "snapshot_uri"):
+            if fixed.get(key):
+                fixed[key] = _bound_uri(f"profiles.{key}", fixed[key], ip, previous_ip)
+        profiles.append(fixed)
+    if profiles != list(camera.profiles or []):
+        camera.profiles = profiles
 
 
 class Region(Base):
@@ -191,6 +169,8 @@ class Region(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     name_folded: Mapped[str] = mapped_column(String(200), index=True)
+    #: Row version: +1 on every change of the record (optimistic locking: the API's ETag / If-Match).
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     communes: Mapped[list[Commune]] = relationship(back_populates="region", cascade="all, delete-orphan")
 
     def validate(self) -> None:
@@ -210,6 +190,8 @@ class Commune(Base):
     name: Mapped[str] = mapped_column(String(200))
     name_folded: Mapped[str] = mapped_column(String(200), index=True)
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Row version: +1 on every change of the record (optimistic locking: the API's ETag / If-Match).
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     region: Mapped[Region] = relationship(back_populates="communes")
     sites: Mapped[list[Site]] = relationship(back_populates="commune", cascade="all, delete-orphan")
 
@@ -238,6 +220,8 @@ class Site(Base):
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
+    #: Row version: +1 on every change of the record (optimistic locking: the API's ETag / If-Match).
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     commune: Mapped[Commune] = relationship(back_populates="sites")
     devices: Mapped[list[Device]] = relationship(back_populates="site", cascade="all, delete-orphan")
 
@@ -250,9 +234,13 @@ class Site(Base):
         if (self.latitude is None) != (self.longitude is None):
             raise ValidationError("latitude", "give both latitude and longitude, or neither")
         if self.latitude is not None and not -90 <= self.latitude <= 90:
-            raise ValidationError("latitude", f"{self.latitude} is outside -90..90 (are latitude and longitude swapped?)")
+            raise ValidationError(
+                "latitude", Coded("latitude_range", "%(value)s is outside -90..90 (are latitude and longitude "
+                                  "swapped?)", value=self.latitude)
+            )
         if self.longitude is not None and not -180 <= self.longitude <= 180:
-            raise ValidationError("longitude", f"{self.longitude} is outside -180..180")
+            raise ValidationError("longitude", Coded("longitude_range", "%(value)s is outside -180..180",
+                                                     value=self.longitude))
 
 
 class Device(Base):
@@ -281,14 +269,29 @@ class Device(Base):
     onvif_endpoint: Mapped[str | None] = mapped_column(String(300))
     status: Mapped[str] = mapped_column(String(_ENUM_LEN), default=Status.ACTIVE.value)
     notes: Mapped[str] = mapped_column(Text, default="")
+    #: UDP port of the device's SNMP agent; None: not read over SNMP (a new switch or router gets 161).
+    snmp_port: Mapped[int | None] = mapped_column(Integer)
     #: Fernet token of {"username", "password"}; only inventory.secrets reads it.
     credential_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
+    #: Row version: +1 on every change of the record (optimistic locking: the API's ETag / If-Match).
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     site: Mapped[Site] = relationship(back_populates="devices")
     camera: Mapped[CameraDetails | None] = relationship(
         back_populates="device", cascade="all, delete-orphan", uselist=False
     )
+    #: Its ports (inventory.model_network); the database deletes them with the device.
+    interfaces: Mapped[list[Interface]] = relationship(
+        back_populates="device", cascade="all, delete-orphan", passive_deletes=True, order_by="Interface.name"
+    )
+
+    def __init__(self, **kwargs: Any) -> None:
+        # A switch or router is read over SNMP on the standard port unless the caller says otherwise
+        # (snmp_port=None: this one does not speak SNMP).  Later kind changes leave the port alone.
+        if "snmp_port" not in kwargs and kwargs.get("kind") in SNMP_KINDS:
+            kwargs["snmp_port"] = 161
+        super().__init__(**kwargs)
 
     def __repr__(self) -> str:
         return f"Device(id={self.id!r}, name={self.name!r}, ip={self.ip!r}, status={self.status!r})"
@@ -302,7 +305,8 @@ class Device(Base):
             try:
                 self.ip = str(ipaddress.ip_address(self.ip.strip()))
             except ValueError:
-                raise ValidationError("ip", f"{self.ip!r} is not an IPv4 or IPv6 address") from None
+                raise ValidationError("ip", Coded("not_an_ip", "%(value)r is not an IPv4 or IPv6 address",
+                                                  value=self.ip)) from None
         if self.mac is not None:
             normalized = normalize_mac(self.mac)
             if normalized != self.mac:
@@ -310,8 +314,33 @@ class Device(Base):
         for field in ("serial", "onvif_endpoint", "manufacturer"):
             if getattr(self, field) is not None and not getattr(self, field).strip():
                 setattr(self, field, None)
+        if self.snmp_port is not None and (isinstance(self.snmp_port, bool) or not 0 < self.snmp_port < 65536):
+            raise ValidationError("snmp_port", Coded("snmp_port_range", "%(value)s is not a UDP port (1 to 65535), or "
+                                                     "null for a device not read over SNMP", value=self.snmp_port))
+        self._bind_uris()
         if self.status == Status.ACTIVE and self.ip is None and self.kind == DeviceKind.CAMERA:
-            raise ValidationError("ip", "an active camera needs an IP address to be monitored; add one or mark it planned")
+            raise ValidationError(
+                "ip", "an active camera needs an IP address to be monitored; add one or mark it planned"
+            )
+
+
+    def previous_ip(self) -> str | None:
+        """Return the address this device had before the pending change of `ip` (None when unchanged)."""
+        if self.id is None:
+            return None
+        history = inspect(self).attrs.ip.history
+        return history.deleted[0] if history.deleted and history.deleted[0] != self.ip else None
+
+    def _bind_uris(self) -> None:
+        """Keep the ONVIF endpoint and the camera's URIs on the device's address (they follow a move)."""
+        previous = self.previous_ip()
+        if _is_url(self.onvif_endpoint):
+            assert self.onvif_endpoint is not None
+            bound = _bound_uri("onvif_endpoint", self.onvif_endpoint, self.ip, previous)
+            if bound != self.onvif_endpoint:
+                self.onvif_endpoint = bound
+        if previous is not None and self.camera is not None:
+            bind_camera_uris(self.camera, self.ip, previous)
 
 
 class CameraDetails(Base):
@@ -327,166 +356,31 @@ class CameraDetails(Base):
     hfov_deg: Mapped[float | None] = mapped_column(Float)
     profiles: Mapped[list[Any]] = mapped_column(JSON, default=list)
     stream_uris: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    #: Row version: +1 on every change of the record (optimistic locking: the API's ETag / If-Match).
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     device: Mapped[Device] = relationship(back_populates="camera")
 
     def validate(self) -> None:
         """Check mount position, height, heading, field of view and that URIs carry no credentials."""
         if self.mount_latitude is not None and not -90 <= self.mount_latitude <= 90:
-            raise ValidationError("mount_latitude", f"{self.mount_latitude} is outside -90..90")
+            raise ValidationError("mount_latitude", Coded("mount_latitude_range", "%(value)s is outside -90..90",
+                                                          value=self.mount_latitude))
         if self.mount_longitude is not None and not -180 <= self.mount_longitude <= 180:
-            raise ValidationError("mount_longitude", f"{self.mount_longitude} is outside -180..180")
+            raise ValidationError("mount_longitude", Coded("longitude_range", "%(value)s is outside -180..180",
+                                                           value=self.mount_longitude))
         if self.height_m is not None and not 0 <= self.height_m <= 200:
-            raise ValidationError("height_m", f"{self.height_m} m is not a mounting height (0..200)")
+            raise ValidationError("height_m", Coded("mount_height_range", "%(value)s m is not a mounting height "
+                                                    "(0..200)", value=self.height_m))
         if self.heading_deg is not None and not 0 <= self.heading_deg < 360:
-            raise ValidationError("heading_deg", f"{self.heading_deg} is outside 0..360 (0 = north, clockwise)")
+            raise ValidationError("heading_deg", Coded("heading_range", "%(value)s is outside 0..360 (0 = north, "
+                                                       "clockwise)", value=self.heading_deg))
         if self.hfov_deg is not None and not 0 < self.hfov_deg <= 360:
-            raise ValidationError("hfov_deg", f"{self.hfov_deg} is outside 0..360")
-        for uri in self.stream_uris or []:
-            _check_uri("stream_uris", uri)
-        for profile in self.profiles or []:
-            for key in ("stream_uri", "snapshot_uri"):
-                if profile.get(key):
-                    _check_uri(f"profiles.{key}", profile[key])
-
-
-class Survey(Base):
-    """One survey document as received (idempotent by site, started_at and content hash)."""
-
-    __tablename__ = "surveys"
-    __table_args__ = (UniqueConstraint("site_id", "started_at", "content_sha256"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
-    site_name: Mapped[str] = mapped_column(String(200))
-    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    content_sha256: Mapped[str] = mapped_column(String(64))
-    document: Mapped[dict[str, Any]] = mapped_column(JSON)
-    received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
-    snapshots: Mapped[list[SurveySnapshot]] = relationship(cascade="all, delete-orphan")
-
-
-class SurveySnapshot(Base):
-    """A camera picture taken during a survey, kept with it."""
-
-    __tablename__ = "survey_snapshots"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"), index=True)
-    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id", ondelete="SET NULL"), index=True)
-    ip: Mapped[str] = mapped_column(String(45))
-    source: Mapped[str] = mapped_column(String(20))
-    uri: Mapped[str] = mapped_column(Text, default="")
-    width: Mapped[int | None] = mapped_column(Integer)
-    height: Mapped[int | None] = mapped_column(Integer)
-    jpeg: Mapped[bytes] = mapped_column(LargeBinary)
-    taken_at: Mapped[datetime] = mapped_column(UtcDateTime())
-
-
-class Observation(Base):
-    """One measurement of a device (from a survey or the worker), never a curated fact."""
-
-    __tablename__ = "observations"
-    __table_args__ = (Index("ix_observations_device_time", "device_id", "observed_at"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
-    survey_id: Mapped[int | None] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(40))
-    observed_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    health: Mapped[str] = mapped_column(String(_ENUM_LEN), default=Health.UNKNOWN.value)
-    values: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-
-    def validate(self) -> None:
-        """Check the health value."""
-        _check_enum("health", self.health, Health)
-
-
-class DeviceHealth(Base):
-    """Latest observed health of a device, so the map never scans all observations."""
-
-    __tablename__ = "device_health"
-
-    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True)
-    health: Mapped[str] = mapped_column(String(_ENUM_LEN))
-    observed_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    reason: Mapped[str] = mapped_column(Text, default="")
-
-
-class Finding(Base):
-    """A change or problem a survey noticed (new firmware, moved IP, missing device…)."""
-
-    __tablename__ = "findings"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"), index=True)
-    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
-    candidate_id: Mapped[int | None] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(40))
-    field: Mapped[str | None] = mapped_column(String(40))
-    inventory_value: Mapped[str | None] = mapped_column(Text)
-    observed_value: Mapped[str | None] = mapped_column(Text)
-    message: Mapped[str] = mapped_column(Text)
-
-
-class Candidate(Base):
-    """A surveyed device that matched nothing: a person accepts (creating a Device) or rejects it."""
-
-    __tablename__ = "candidates"
-    __table_args__ = (UniqueConstraint("survey_id", "ip"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"), index=True)
-    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
-    ip: Mapped[str] = mapped_column(String(45))
-    identity: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    state: Mapped[str] = mapped_column(String(_ENUM_LEN), default=CandidateState.PENDING.value)
-    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id", ondelete="SET NULL"))
-    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-
-    def validate(self) -> None:
-        """Check the state and that an accepted candidate points at its device."""
-        _check_enum("state", self.state, CandidateState)
-
-
-class ApiToken(Base):
-    """An API token; only its SHA-256 is stored."""
-
-    __tablename__ = "api_tokens"
-    __table_args__ = (UniqueConstraint("token_sha256"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    token_sha256: Mapped[str] = mapped_column(String(64))
-    role: Mapped[str] = mapped_column(String(_ENUM_LEN))
-    label: Mapped[str] = mapped_column(String(200), default="")
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
-
-    def validate(self) -> None:
-        """Check the role."""
-        _check_enum("role", self.role, Role)
-
-
-class User(Base):
-    """A person who logs into the web UI (scrypt password hash)."""
-
-    __tablename__ = "users"
-    __table_args__ = (UniqueConstraint("username"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    username: Mapped[str] = mapped_column(String(100))
-    password_hash: Mapped[str] = mapped_column(String(300))
-    role: Mapped[str] = mapped_column(String(_ENUM_LEN))
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
-
-    def __repr__(self) -> str:
-        return f"User(id={self.id!r}, username={self.username!r}, role={self.role!r})"
-
-    def validate(self) -> None:
-        """Check the username and role (workers use tokens, not logins)."""
-        _check_name("username", self.username)
-        _check_enum("role", self.role, Role)
-        if self.role == Role.WORKER:
-            raise ValidationError("role", "workers authenticate with a token; give a person admin, editor or viewer")
+            raise ValidationError("hfov_deg", Coded("hfov_range", "%(value)s is outside 0..360", value=self.hfov_deg))
+        device = self.device
+        if device is not None:
+            bind_camera_uris(self, device.ip, device.previous_ip())
+        else:
+            bind_camera_uris(self, None)
 
 
 class Plan(Base):
@@ -499,7 +393,7 @@ class Plan(Base):
     name: Mapped[str] = mapped_column(String(200))
     objective: Mapped[float | None] = mapped_column(Float)
     gap: Mapped[float | None] = mapped_column(Float)
-    #: The FeatureCollection from inventory.plan_io.plan_geojson, as produced (with its "plan" summary).
+    #: The FeatureCollection from inventory.planning.plan_io.plan_geojson, as produced (with its "plan" summary).
     geojson: Mapped[dict[str, Any]] = mapped_column(JSON)
     #: Ids of the planned camera devices this plan created (a device deleted later is skipped on read).
     device_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
@@ -511,7 +405,17 @@ class Plan(Base):
         if not isinstance(self.geojson, dict) or self.geojson.get("type") != "FeatureCollection":
             raise ValidationError("geojson", "a plan is a GeoJSON FeatureCollection from the planner")
         if self.gap is not None and self.gap < 0:
-            raise ValidationError("gap", f"{self.gap} is negative; an optimality gap is at least 0")
+            raise ValidationError("gap", Coded("gap_negative", "%(value)s is negative; an optimality gap is at least 0",
+                                               value=self.gap))
+
+
+
+
+# A device's interfaces and the cables between them (issue #15); re-exported.
+from sitescout.inventory.model_network import Cable, Interface  # noqa: E402
+
+#: The records whose rows carry a ``version`` (bumped before each flush that changes them).
+VERSIONED: tuple[type[Base], ...] = (Region, Commune, Site, Device, CameraDetails, Interface, Cable)
 
 
 #: Messages for unique constraints, keyed by (table, columns), shown when one is violated.
@@ -528,6 +432,9 @@ UNIQUE_MESSAGES: dict[tuple[str, tuple[str, ...]], str] = {
     ("candidates", ("survey_id", "ip")): "this survey already has a candidate at this address",
     ("api_tokens", ("token_sha256",)): "token collision; create another token",
     ("users", ("username",)): "this username is taken; choose another",
+    ("interfaces", ("device_id", "name")): "this device already has an interface with this name",
+    ("cables", ("a_interface_id",)): "this interface already has a cable; remove that cable first",
+    ("cables", ("b_interface_id",)): "this interface already has a cable; remove that cable first",
 }
 
 
@@ -536,3 +443,12 @@ def _validate_before_flush(session: Session, _flush_context: Any, _instances: An
     for obj in list(session.new) + list(session.dirty):
         if isinstance(obj, Base) and obj not in session.deleted:
             obj.validate()
+    for obj in list(session.dirty):
+        if isinstance(obj, VERSIONED) and obj not in session.deleted and _columns_changed(obj):
+            obj.version = (obj.version or 0) + 1  # type: ignore[attr-defined]
+
+
+def _columns_changed(obj: Base) -> bool:
+    """Return whether a column of the record changes in this flush (a related record changing does not count)."""
+    state = inspect(obj)
+    return any(state.attrs[c.key].history.has_changes() for c in state.mapper.column_attrs if c.key != "version")

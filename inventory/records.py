@@ -98,6 +98,8 @@ class DeviceSummary(_Record):
     observed_at: datetime | None
     has_credential: bool
     camera: CameraSummary | None = None
+    #: What is wrong and since when (inventory/health_evidence.py), codes and parameters; filled for one site's page.
+    reasons: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

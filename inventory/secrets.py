@@ -16,6 +16,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy.orm import Session
 
+from sitescout.inventory.errors import SecretKeyError  # defined with the package's other errors; kept importable here
 from sitescout.inventory.models import Device, ValidationError
 
 __all__ = [
@@ -30,10 +31,6 @@ __all__ = [
 
 ENV_KEY = "SITESCOUT_SECRET_KEY"
 ENV_KEY_FILE = "SITESCOUT_SECRET_KEY_FILE"
-
-
-class SecretKeyError(Exception):
-    """The encryption key is missing, malformed or not the one the credentials were stored with."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +56,8 @@ def load_key(path: Path | str | None = None, environ: Mapping[str, str] | None =
         if not file:
             raise SecretKeyError(
                 f"no key for camera credentials: set {ENV_KEY} or {ENV_KEY_FILE} "
-                "(make one with: python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+                "(make one with: python -c "
+                "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
             )
         try:
             raw, origin = Path(file).read_text().strip(), str(file)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator
 from io import BytesIO
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,9 +18,20 @@ from urllib.parse import urlsplit
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from sitescout.inventory.auth import check_token, check_user, create_token, create_user
+from sitescout.inventory.alerts import site_alert_health
+from sitescout.inventory.auth import (
+    TokenGrant,
+    check_token,
+    check_user,
+    create_token,
+    create_user,
+    end_web_session,
+    find_token,
+    find_web_session,
+    start_web_session,
+)
 from sitescout.inventory.candidates import accept_candidate, reject_candidate
-from sitescout.inventory.choices import CandidateState, Health, Status
+from sitescout.inventory.choices import SNMP_KINDS, CandidateState, Health, Status
 from sitescout.inventory.ingest import ingest_survey
 from sitescout.inventory.models import (
     CameraDetails,
@@ -35,7 +46,10 @@ from sitescout.inventory.models import (
     Survey,
     SurveySnapshot,
 )
-from sitescout.inventory.observations import record_observations
+from sitescout.inventory.network import camera_port_names, uplink_names
+from sitescout.inventory.observations import Recorded, accept_observations, record_observations
+from sitescout.inventory.health_evidence import device_reasons
+from sitescout.inventory.shards import shard_of
 from sitescout.inventory.records import (
     CameraSummary,
     CandidateRecord,
@@ -47,7 +61,7 @@ from sitescout.inventory.records import (
     SiteSummary,
     SurveySummary,
 )
-from sitescout.inventory.search import fold
+from sitescout.inventory.search import LIKE_ESCAPE, contains_pattern, fold
 
 __all__ = [
     "list_sites",
@@ -55,6 +69,9 @@ __all__ = [
     "list_devices",
     "ingest_survey",
     "record_observations",
+    "accept_observations",
+    "Recorded",
+    "target_device_ids",
     "prometheus_targets",
     "prometheus_targets_json",
     "camera_streams",
@@ -63,6 +80,11 @@ __all__ = [
     "list_candidates",
     "create_token",
     "check_token",
+    "find_token",
+    "TokenGrant",
+    "start_web_session",
+    "find_web_session",
+    "end_web_session",
     "create_user",
     "check_user",
     "get_survey_document",
@@ -116,27 +138,32 @@ def _site_rows(session: Session, *, query: str | None = None, site_id: int | Non
     if site_id is not None:
         stmt = stmt.where(Site.id == site_id)
     if query and fold(query):
-        pattern = f"%{fold(query)}%"
-        stmt = stmt.where(or_(Site.name_folded.like(pattern), Commune.name_folded.like(pattern)))
+        # "%" or "_" typed in a search are letters, not wildcards (a "%" matched every site).
+        pattern = contains_pattern(query)
+        stmt = stmt.where(or_(Site.name_folded.like(pattern, escape=LIKE_ESCAPE),
+                              Commune.name_folded.like(pattern, escape=LIKE_ESCAPE)))
     return list(session.execute(stmt))
 
 
-def _summary(row: Any, counts: dict[str, int]) -> SiteSummary:
+def _summary(row: Any, counts: dict[str, int], alert_health: str | None = None) -> SiteSummary:
+    # A firing alert makes its site a problem (or a warning) even before any observation arrives.
+    health = site_health(counts) if alert_health is None else site_health({alert_health: 1, **counts})
     return SiteSummary(
         id=row[0], name=row[1], kind=row[2], status=row[3], latitude=row[4], longitude=row[5],
-        commune=row[6], region=row[7], is_demo=bool(row[8]), health=site_health(counts),
+        commune=row[6], region=row[7], is_demo=bool(row[8]), health=health,
         device_count=sum(counts.values()),
         problem_count=counts.get(Health.PROBLEM.value, 0), warning_count=counts.get(Health.WARNING.value, 0),
     )
 
 
 def list_sites(session: Session, *, query: str | None = None, problems_only: bool = False) -> list[SiteSummary]:
-    """Return sites (search ignores case and diacritics); problems_only keeps problem and warning sites."""
+    """Return sites (search ignores case and diacritics); problems_only keeps problem sites only."""
     rows = _site_rows(session, query=query)
-    counts = _health_counts(session, None if len(rows) > 500 else [r[0] for r in rows])
-    sites = [_summary(row, counts.get(row[0], {})) for row in rows]
+    ids = None if len(rows) > 500 else [r[0] for r in rows]
+    counts, alerting = _health_counts(session, ids), site_alert_health(session, ids)
+    sites = [_summary(row, counts.get(row[0], {}), alerting.get(row[0])) for row in rows]
     if problems_only:
-        sites = [s for s in sites if s.health in (Health.PROBLEM.value, Health.WARNING.value)]
+        sites = [s for s in sites if s.health == Health.PROBLEM.value]
     return sites
 
 
@@ -188,7 +215,9 @@ def _candidate(c: Candidate) -> CandidateRecord:
     )
 
 
-def list_candidates(session: Session, *, site_id: int | None = None, state: str | None = "pending") -> list[CandidateRecord]:
+def list_candidates(
+    session: Session, *, site_id: int | None = None, state: str | None = "pending"
+) -> list[CandidateRecord]:
     """Return candidates (pending by default; state=None for all)."""
     stmt = select(Candidate).order_by(Candidate.id)
     if site_id is not None:
@@ -228,7 +257,8 @@ def get_site(session: Session, site_id: int) -> SiteDetail | None:
     if not rows:
         return None
     row = rows[0]
-    summary = _summary(row, _health_counts(session, [site_id]).get(site_id, {}))
+    summary = _summary(row, _health_counts(session, [site_id]).get(site_id, {}),
+                       site_alert_health(session, [site_id]).get(site_id))
     surveys = _surveys(session, site_id)
     findings: list[FindingRecord] = []
     if surveys:
@@ -242,10 +272,18 @@ def get_site(session: Session, site_id: int) -> SiteDetail | None:
     )
     return SiteDetail(
         site=summary, address=row[9] or "", contact=row[10] or "",
-        devices=list_devices(session, site_id=site_id), surveys=surveys,
+        devices=_with_reasons(session, list_devices(session, site_id=site_id)), surveys=surveys,
         candidates=list_candidates(session, site_id=site_id), findings=findings,
-        snapshot_ids={d: s for d, s in session.execute(latest)},
+        snapshot_ids={d: s for d, s in session.execute(latest) if d is not None},
     )
+
+
+def _with_reasons(session: Session, devices: list[DeviceSummary]) -> list[DeviceSummary]:
+    """Attach what is wrong and since when to each unhealthy device."""
+    for d in devices:
+        if d.health in (Health.WARNING.value, Health.PROBLEM.value):
+            d.reasons = device_reasons(session, d.id)
+    return devices
 
 
 def get_survey_document(session: Session, survey_id: int) -> dict[str, Any] | None:
@@ -276,6 +314,36 @@ def device_observations(
     ]
 
 
+def _is_target(sites: Collection[int] | None) -> Any:
+    """The rule of what a worker is given as targets: monitored devices with an IP (of `sites`, when given)."""
+    rule = and_(Device.status.in_(MONITORED), Device.ip.is_not(None))
+    return rule if sites is None else and_(rule, Device.site_id.in_(sorted(set(sites))))
+
+
+def target_device_ids(
+    session: Session, device_ids: Collection[int], *, sites: Collection[int] | None = None
+) -> set[int]:
+    """Return those of `device_ids` that /sd/prometheus gives as targets (to a token scoped to `sites`)."""
+    wanted = sorted({d for d in device_ids if isinstance(d, int) and not isinstance(d, bool)})
+    if not wanted:
+        return set()
+    return set(session.scalars(select(Device.id).where(Device.id.in_(wanted), _is_target(sites))))
+
+
+def find_communes(session: Session, text: str) -> list[tuple[int, str, str]]:
+    """Return the communes `text` names: an id, or a name (case and diacritics ignored) — (id, name, region).
+
+    A name two regions share returns both; the caller decides whether that is ambiguous.
+    """
+    stmt = select(Commune.id, Commune.name, Region.name).join(Region, Region.id == Commune.region_id)
+    text = text.strip()
+    if text.isdigit():
+        stmt = stmt.where(Commune.id == int(text))
+    else:
+        stmt = stmt.where(Commune.name_folded == fold(text))
+    return [(cid, name, region) for cid, name, region in session.execute(stmt.order_by(Commune.id))]
+
+
 def prometheus_targets(session: Session) -> list[dict[str, Any]]:
     """Return Prometheus http_sd groups: one per monitored device with an IP, labelled site/device/kind.
 
@@ -283,20 +351,26 @@ def prometheus_targets(session: Session) -> list[dict[str, Any]]:
     worker needs to build full targets (Prometheus drops them after relabelling): site and device ids, the
     ONVIF endpoint, the site's coordinates, and a camera's streams from its stored profiles,
     ``__meta_sitescout_stream_<n>_{uri,profile,expected_fps,expected_width,expected_height}`` (n from 1).
+    A switch or router also carries ``__meta_sitescout_snmp_port`` (its SNMP port; "" when it is not read
+    over SNMP), ``__meta_sitescout_snmp_uplinks`` (the names of its uplink interfaces, sorted, by commas) and
+    ``__meta_sitescout_snmp_camera_ports`` (its interfaces cabled to a camera: the camera-port-down alert).
     """
     return list(_target_groups(session))
 
 
-def prometheus_targets_json(session: Session) -> bytes:
-    """Return `prometheus_targets` as compact UTF-8 JSON, encoded a group at a time.
+def prometheus_targets_json(session: Session, *, sites: Collection[int] | None = None,
+                            communes: Collection[int] | None = None, shard: tuple[int, int] | None = None) -> bytes:
+    """Return `prometheus_targets` as compact UTF-8 JSON, a group at a time.
 
+    Only the devices of `sites` / of `communes` when given, and only shard K of N (`shard`, the
+    worker's ``--shard K/N`` rule, ``inventory.shards.shard_of``) when given.
     For 100,000 devices the list of dicts alone held ~200 MB while json.dumps ran over it (peak 250 MB
     traced); written group by group into one buffer, the peak is about the answer itself (35 MB).
     """
     encode = _COMPACT_JSON.encode
     buf = BytesIO()
     buf.write(b"[")
-    for n, group in enumerate(_target_groups(session)):
+    for n, group in enumerate(_target_groups(session, sites, communes, shard)):
         if n:
             buf.write(b",")
         buf.write(encode(group).encode())
@@ -307,22 +381,73 @@ def prometheus_targets_json(session: Session) -> bytes:
 _COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
-def _target_groups(session: Session) -> Iterator[dict[str, Any]]:
+def _shared_names(session: Session) -> dict[tuple[str, str], int]:
+    """Return (site name, device name) pairs that several targets share, each with its lowest device id.
+
+    Two communes may each have a "Nhà văn hoá" with a "cam-1": their labels would be one series.  The
+    worker names all but the first such device ``"cam-1 #<id>"`` (first in the answer's order: lowest id);
+    the answer carries that name itself, so the worker, Prometheus and the shard rule see one identity
+    for a device whichever part of the answer (commune, shard, a token's sites) it came from.
+    """
+    stmt = (
+        select(Site.name, Device.name, func.min(Device.id))
+        .join(Site, Site.id == Device.site_id)
+        .where(_is_target(None))
+        .group_by(Site.name, Device.name)
+        .having(func.count() > 1)
+    )
+    return {(site, device): first for site, device, first in session.execute(stmt)}
+
+
+#: Ids per query when a shard's rows are read by id (SQLite takes at most 32,766 parameters).
+_ID_CHUNK = 5000
+
+
+def _shard_rows(session: Session, stmt: Any, shard: tuple[int, int],
+                shared: dict[tuple[str, str], int]) -> Iterator[Any]:
+    """Yield the rows of `stmt` in shard K of N, in its order: hash a narrow (id, site, device) list first.
+
+    Reading every full row to keep a tenth of them cost 0.5-0.7x the whole answer; the narrow list is
+    hashed, and only the shard's rows are read in full, by id, a chunk at a time.
+    """
+    keys = stmt.with_only_columns(Device.id, Site.name, Device.name)
+    mine = []
+    for dev_id, site_name, name in session.connection().execute(keys):
+        if shared and shared.get((site_name, name), dev_id) != dev_id:
+            name = f"{name} #{dev_id}"
+        if shard_of((site_name.strip(), name.strip()), shard[1]) == shard[0]:
+            mine.append(dev_id)
+    for start in range(0, len(mine), _ID_CHUNK):  # chunks of the ordered ids: their rows come in order
+        yield from session.connection().execute(stmt.where(Device.id.in_(mine[start:start + _ID_CHUNK])))
+
+
+def _target_groups(session: Session, sites: Collection[int] | None = None, communes: Collection[int] | None = None,
+                   shard: tuple[int, int] | None = None) -> Iterator[dict[str, Any]]:
     """Yield the http_sd groups of `prometheus_targets` one at a time, rows streamed from the database."""
     stmt = (
         select(Device.id, Device.name, Device.kind, Device.ip, Device.onvif_endpoint, Site.id, Site.name,
-               Commune.name, Site.latitude, Site.longitude, CameraDetails.profiles, CameraDetails.stream_uris)
+               Commune.name, Site.latitude, Site.longitude, CameraDetails.profiles, CameraDetails.stream_uris,
+               Device.snmp_port)
         .join(Site, Site.id == Device.site_id)
         .join(Commune, Commune.id == Site.commune_id)
         .outerjoin(CameraDetails, CameraDetails.device_id == Device.id)
-        .where(and_(Device.status.in_(MONITORED), Device.ip.is_not(None)))
-        .order_by(Site.name, Device.name)
+        .where(_is_target(sites))
+        .order_by(Site.name, Device.name, Device.id)
     )
+    if communes is not None:
+        stmt = stmt.where(Site.commune_id.in_(sorted(set(communes))))
     # Core rows from the session's connection: the ORM would buffer all 100,000 rows and wrap each one.
     if session.autoflush:
         session.flush()  # as session.execute would: pending changes of this session are part of the answer
-    for (dev_id, name, kind, ip, endpoint, site_id, site_name, commune, lat, lon, profiles,
-         uris) in session.connection().execute(stmt):
+    shared = _shared_names(session)
+    uplinks = uplink_names(session)  # a few rows: the uplink ports of every switch and router
+    camera_ports = camera_port_names(session)  # and its ports cabled to a camera
+    rows: Iterable[Any] = session.connection().execute(stmt)
+    if shard is not None:
+        rows = _shard_rows(session, stmt, shard, shared)
+    for (dev_id, name, kind, ip, endpoint, site_id, site_name, commune, lat, lon, profiles, uris, snmp_port) in rows:
+        if shared and shared.get((site_name, name), dev_id) != dev_id:
+            name = f"{name} #{dev_id}"
         labels = {
             "site": site_name, "device": name, "kind": kind, "commune": commune,
             "__meta_sitescout_site_id": str(site_id), "__meta_sitescout_device_id": str(dev_id),
@@ -335,6 +460,10 @@ def _target_groups(session: Session) -> Iterator[dict[str, Any]]:
         if profiles or uris:  # most devices are not cameras with stored profiles
             for n, stream in enumerate(camera_streams(profiles, uris, device=dev_id), start=1):
                 labels.update({f"__meta_sitescout_stream_{n}_{key}": value for key, value in stream.items()})
+        if kind in SNMP_KINDS:  # the worker's snmp kind reads these (docs/snmp.md)
+            labels["__meta_sitescout_snmp_port"] = "" if snmp_port is None else str(snmp_port)
+            labels["__meta_sitescout_snmp_uplinks"] = ",".join(uplinks.get(dev_id, ()))
+            labels["__meta_sitescout_snmp_camera_ports"] = ",".join(camera_ports.get(dev_id, ()))
         yield {"targets": [ip], "labels": labels}
 
 
@@ -369,7 +498,10 @@ def camera_streams(profiles: Any, stream_uris: Any, *, device: int | None = None
         if not usable or "@" in parts.netloc:
             log.warning("device %s: a stored stream URI is not a credential-free rtsp/http URI; left out", device)
             return
-        stream = {"uri": uri, "profile": str(profile.get("token") or profile.get("name") or f"stream{len(streams) + 1}")}
+        stream = {
+            "uri": uri,
+            "profile": str(profile.get("token") or profile.get("name") or f"stream{len(streams) + 1}"),
+        }
         for key, field, kind in (("expected_fps", "fps_limit", float), ("expected_width", "width", int),
                                  ("expected_height", "height", int)):
             text = _positive(profile.get(field), kind)

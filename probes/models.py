@@ -10,6 +10,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from sitescout.probes.errors import text_entry
+
 __all__ = [
     "LinkStats",
     "MediaProfile",
@@ -80,6 +82,9 @@ class OnvifInfo:
     mac: str | None = None
     services: dict[str, str] = field(default_factory=dict)
     findings: list[str] = field(default_factory=list)
+    #: Operations the camera failed that were done another way: each an ``error_codes``-style entry
+    #: (probes/errors.py) whose params add ``used`` (the other operation) and ``text`` (its ``findings`` note).
+    fallbacks: list[dict[str, Any]] = field(default_factory=list)
 
     to_dict = _as_dict
 
@@ -101,6 +106,8 @@ class StreamCheck:
     bitrate_kbps: float | None = None
     error: str | None = None
     # Extra fields (allowed by the contract).
+    #: The kind of ``error`` and its parameters (probes/errors.py, docs/survey.md); None when untyped or no error.
+    error_code: dict[str, Any] | None = None
     #: Every profile token served by this URI (cameras often reuse one URI).
     profiles: list[str] = field(default_factory=list)
     codec: str | None = None
@@ -113,6 +120,8 @@ class StreamCheck:
     decode_errors: int | None = None
     #: Findings a technician acts on: down, stalled, black, frozen, blurred, fps_mismatch, size_mismatch.
     problems: list[str] = field(default_factory=list)
+    #: RTSP lower transport the check used: "tcp", or "udp" when the server refused TCP; None for HTTP.
+    transport: str | None = None
 
     to_dict = _as_dict
 
@@ -128,6 +137,8 @@ class Snapshot:
     size_bytes: int = 0
     jpeg_base64: str | None = None
     error: str | None = None
+    #: The kind of ``error`` and its parameters (probes/errors.py, docs/survey.md).
+    error_code: dict[str, Any] | None = None
 
     to_dict = _as_dict
 
@@ -146,6 +157,26 @@ class HostRecord:
     streams: list[StreamCheck] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     snapshot: Snapshot | None = None
+    #: Extra fields of the SNMP stage (docs/survey.md, "SNMP"): the agent's identity, interfaces,
+    #: neighbours and PoE; and the switch port this host is cabled to.
+    snmp: dict[str, Any] | None = None
+    attached_to: dict[str, Any] | None = None
+    #: What the host is from what it answered (SNMP sysDescr, forwarding table, SIP User-Agent): docs/survey.md.
+    device_class: dict[str, Any] | None = None
+    #: The ``error_codes`` entry (probes/errors.py) of each typed entry of ``errors``, by its text;
+    #: an entry not here is written with the code ``other``.
+    error_codes: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def add_error(self, text: str, entry: dict[str, Any] | None = None) -> None:
+        """Add one ``errors`` entry and, for a typed error, its code."""
+        self.errors.append(text)
+        if entry is not None:
+            self.error_codes[text] = entry
+
+    def add_errors(self, texts: list[str], entries: list[dict[str, Any]], prefix: str = "") -> None:
+        """Add a stage's errors and their codes (same order; missing codes become ``other``), text prefixed."""
+        for i, text in enumerate(texts):
+            self.add_error(prefix + text, entries[i] if i < len(entries) else None)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form, with the contract's key order."""
@@ -160,6 +191,11 @@ class HostRecord:
             "streams": [s.to_dict() for s in self.streams],
             "errors": list(self.errors),
             "snapshot": self.snapshot.to_dict() if self.snapshot else None,
+            "snmp": self.snmp,
+            "attached_to": self.attached_to,
+            "device_class": self.device_class,
+            # Extra field: each of "errors" as its code and parameters, in the same order (docs/survey.md).
+            "error_codes": [self.error_codes.get(text) or text_entry(text) for text in self.errors],
         }
 
 

@@ -18,17 +18,20 @@ from datetime import datetime, timezone
 
 from sitescout.probes.credentials import Credential
 from sitescout.probes.errors import ProbeError
-from sitescout.probes.icmp import IcmpUnavailableError
-from sitescout.probes.link_quality import SURVEY_LINK, LinkConfig, LinkResult, async_measure_links, async_tcp_connect_burst
+from sitescout.probes.net.icmp import IcmpUnavailableError
+from sitescout.probes.net.link_quality import (SURVEY_LINK, LinkResult, LinkSettings, async_measure_links,
+                                            async_tcp_connect_burst)
 from sitescout.probes.models import HostRecord, LinkStats, SurveyDocument
-from sitescout.probes.netif import LocalAddress, local_ipv4_addresses, parse_networks
-from sitescout.probes.onvif import DEFAULT_ONVIF, OnvifConfig, OnvifTarget, async_interrogate
-from sitescout.probes.oui import vendor_for_mac
-from sitescout.probes.ports import DEFAULT_PORTS, async_scan_ports
-from sitescout.probes.survey_streams import StreamStageConfig, async_check_streams
-from sitescout.probes.sweep import sweep
-from sitescout.probes.wsdiscovery import DiscoveredDevice, async_discover
-from sitescout.probes.xaddr import choose_xaddr, url_host
+from sitescout.probes.net.interfaces import LocalAddress, local_ipv4_addresses, parse_networks
+from sitescout.probes.onvif.interrogate import DEFAULT_ONVIF, OnvifConfig, OnvifTarget, async_interrogate
+from sitescout.probes.net.oui import vendor_for_mac
+from sitescout.probes.net.ports import DEFAULT_PORTS, async_scan_ports
+from sitescout.probes.stream.survey_stage import StreamStageConfig, async_check_streams
+from sitescout.probes.net.sweep import sweep
+from sitescout.probes.snmp.client import SnmpCredentials
+from sitescout.probes.snmp.survey_stage import DEFAULT_SNMP_STAGE, SnmpStageConfig, async_survey_snmp
+from sitescout.probes.onvif.wsdiscovery import DiscoveredDevice, async_discover
+from sitescout.probes.onvif.xaddr import choose_xaddr, url_host
 
 __all__ = ["SurveyConfig", "DEFAULT_SURVEY", "async_run_survey", "parse_networks", "Progress"]
 
@@ -55,11 +58,12 @@ class SurveyConfig:
     wsd_repeats: int = 3
     multicast: bool = True
     interrogate_concurrency: int = 32
-    link: LinkConfig = SURVEY_LINK
+    link: LinkSettings = SURVEY_LINK
     measure_links: bool = True
     streams: StreamStageConfig = StreamStageConfig()
     check_streams: bool = True
     onvif: OnvifConfig = DEFAULT_ONVIF
+    snmp: SnmpStageConfig = DEFAULT_SNMP_STAGE
     max_addresses: int = 65536
 
 
@@ -121,7 +125,7 @@ def _link_stats(result: LinkResult, method: str) -> LinkStats:
     return stats
 
 
-async def _async_measure(live: Sequence[str], open_ports: dict[str, list[int]], config: LinkConfig,
+async def _async_measure(live: Sequence[str], open_ports: dict[str, list[int]], config: LinkSettings,
                          drafts: dict[str, _Draft]) -> None:
     """Fill ``link`` of every live host: ICMP bursts, TCP connect times where ICMP gets no answer."""
     icmp: dict[str, LinkResult] = {}
@@ -146,64 +150,15 @@ async def _async_measure(live: Sequence[str], open_ports: dict[str, list[int]], 
         drafts[ip].record.link = _link_stats(tcp, f"tcp:{tcp.target.rsplit(':', 1)[1]}")
 
 
-async def async_run_survey(
-    site: str,
-    networks: Sequence[str],
-    *,
-    interface: str | None = None,
-    credentials: Sequence[Credential] = (),
-    config: SurveyConfig = DEFAULT_SURVEY,
-    progress: Progress = _no_progress,
-) -> SurveyDocument:
-    """Survey ``networks`` and return the survey document; raise ValueError for bad input only."""
-    nets = parse_networks(networks, config.max_addresses)
-    started_at = _utc_now()
-    local = local_ipv4_addresses()
-    own_ips = {a.ip for a in local}
-    drafts: dict[str, _Draft] = {}
+def _sort_discoveries(devices: Sequence[DiscoveredDevice], nets: Sequence[ipaddress.IPv4Network],
+                      own_ips: set[str]) -> tuple[dict[str, list[DiscoveredDevice]], dict[str, list[str]]]:
+    """Sort WS-Discovery answers by the address that sent them; say which look spoofed.
 
-    def draft(ip: str) -> _Draft:
-        if ip not in drafts:
-            drafts[ip] = _Draft(HostRecord(ip=ip))
-        return drafts[ip]
-
-    progress("sweep", 0, 0)
-    hits = await asyncio.to_thread(
-        sweep, nets, interface=interface, wait_s=config.sweep_wait_s, retries=config.sweep_retries
-    )
-    for hit in hits:
-        if hit.ip in own_ips:
-            continue
-        rec = draft(hit.ip).record
-        rec.mac = hit.mac
-        rec.vendor = vendor_for_mac(hit.mac) if hit.mac else None
-    progress("sweep", len(drafts), len(drafts))
-
-    live = sorted(drafts, key=ipaddress.ip_address)
-    progress("ports", 0, len(live))
-    open_ports = await async_scan_ports(
-        live, config.ports, timeout_s=config.port_timeout_s, concurrency=config.port_concurrency
-    )
-    for ip, ports in open_ports.items():
-        draft(ip).record.open_ports = sorted(ports)
-    progress("ports", len(live), len(live))
-
-    link_task = (asyncio.create_task(_async_measure(live, open_ports, config.link, drafts))
-                 if config.measure_links else None)
-
-    source = _multicast_source(nets, local, interface)
-    multicast = config.multicast and source is not None
-    if config.multicast and source is None:
-        log.info("no local address inside %s: multicast WS-Discovery skipped, unicast only",
-                 ", ".join(map(str, nets)))
-    progress("ws-discovery", 0, 0)
-    devices = await async_discover(
-        interface_ip=source.ip if source else None,
-        unicast_targets=live,
-        wait_s=config.wsd_wait_s,
-        multicast=multicast,
-        repeats=config.wsd_repeats,
-    )
+    Returns (candidates per address, findings per address).  Every address that answered is
+    a candidate of its own: a spoofer that answers first with another camera's endpoint must
+    not take that camera's place (it used to: the first source address won).  Answers from
+    outside the surveyed networks, or from this machine, are ignored.
+    """
     by_ip: dict[str, list[DiscoveredDevice]] = {}
     claims: dict[str, list[str]] = {}
     for device in devices:
@@ -212,9 +167,6 @@ async def async_run_survey(
             log.info("%s: answered from %s, outside the surveyed networks; ignored",
                      device.endpoint, ", ".join(device.source_ips))
             continue
-        # Every address that answered is a candidate of its own: a spoofer that
-        # answers first with another camera's endpoint must not take that
-        # camera's place (it used to: the first source address won).
         for ip in ips:
             by_ip.setdefault(ip, []).append(device)
         if len(ips) > 1:
@@ -223,36 +175,121 @@ async def async_run_survey(
                 if len(owners) == 1 and ip == owners[0]:
                     continue
                 elsewhere = ", ".join(i for i in ips if i != ip)
-                text = (f"ws-discovery: answered as {device.endpoint}, whose XAddrs name {owners[0]} (spoofed reply?)"
-                        if len(owners) == 1 else
-                        f"ws-discovery: endpoint {device.endpoint} also answered from {elsewhere} (spoofed or multi-homed?)")
+                text = (
+                    f"ws-discovery: answered as {device.endpoint}, whose XAddrs name {owners[0]} (spoofed reply?)"
+                    if len(owners) == 1
+                    else f"ws-discovery: endpoint {device.endpoint} also answered from {elsewhere} "
+                    "(spoofed or multi-homed?)"
+                )
                 claims.setdefault(ip, []).append(text)
-    for ip, candidates in by_ip.items():
-        d = draft(ip)
-        # Prefer an endpoint whose XAddrs name this address, then the steadiest: a
-        # real camera answers every Probe we send, a flood of spoofed endpoints
-        # from one address answers each once.  (Not "answered from one address
-        # only": a spoofer claiming a camera's endpoint would then demote it.)
-        d.device = max(candidates, key=lambda dev: (_names_host(dev, ip), dev.replies))
-        d.record.kind = "camera"
-        if len(candidates) > 1:
-            d.record.errors.append(
-                f"ws-discovery: {len(candidates)} distinct endpoints answered from this address "
-                f"(flood or spoofing?); kept {d.device.endpoint}, which answered {d.device.replies} times")
-        mine = claims.get(ip, [])
-        d.record.errors.extend(mine[:3])
-        if len(mine) > 3:
-            d.record.errors.append(f"ws-discovery: {len(mine) - 3} more endpoints claimed by this address and others")
-    cameras = [d for d in drafts.values() if d.device is not None]
-    progress("ws-discovery", len(cameras), len(cameras))
+    return by_ip, claims
 
-    progress("onvif", 0, len(cameras))
-    semaphore = asyncio.Semaphore(config.interrogate_concurrency)
-    done = 0
-    credential_of: dict[str, Credential] = {}
 
-    async def interrogate(d: _Draft) -> None:
-        nonlocal done
+def _adopt_camera(d: _Draft, candidates: Sequence[DiscoveredDevice], claims: Sequence[str]) -> None:
+    """Make an address a camera: keep its most believable endpoint and note floods and claims."""
+    # Prefer an endpoint whose XAddrs name this address, then the steadiest: a
+    # real camera answers every Probe we send, a flood of spoofed endpoints
+    # from one address answers each once.  (Not "answered from one address
+    # only": a spoofer claiming a camera's endpoint would then demote it.)
+    ip = d.record.ip
+    d.device = max(candidates, key=lambda dev: (_names_host(dev, ip), dev.replies))
+    d.record.kind = "camera"
+    if len(candidates) > 1:
+        d.record.errors.append(
+            f"ws-discovery: {len(candidates)} distinct endpoints answered from this address "
+            f"(flood or spoofing?); kept {d.device.endpoint}, which answered {d.device.replies} times")
+    d.record.errors.extend(claims[:3])
+    if len(claims) > 3:
+        d.record.errors.append(f"ws-discovery: {len(claims) - 3} more endpoints claimed by this address and others")
+
+
+class _Survey:
+    """One survey run: its input, the per-address drafts, and one method per stage."""
+
+    def __init__(self, nets: list[ipaddress.IPv4Network], interface: str | None, credentials: Sequence[Credential],
+                 config: SurveyConfig, progress: Progress) -> None:
+        self.nets = nets
+        self.interface = interface
+        self.credentials = credentials
+        self.config = config
+        self.progress = progress
+        self.local = local_ipv4_addresses()
+        self.own_ips = {a.ip for a in self.local}
+        self.drafts: dict[str, _Draft] = {}
+        #: The credential each camera accepted over ONVIF (its streams get the same one).
+        self.credential_of: dict[str, Credential] = {}
+
+    def draft(self, ip: str) -> _Draft:
+        """Return the draft of `ip`, made on first use."""
+        if ip not in self.drafts:
+            self.drafts[ip] = _Draft(HostRecord(ip=ip))
+        return self.drafts[ip]
+
+    async def async_sweep(self) -> list[str]:
+        """Find the live hosts (ARP/ICMP sweep) and their vendors; return their addresses in order."""
+        self.progress("sweep", 0, 0)
+        config = self.config
+        hits = await asyncio.to_thread(
+            sweep, self.nets, interface=self.interface, wait_s=config.sweep_wait_s, retries=config.sweep_retries
+        )
+        for hit in hits:
+            if hit.ip in self.own_ips:
+                continue
+            rec = self.draft(hit.ip).record
+            rec.mac = hit.mac
+            rec.vendor = vendor_for_mac(hit.mac) if hit.mac else None
+        self.progress("sweep", len(self.drafts), len(self.drafts))
+        return sorted(self.drafts, key=ipaddress.ip_address)
+
+    async def async_scan_ports(self, live: list[str]) -> dict[str, list[int]]:
+        """Record the device ports each live host has open."""
+        self.progress("ports", 0, len(live))
+        open_ports = await async_scan_ports(
+            live, self.config.ports, timeout_s=self.config.port_timeout_s, concurrency=self.config.port_concurrency
+        )
+        for ip, ports in open_ports.items():
+            self.draft(ip).record.open_ports = sorted(ports)
+        self.progress("ports", len(live), len(live))
+        return open_ports
+
+    async def async_discover(self, live: list[str]) -> list[_Draft]:
+        """Ask for ONVIF devices (multicast on a surveyed network, unicast to every live host); return the cameras."""
+        source = _multicast_source(self.nets, self.local, self.interface)
+        multicast = self.config.multicast and source is not None
+        if self.config.multicast and source is None:
+            log.info("no local address inside %s: multicast WS-Discovery skipped, unicast only",
+                     ", ".join(map(str, self.nets)))
+        self.progress("ws-discovery", 0, 0)
+        devices = await async_discover(
+            interface_ip=source.ip if source else None,
+            unicast_targets=live,
+            wait_s=self.config.wsd_wait_s,
+            multicast=multicast,
+            repeats=self.config.wsd_repeats,
+        )
+        by_ip, claims = _sort_discoveries(devices, self.nets, self.own_ips)
+        for ip, candidates in by_ip.items():
+            _adopt_camera(self.draft(ip), candidates, claims.get(ip, []))
+        cameras = [d for d in self.drafts.values() if d.device is not None]
+        self.progress("ws-discovery", len(cameras), len(cameras))
+        return cameras
+
+    async def async_interrogate(self, cameras: list[_Draft]) -> None:
+        """Interrogate every camera over ONVIF, a bounded number at once."""
+        self.progress("onvif", 0, len(cameras))
+        semaphore = asyncio.Semaphore(self.config.interrogate_concurrency)
+        done = 0
+
+        async def one(d: _Draft) -> None:
+            nonlocal done
+            await self._async_interrogate_one(d, semaphore)
+            done += 1
+            self.progress("onvif", done, len(cameras))
+
+        await asyncio.gather(*(one(d) for d in cameras))
+
+    async def _async_interrogate_one(self, d: _Draft, semaphore: asyncio.Semaphore) -> None:
+        """Interrogate one camera at the XAddr it gave for its own address; fill its record."""
         assert d.device is not None
         rec = d.record
         # An endpoint heard from several addresses (spoofed, or multi-homed): use only what
@@ -262,48 +299,91 @@ async def async_run_survey(
         choice = choose_xaddr(xaddrs, rec.ip)
         if choice is None or not choice.url:
             rec.errors.append("onvif: no usable XAddr in the discovery reply")
-        else:
-            target = OnvifTarget(
-                ip=rec.ip,
-                xaddr=choice.url,
-                endpoint=d.device.endpoint,
-                scopes=list(scopes),
-                xaddrs=list(xaddrs),
-            )
-            async with semaphore:
-                try:
-                    result = await async_interrogate(target, credentials, config.onvif)
-                except ProbeError as err:  # the interrogator should not raise; keep the host anyway
-                    rec.errors.append(f"onvif: {err.as_text()}")
-                else:
-                    rec.onvif = result.info
-                    rec.errors.extend(f"onvif: {e}" for e in result.errors)
-                    if rec.onvif is not None:
-                        rec.onvif.findings.extend(choice.findings)
-                        if rec.mac is None and rec.onvif.mac:
-                            rec.mac = rec.onvif.mac
-                            rec.vendor = vendor_for_mac(rec.mac)
-                    if result.credential_used is not None:
-                        credential_of[rec.ip] = credentials[result.credential_used]
-        done += 1
-        progress("onvif", done, len(cameras))
+            return
+        target = OnvifTarget(ip=rec.ip, xaddr=choice.url, endpoint=d.device.endpoint, scopes=list(scopes),
+                             xaddrs=list(xaddrs))
+        async with semaphore:
+            try:
+                result = await async_interrogate(target, self.credentials, self.config.onvif)
+            except ProbeError as err:  # the interrogator should not raise; keep the host anyway
+                rec.add_error(f"onvif: {err.as_text()}", err.as_code())
+                return
+        rec.onvif = result.info
+        rec.add_errors(result.errors, result.error_codes, prefix="onvif: ")
+        if rec.onvif is not None:
+            rec.onvif.findings.extend(choice.findings)
+            if rec.mac is None and rec.onvif.mac:
+                rec.mac = rec.onvif.mac
+                rec.vendor = vendor_for_mac(rec.mac)
+        if result.credential_used is not None:
+            self.credential_of[rec.ip] = self.credentials[result.credential_used]
 
-    await asyncio.gather(*(interrogate(d) for d in cameras))
-    if config.check_streams:
+    async def async_check_streams(self, cameras: list[_Draft]) -> None:
+        """Check every camera's streams with the credential its ONVIF answer accepted."""
         await async_check_streams(
-            [d.record for d in cameras], lambda rec: credential_of.get(rec.ip), config.streams,
-            lambda done_, total: progress("streams", done_, total),
+            [d.record for d in cameras], lambda rec: self.credential_of.get(rec.ip), self.config.streams,
+            lambda done_, total: self.progress("streams", done_, total),
         )
-    if link_task is not None:
-        progress("links", 0, len(live))
-        await link_task
-        progress("links", len(live), len(live))
 
-    hosts = [drafts[ip].record for ip in sorted(drafts, key=ipaddress.ip_address)]
+    async def async_finish_links(self, link_task: asyncio.Task[None], live: list[str]) -> None:
+        """Wait for the link measurements started after the port scan."""
+        self.progress("links", 0, len(live))
+        await link_task
+        self.progress("links", len(live), len(live))
+
+    async def async_snmp(self, live: list[str], credentials: SnmpCredentials) -> None:
+        """Read the SNMP agents and place every host on its switch port (probes/snmp/survey_stage.py)."""
+        self.progress("snmp", 0, len(live))
+        macs = {ip: self.drafts[ip].record.mac for ip in live}
+        result = await async_survey_snmp(live, macs, credentials, self.config.snmp)
+        for ip, value in result.snmp.items():
+            self.draft(ip).record.snmp = value
+        for ip, value in result.attached_to.items():
+            self.draft(ip).record.attached_to = value
+        for ip, value in result.device_class.items():
+            self.draft(ip).record.device_class = value
+        self.progress("snmp", len(live), len(live))
+
+    def hosts(self) -> list[HostRecord]:
+        """Return every host's record, in address order."""
+        return [self.drafts[ip].record for ip in sorted(self.drafts, key=ipaddress.ip_address)]
+
+
+async def async_run_survey(
+    site: str,
+    networks: Sequence[str],
+    *,
+    interface: str | None = None,
+    credentials: Sequence[Credential] = (),
+    snmp_credentials: SnmpCredentials | None = None,
+    config: SurveyConfig = DEFAULT_SURVEY,
+    progress: Progress = _no_progress,
+) -> SurveyDocument:
+    """Survey ``networks`` and return the survey document; raise ValueError for bad input only.
+
+    Stages: sweep, ports, then link measurement in the background while WS-Discovery,
+    ONVIF interrogation and the stream checks run; the links are awaited, then SNMP runs last
+    (it reads agents in forked processes, best started with no other stage in flight).
+    """
+    nets = parse_networks(networks, config.max_addresses)
+    started_at = _utc_now()
+    survey = _Survey(nets, interface, credentials, config, progress)
+    live = await survey.async_sweep()
+    open_ports = await survey.async_scan_ports(live)
+    link_task = (asyncio.create_task(_async_measure(live, open_ports, config.link, survey.drafts))
+                 if config.measure_links else None)
+    cameras = await survey.async_discover(live)
+    await survey.async_interrogate(cameras)
+    if config.check_streams:
+        await survey.async_check_streams(cameras)
+    if link_task is not None:
+        await survey.async_finish_links(link_task, live)
+    if config.snmp.enabled:
+        await survey.async_snmp(live, snmp_credentials or SnmpCredentials())
     return SurveyDocument(
         site=site,
         started_at=started_at,
         finished_at=_utc_now(),
         networks=[str(n) for n in nets],
-        hosts=hosts,
+        hosts=survey.hosts(),
     )

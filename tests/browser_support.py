@@ -6,7 +6,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -63,6 +63,37 @@ def chromium(lang: str = "vi") -> Iterator[Any]:
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def _page_moved(err: Exception) -> bool:
+    """Whether a WebDriver error only says the page changed under the predicate (a form answered, a reload):
+    an element found a moment ago is gone. Selenium's own WebDriverWait ignores these the same way."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    if isinstance(err, StaleElementReferenceException):
+        return True
+    return isinstance(err, WebDriverException) and any(
+        words in str(err) for words in ("does not belong to the document", "stale element", "No node with given id"))
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
+    """Return the first truthy value of `predicate()`, polled every 50 ms; fail naming `what` after `timeout` s.
+
+    A predicate that reads elements while the page is being replaced is asked again (see `_page_moved`);
+    any other error goes to the test.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+        except Exception as err:  # noqa: BLE001 - only the page-moved kind is retried
+            if not _page_moved(err):
+                raise
+            value = None
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def log_in(driver: Any, base: str, user: str, password: str) -> None:

@@ -1,4 +1,5 @@
-"""The UI in headless Debian Chromium: map markers and health, clusters never hiding a problem, site page, report, languages."""
+"""The UI in headless Debian Chromium: map markers and health, clusters never hiding a problem, site page, report,
+languages."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import re
 import time
 
 import pytest
-from browser_support import chromium, have_chromium, log_in, serve_app
+from browser_support import chromium, have_chromium, log_in, serve_app, wait_until
 from web_seed import FROZEN_SITE, seed_commune
 
 from sitescout.inventory.db import open_database
@@ -35,22 +36,12 @@ def browser(site):
         yield driver
 
 
-def _wait(predicate, timeout=15.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _open_map(driver, base):
     from selenium.webdriver.common.by import By
 
     driver.get(f"{base}/map")
     el = driver.find_element(By.ID, "map")
-    _wait(lambda: el.get_attribute("data-loaded") or el.get_attribute("data-error"), what="sites loaded")
+    wait_until(lambda: el.get_attribute("data-loaded") or el.get_attribute("data-error"), what="sites loaded")
     assert el.get_attribute("data-error") is None
     time.sleep(0.5)  # let clusters settle after fitBounds
     return el
@@ -99,17 +90,17 @@ def test_search_without_diacritics_and_problems_only(site, browser):
     box = browser.find_element(By.ID, "site-search")
     box.send_keys("huong dao")
     expected = sorted(name for name in ids if "Hướng Đạo" in name)
-    _wait(lambda: el.get_attribute("data-shown") == str(len(expected)), what="the Hướng Đạo sites")
+    wait_until(lambda: el.get_attribute("data-shown") == str(len(expected)), what="the Hướng Đạo sites")
     results = browser.find_element(By.ID, "search-results")
     assert sorted(results.text.splitlines()) == expected and "Nhà văn hóa Thôn Hướng Đạo" in expected
     box.clear()
     box.send_keys("DONG BUA")
-    _wait(lambda: el.get_attribute("data-shown") == "2", what="Đồng Bùa sites")
+    wait_until(lambda: el.get_attribute("data-shown") == "2", what="Đồng Bùa sites")
     box.clear()
     box.send_keys(" ")  # an input event with an empty query
-    _wait(lambda: el.get_attribute("data-shown") == str(len(ids)), what="all sites again")
+    wait_until(lambda: el.get_attribute("data-shown") == str(len(ids)), what="all sites again")
     browser.find_element(By.ID, "problems-only").click()
-    _wait(lambda: el.get_attribute("data-shown") == "1", what="problems only")
+    wait_until(lambda: el.get_attribute("data-shown") == "1", what="problems only")
     singles, clustered = _visible_sites(browser)
     assert clustered == 0 and len(singles) == 1
 
@@ -120,20 +111,20 @@ def test_clicking_the_problem_site_opens_its_page_and_report(site, browser):
     base, ids = site
     _open_map(browser, base)
     browser.find_element(By.CSS_SELECTOR, f'.site-marker[data-site-id="{ids[FROZEN_SITE]}"]').click()
-    _wait(lambda: browser.current_url.endswith(f"/sites/{ids[FROZEN_SITE]}"), what="site page")
+    wait_until(lambda: browser.current_url.endswith(f"/sites/{ids[FROZEN_SITE]}"), what="site page")
     assert browser.find_element(By.ID, "site-name").text == FROZEN_SITE
     assert browser.find_element(By.ID, "site-health").text == "Sự cố"
-    assert "main: frozen" in browser.find_element(By.ID, "device-table").text
+    assert "hình bị đứng (main) từ 15:01" in browser.find_element(By.ID, "device-table").text
     snapshot = browser.find_element(By.CSS_SELECTOR, "img.snapshot")
     assert browser.execute_script("return arguments[0].naturalWidth", snapshot) == 160
     browser.find_element(By.ID, "report-link").click()
-    _wait(lambda: "/report" in browser.current_url, what="report")
+    wait_until(lambda: "/report" in browser.current_url, what="report")
     body = browser.find_element(By.TAG_NAME, "body").text
-    assert f"Survey report — {FROZEN_SITE}" in body and "frozen picture" in body
+    assert f"Báo cáo khảo sát — {FROZEN_SITE}" in body and "hình bị đứng" in body  # the browser's language
     img = browser.find_element(By.CSS_SELECTOR, "img.snap")
     assert browser.execute_script("return arguments[0].naturalWidth", img) == 160
     # The report's own <style> is allowed by hash: it is styled, not blocked.
-    th = browser.find_element(By.TAG_NAME, "th")
+    th = browser.find_element(By.CSS_SELECTOR, "table.findings th")
     assert th.value_of_css_property("background-color") in ("rgba(238, 238, 238, 1)", "rgb(238, 238, 238)")
 
 
@@ -146,8 +137,26 @@ def test_language_follows_the_browser_and_switches(site, browser):
     nav = browser.find_element(By.CSS_SELECTOR, ".topbar nav")
     assert "Bản đồ" in nav.text  # Chromium started with Accept-Language vi
     browser.find_element(By.ID, "lang-en").click()
-    _wait(lambda: "Map" in browser.find_element(By.CSS_SELECTOR, ".topbar nav").text, what="English")
+    wait_until(lambda: "Map" in browser.find_element(By.CSS_SELECTOR, ".topbar nav").text, what="English")
     assert re.search(r"/map$", browser.current_url)
     assert browser.find_element(By.CSS_SELECTOR, "label.problems-only").text.strip() == "Problems only"
     browser.find_element(By.ID, "lang-vi").click()
-    _wait(lambda: "Bản đồ" in browser.find_element(By.CSS_SELECTOR, ".topbar nav").text, what="Vietnamese")
+    wait_until(lambda: "Bản đồ" in browser.find_element(By.CSS_SELECTOR, ".topbar nav").text, what="Vietnamese")
+
+
+def test_tooltip_says_what_is_wrong_at_the_frozen_site(site, browser):
+    """Hovering the red site fetches its reasons from the API and shows them in words (vi)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    base, ids = site
+    _open_map(browser, base)
+    marker = browser.find_element(By.CSS_SELECTOR, f'.site-marker[data-site-id="{ids[FROZEN_SITE]}"]')
+    ActionChains(browser).move_to_element(marker).perform()
+    tip = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ".leaflet-tooltip [data-reasons='1']"),
+                what="the tooltip's reasons")[0]
+    assert "Camera cổng: hình bị đứng (main) từ 15:01" in tip.text
+    if os.environ.get("SITESCOUT_SCREENSHOTS"):
+        browser.save_screenshot(os.path.join(os.environ["SITESCOUT_SCREENSHOTS"], "map-tooltip-vi.png"))
+        browser.get(f"{base}/sites/{ids[FROZEN_SITE]}")
+        browser.save_screenshot(os.path.join(os.environ["SITESCOUT_SCREENSHOTS"], "site-vi.png"))

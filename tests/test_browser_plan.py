@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import urllib.request
 
 import pytest
-from browser_support import chromium, have_chromium, log_in, serve_app
+from browser_support import chromium, have_chromium, log_in, serve_app, wait_until
 from test_web_plans import sample_input
 from web_seed import HD, seed_commune
 
@@ -39,16 +38,6 @@ def planned(tmp_path_factory):
     database.close()
 
 
-def _wait(predicate, timeout=15.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_plan_wedges_and_unusable_mount_reasons_on_the_map(planned):
     from selenium.webdriver.common.by import By
 
@@ -61,7 +50,11 @@ def test_plan_wedges_and_unusable_mount_reasons_on_the_map(planned):
         log_in(driver, base, "viewer", "viewer-password")
         driver.get(f"{base}{doc['saved']['map']}")
         el = driver.find_element(By.ID, "map")
-        _wait(lambda: el.get_attribute("data-plan-loaded") or el.get_attribute("data-plan-error"), timeout=40.0, what="plan")
+        wait_until(
+            lambda: el.get_attribute("data-plan-loaded") or el.get_attribute("data-plan-error"),
+            timeout=40.0,
+            what="plan",
+        )
         assert el.get_attribute("data-plan-error") is None
         drawn = driver.execute_script("return document.querySelectorAll('#map path.plan-coverage').length")
         assert drawn == coverage > 0
@@ -73,7 +66,7 @@ def test_plan_wedges_and_unusable_mount_reasons_on_the_map(planned):
         cameras = driver.find_elements(By.CSS_SELECTOR, ".plan-camera")
         assert len(cameras) == sum(p["kind"] == "camera" for p in features)
         legend = driver.find_element(By.CSS_SELECTOR, ".plan-legend").text
-        assert "Identify" in legend and doc["saved"]["name"] in legend
+        assert "Nhận dạng" in legend and doc["saved"]["name"] in legend
         # An unusable mount says why, in a popup on click.
         mount = infeasible[0]
         marker = driver.find_element(By.CSS_SELECTOR, f'.plan-infeasible[data-mount-id="{mount["mount_id"]}"]')
@@ -83,7 +76,7 @@ def test_plan_wedges_and_unusable_mount_reasons_on_the_map(planned):
             popups = driver.find_elements(By.CSS_SELECTOR, ".leaflet-popup-content")
             return popups[0].text if popups else ""
 
-        text = _wait(popup_text, what="the mount's popup")
+        text = wait_until(popup_text, what="the mount's popup")
         assert mount["mount_id"] in text and "Điểm lắp không dùng được" in text
         for reason in mount["reasons"]:
             assert reason in text

@@ -20,18 +20,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from lxml import etree
+from support import free_port
 
 from sitescout.infra.lab.camera import CameraServer
 from sitescout.infra.lab.personas import load_persona
 
 USER, PASSWORD = "admin", "Lab-pass-1"
 _next_ip = iter(range(10, 250))
-
-
-def _free_port(ip: str) -> int:
-    with socket.socket() as s:
-        s.bind((ip, 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -41,7 +36,7 @@ def make_camera() -> Iterator:
     def make(persona: str = "hikvision_ds2cd2012i", **kw: object) -> CameraServer:
         ip = f"127.0.7.{next(_next_ip)}"
         kw.setdefault("discovery", "unicast")
-        cam = CameraServer(persona, ip, onvif_port=_free_port(ip), rtsp_port=8554, **kw)  # type: ignore[arg-type]
+        cam = CameraServer(persona, ip, onvif_port=free_port(ip), rtsp_port=8554, **kw)  # type: ignore[arg-type]
         cam.start()
         started.append(cam)
         return cam
@@ -60,7 +55,8 @@ def _wsse(user: str, password: str, created: datetime, text: bool = False) -> st
         pwd = base64.b64encode(hashlib.sha1(nonce + stamp.encode() + password.encode()).digest()).decode()
         ptype = "PasswordDigest"
     return (
-        '<s:Header><wsse:Security xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd" '
+        '<s:Header><wsse:Security '
+        'xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd" '
         'xmlns:wsu="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd">'
         f"<wsse:UsernameToken><wsse:Username>{user}</wsse:Username>"
         f'<wsse:Password Type="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#{ptype}">{pwd}</wsse:Password>'
@@ -101,7 +97,8 @@ def _probe(ip: str, types: str = "dn:NetworkVideoTransmitter") -> tuple[str, byt
     msg_id = f"uuid:{uuid.uuid4()}"
     probe = (
         '<?xml version="1.0" encoding="UTF-8"?><e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope" '
-        'xmlns:w="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:d="http://schemas.xmlsoap.org/ws/2005/04/discovery" '
+        'xmlns:w="http://schemas.xmlsoap.org/ws/2004/08/addressing" '
+        'xmlns:d="http://schemas.xmlsoap.org/ws/2005/04/discovery" '
         'xmlns:dn="http://www.onvif.org/ver10/network/wsdl"><e:Header>'
         f"<w:MessageID>{msg_id}</w:MessageID><w:To>urn:schemas-xmlsoap-org:ws:2005:04:discovery</w:To>"
         "<w:Action>http://schemas.xmlsoap.org/ws/2005/04/discovery/Probe</w:Action></e:Header>"
@@ -208,10 +205,14 @@ def test_unknown_action_fault(make_camera) -> None:
 def test_stream_uri_rewritten_and_unknown_profile(make_camera) -> None:
     cam = make_camera("trendnet_tvip320pi")
     media = cam.device_url.replace("device_service", "Media")
-    status, _, body = _post(media, _envelope("<trt:GetStreamUri><trt:ProfileToken>Profile_1</trt:ProfileToken></trt:GetStreamUri>"))
+    status, _, body = _post(
+        media, _envelope("<trt:GetStreamUri><trt:ProfileToken>Profile_1</trt:ProfileToken></trt:GetStreamUri>")
+    )
     assert status == 200
     assert _text(body, "Uri") == f"rtsp://{cam.ip}:8554/Streaming/Channels/102?transportmode=unicast&profile=Profile_2"
-    status, _, body = _post(media, _envelope("<trt:GetStreamUri><trt:ProfileToken>nope</trt:ProfileToken></trt:GetStreamUri>"))
+    status, _, body = _post(
+        media, _envelope("<trt:GetStreamUri><trt:ProfileToken>nope</trt:ProfileToken></trt:GetStreamUri>")
+    )
     assert status == 400 and b"ter:NoProfile" in body
     status, _, body = _post(cam.device_url, _envelope("<tds:GetNetworkInterfaces/>"))
     assert cam.ip.encode() in body and b"3c:8c:f8:a1:32:dc" in body
@@ -333,7 +334,7 @@ def test_wsd_flood(make_camera) -> None:
 
 def test_cli_ready_and_sigterm() -> None:
     ip = "127.0.7.251"
-    port = _free_port(ip)
+    port = free_port(ip)
     proc = subprocess.Popen(
         [sys.executable, "-m", "sitescout.infra.lab.camera", "--persona", "dlink_dcs6511", "--ip", ip,
          "--onvif-port", str(port), "--discovery", "unicast", "--user", USER, "--password", PASSWORD],

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from sitescout.probes.errors import MalformedError
-from sitescout.probes.soapxml import find_local, iter_local, localname, parse_xml, text_local
+from sitescout.probes.onvif.soapxml import find_local, iter_local, localname, parse_xml, text_local
 
 CAPTURES = Path(__file__).resolve().parents[1] / "infra" / "lab" / "captures"
 ALL_FILES = sorted(p for p in CAPTURES.glob("*/*") if p.is_file())
-# SOURCES.md "wf = NO": not namespace-well-formed, parsed leniently (see probes/soapxml.py).
+# SOURCES.md "wf = NO": not namespace-well-formed, parsed leniently (see probes/onvif/soapxml.py).
 NOT_WELL_FORMED = {
     "probematch/hikvision_dfi6256te_kerberos.xml",
     "capabilities/unknown_encoder_utf16decl_agsh.xml",

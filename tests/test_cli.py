@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,3 +49,18 @@ def test_missing_required_option_is_usage_error(capsys: pytest.CaptureFixture[st
         main(["survey", "--network", "127.0.0.0/30"])
     assert exc.value.code == 2
     assert "--site" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("make", "words"), [
+    (lambda tmp: (tmp / "not-a-db.sqlite3").write_text("not a database") and tmp / "not-a-db.sqlite3",
+     "file is not a database"),
+    (lambda tmp: Path("/proc/no-such-folder/inventory.sqlite3"), "cannot create the folder /proc/no-such-folder"),
+])
+def test_a_database_that_cannot_be_opened_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                            make: Any, words: str) -> None:
+    """A file that is not SQLite, or a folder that cannot be made, says so naming --db (exit 1, as for any
+    database that cannot be opened): no traceback."""
+    path = make(tmp_path)
+    code = main(["--lang", "en", "export", "sites", "--db", f"sqlite:///{path}"])
+    err = capsys.readouterr().err
+    assert code == 1 and words in err and "check --db" in err and "Traceback" not in err, err

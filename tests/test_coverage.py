@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sitescout.inventory.coverage import (CameraView, LocalProjection, Obstacles, bearing_deg, in_wedge,
+from sitescout.inventory.planning.coverage import (CameraView, LocalProjection, Obstacles, bearing_deg, in_wedge,
                                           level_bands, obstacles_from_geojson, ray_depths, segments_clear)
-from sitescout.inventory.dori import get_profile
+from sitescout.inventory.planning.dori import get_profile
 
 SQUARE = np.array([[10.0, -5.0], [20.0, -5.0], [20.0, 5.0], [10.0, 5.0]])
 

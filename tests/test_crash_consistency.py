@@ -49,10 +49,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from inventory_db import pg_server, sqlite_template  # noqa: F401
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session as OrmSession
-from support import WebServer
+from support import WebServer, free_port
 
 import sitescout.cmd_inventory  # noqa: F401 - warmed up before forking: the children start at once
 import sitescout.inventory.importexport  # noqa: F401
@@ -105,7 +104,9 @@ def _record(tmp: Path, kills: list[Kill]) -> None:
 
 def _trace_transactions(markers: Path) -> None:
     """In the child: append 'EVENT monotonic-time' lines: an ORM session's outermost transaction begins
-    ("begin") and ends ("end"), and the database driver is about to COMMIT ("commit")."""
+    ("begin") and ends ("end"), a statement is sent ("stmt"), and the database driver is about to COMMIT
+    ("commit"). Kills inside a transaction are placed by statement count, so a run that is faster or slower
+    than the calibration run (another test's load) still gets its kills inside the transaction."""
     fd = os.open(markers, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
     def mark(name: str) -> None:
@@ -122,6 +123,7 @@ def _trace_transactions(markers: Path) -> None:
     event.listen(OrmSession, "after_begin", begun)
     event.listen(OrmSession, "after_transaction_end", ended)
     event.listen(Engine, "commit", lambda _conn: mark("commit"))
+    event.listen(Engine, "before_cursor_execute", lambda *_args: mark("stmt"))
 
 
 def _fork_cli(argv: list[str], log: Path, markers: Path | None = None) -> int:
@@ -173,12 +175,6 @@ def _wait_exit(pid: int, timeout_s: float = 60.0) -> int:
     raise AssertionError(f"process {pid} did not finish in {timeout_s} s")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _wait_port(port: int, pid: int, log: Path, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -222,6 +218,14 @@ def _txn_seconds(markers: Path, since: float) -> float:
     return next(at for name, at in events if name == "end" and at >= begun) - begun
 
 
+def _txn_statements(markers: Path, since: float) -> int:
+    """How many statements the first transaction after since sent."""
+    events = _events(markers, since)
+    begun = next(at for name, at in events if name == "begin")
+    end = next(at for name, at in events if name == "end" and at >= begun)
+    return sum(1 for name, at in events if name == "stmt" and begun <= at <= end)
+
+
 def _wait_event(markers: Path, since: float, name: str, nth: int, pid: int, timeout_s: float = 30.0) -> float | None:
     """Wait for the child's nth `name` marker after since; None if the child exits first."""
     deadline = time.monotonic() + timeout_s
@@ -241,7 +245,9 @@ def _wait_event(markers: Path, since: float, name: str, nth: int, pid: int, time
 def _seed(session: Any) -> int:
     site = Site(name="Thôn Đồng Bùa", commune=Commune(name="Hướng Đạo", region=Region(name="Tuyên Quang")))
     for i in range(20):
-        site.devices.append(Device(name=f"cam {i}", kind="camera", ip=f"127.0.1.{i + 1}", mac=f"00:11:22:33:55:{i:02x}"))
+        site.devices.append(
+            Device(name=f"cam {i}", kind="camera", ip=f"127.0.1.{i + 1}", mac=f"00:11:22:33:55:{i:02x}")
+        )
     session.add(site)
     session.flush()
     return site.id
@@ -275,7 +281,9 @@ def _survey_document(started: str, n_hosts: int) -> dict[str, Any]:
 def _import_files(tmp: Path) -> tuple[Path, Path]:
     sites, devices = tmp / "sites.csv", tmp / "devices.csv"
     lines = ["region,commune,name,kind,latitude,longitude"]
-    lines += [f"Tuyên Quang,Xã {s // 30},Thôn {s},school,{21 + s / 1000:.4f},{105 + s / 1000:.4f}" for s in range(N_SITES)]
+    lines += [
+        f"Tuyên Quang,Xã {s // 30},Thôn {s},school,{21 + s / 1000:.4f},{105 + s / 1000:.4f}" for s in range(N_SITES)
+    ]
     sites.write_text("\n".join(lines) + "\n", encoding="utf-8")
     lines = ["region,commune,site,name,kind,ip,mac"]
     for d in range(N_DEVICES):
@@ -393,12 +401,12 @@ class PgBackend(Backend):
 
 
 @pytest.fixture
-def sqlite_backend(tmp_path: Path, sqlite_template: Path) -> Backend:  # noqa: F811
+def sqlite_backend(tmp_path: Path, sqlite_template: Path) -> Backend:
     return Backend(tmp_path, sqlite_template)
 
 
 @pytest.fixture
-def pg_backend(tmp_path: Path, pg_server: Any) -> Backend:  # noqa: F811
+def pg_backend(tmp_path: Path, pg_server: Any) -> Backend:
     if pg_server is None:
         pytest.skip("PostgreSQL not available")
     return PgBackend(tmp_path, pg_server)
@@ -413,30 +421,39 @@ ALLOWED = {"before-transaction": {"none"}, "in-transaction": {"none"}, "committi
 
 
 def _kill_at(pid: int, markers: Path, since: float, plan: tuple[str, float]) -> tuple[float, str]:
-    """Kill pid per plan: ("start", d) d s after since, ("txn", d) d s after its write transaction began,
-    ("commit", d) d s after the driver was asked to COMMIT it."""
+    """Kill pid per plan: ("start", d) d s after since, ("stmt", k) at once after the kth statement of its
+    write transaction, ("commit", d) d s after the driver was asked to COMMIT it."""
     how, delay = plan
     at = since
-    if how in ("txn", "commit"):
+    if how == "stmt":
         began = _wait_event(markers, since, "begin", 1, pid)
-        at = began if began is not None else time.monotonic()
-    if how == "commit" and began is not None:  # the driver's COMMIT of that transaction (not alembic's)
-        committing = _wait_event(markers, began, "commit", 1, pid)
+        if began is not None:
+            _wait_event(markers, began, "stmt", int(delay), pid)
+        return _kill_and_place(pid, markers, since)
+    if how == "commit":  # the driver's COMMIT of the write transaction (not alembic's)
+        began = _wait_event(markers, since, "begin", 1, pid)
+        committing = _wait_event(markers, began, "commit", 1, pid) if began is not None else None
         at = committing if committing is not None else time.monotonic()
     time.sleep(max(0.0, at + delay - time.monotonic()))
-    landed = _landed(markers, since)
+    return _kill_and_place(pid, markers, since)
+
+
+def _kill_and_place(pid: int, markers: Path, since: float) -> tuple[float, str]:
+    """SIGKILL pid, then read where it was from its markers: once it is dead they are final (read before
+    the kill, the child could still write "commit" and COMMIT between the read and the signal)."""
     exited = _kill(pid)
-    return time.monotonic() - since, "exited" if exited else landed
+    return time.monotonic() - since, "exited" if exited else _landed(markers, since)
 
 
-def _plans(rng: random.Random, kills: int, total: float, txn: float) -> list[tuple[str, float]]:
-    """Most kills land inside the transaction (timed from its start), one in ten at its COMMIT, the rest anywhere."""
-    plans = []
+def _plans(rng: random.Random, kills: int, total: float, statements: int) -> list[tuple[str, float]]:
+    """Most kills land inside the transaction (after one of its first 95 % of statements), one in ten at its
+    COMMIT, the rest anywhere in the run (timed from its start)."""
+    plans: list[tuple[str, float]] = []
     for n in range(kills):
         if n % 10 == 5:
             plans.append(("commit", rng.uniform(0.0, 0.01)))
         elif n % 3:
-            plans.append(("txn", rng.uniform(0.0, txn * 1.1)))
+            plans.append(("stmt", rng.randint(1, max(1, int(statements * 0.95)))))
         else:
             plans.append(("start", rng.uniform(0.0, total * 1.1)))
     return plans
@@ -453,12 +470,14 @@ def _import_kills(backend: Backend, kills: int, rng: random.Random) -> list[Kill
     pid = _fork_cli(["import", *files, "--db", url], log, markers)
     assert _wait_exit(pid) == 0, log.read_text()
     total = time.monotonic() - started
-    txn = _txn_seconds(markers, started)
+    txn, statements = _txn_seconds(markers, started), _txn_statements(markers, started)
     full = _counts(url)
-    assert full["sites"] - empty["sites"] == N_SITES and full["devices"] - empty["devices"] == N_DEVICES, log.read_text()
+    assert full["sites"] - empty["sites"] == N_SITES and full["devices"] - empty["devices"] == N_DEVICES, (
+        log.read_text()
+    )
     backend.drop()
     record = []
-    for n, plan in enumerate(_plans(rng, kills, total, txn)):
+    for n, plan in enumerate(_plans(rng, kills, total, statements)):
         url = backend.fresh()
         since = time.monotonic()
         pid = _fork_cli(["import", *files, "--db", url], log, markers)
@@ -468,7 +487,7 @@ def _import_kills(backend: Backend, kills: int, rng: random.Random) -> list[Kill
         assert outcome in ALLOWED[landed], f"kill {n} {plan} landed {landed} but the database holds {outcome}"
         record.append(Kill(f"import ({backend.name})", n, round(after, 4), landed, outcome))
         backend.drop()
-    print(f"\nimport ({backend.name}): full run {total:.2f} s, its transaction {txn:.3f} s")
+    print(f"\nimport ({backend.name}): full run {total:.2f} s, its transaction {txn:.3f} s, {statements} statements")
     return record
 
 
@@ -513,7 +532,7 @@ def _ingest_kills(backend: Backend, kills: int, rng: random.Random) -> list[Kill
         url = backend.fresh()
         if empty is None:
             empty = _counts(url)
-        port = _free_port()
+        port = free_port()
         pid = _fork_cli(["serve", "--db", url, "--listen", f"127.0.0.1:{port}", "--data-dir",
                          str(backend.tmp / "data")], log, markers)
         _wait_port(port, pid, log)
@@ -527,11 +546,12 @@ def _ingest_kills(backend: Backend, kills: int, rng: random.Random) -> list[Kill
             assert answer.get("status") == 201, (answer, log.read_text()[-2000:])
             total = answer["at"] - since
             _kill(pid)
-            txn = _txn_seconds(markers, since)
+            txn, statements = _txn_seconds(markers, since), _txn_statements(markers, since)
             full = _counts(url)
             assert full["surveys"] == empty["surveys"] + 1 and full["candidates"] - empty["candidates"] == n_hosts - 20
-            plans = _plans(rng, kills, total, txn)
-            print(f"\ningestion ({backend.name}): a full POST takes {total:.2f} s, its transaction {txn:.3f} s")
+            plans = _plans(rng, kills, total, statements)
+            print(f"\ningestion ({backend.name}): a full POST takes {total:.2f} s, its transaction {txn:.3f} s, "
+                  f"{statements} statements")
         else:
             after, landed = _kill_at(pid, markers, since, plans[n - 1])
             thread.join(10)
@@ -614,7 +634,7 @@ def _acked(tmp: Path) -> int:
     return int(path.read_text().strip() or 0) if path.exists() else 0
 
 
-def test_worker_killed_loses_no_queued_observation(tmp_path: Path, sqlite_template: Path) -> None:  # noqa: F811
+def test_worker_killed_loses_no_queued_observation(tmp_path: Path, sqlite_template: Path) -> None:
     path = tmp_path / "inventory.sqlite3"
     shutil.copyfile(sqlite_template, path)
     database = open_database(f"sqlite:///{path}")

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from sitescout.inventory.dori import (DEFAULT_PROFILE, PROFILES, dori_ranges, get_profile, ground_range,
+from sitescout.inventory.planning.dori import (DEFAULT_PROFILE, PROFILES, dori_ranges, get_profile, ground_range,
                                       hfov_from_lens, max_distance, pixel_density)
 
 

@@ -16,14 +16,18 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from support import free_port
 
 from sitescout.infra.lab.camera import CameraServer
 from sitescout.probes.credentials import Credential
-from sitescout.probes.exporter import SitescoutCollector, probe_timeout_s, serve_in_background
-from sitescout.probes.probe_service import STREAM_GAUGES, probe_exposition
-from sitescout.probes.registry import ProbeContext, ProbeJob, ProbeResult
-from sitescout.probes.targets import StreamTarget, Target
-from sitescout.probes.worker import FileTargetSource, ResultStore, Worker
+from sitescout.probes.worker.exporter import SitescoutCollector, probe_timeout_s, serve_in_background
+from sitescout.probes.worker import metric_defs as md
+from sitescout.probes.worker.probe_service import probe_exposition
+from sitescout.probes.worker.jobs import ProbeContext, ProbeJob, ProbeResult
+from sitescout.probes.worker.records import StreamTarget, Target
+from sitescout.probes.worker.scheduler import FileTargetSource, Worker
+from sitescout.probes.worker.registry import KINDS
+from sitescout.probes.worker.store import ResultStore
 
 CAM = Target("Thôn Đồng Bùa", "cam-1", "127.0.0.1", "camera", "http://127.0.0.1:9/onvif/device_service", None,
              (StreamTarget("rtsp://127.0.0.1:9/live", "Profile_1", 25.0),))
@@ -101,7 +105,7 @@ def test_every_known_series_present_from_the_start() -> None:
         assert sum(1 for n, _ in s if n == name) == 1, name
     assert {"sitescout_link_rtt_seconds_bucket", "sitescout_probe_duration_seconds_bucket"} <= names
     errors = [(lab, v) for (n, lab), v in s.items() if n == "sitescout_probe_errors_total"]
-    assert len(errors) == 3 * 6 and all(v == 0 for _, v in errors)
+    assert len(errors) == len(KINDS) * 6 and all(v == 0 for _, v in errors)
     expected = [v for (n, lab), v in s.items() if n == "sitescout_stream_expected_fps"]
     assert expected == [25.0]  # known from the targets file before any check
     assert s[("sitescout_worker_targets", (("shard", "2/3"),))] == 2.0
@@ -122,34 +126,31 @@ def _via_fresh_registry(result: ProbeResult, elapsed_s: float) -> bytes:
     """What /probe answered before it wrote its lines directly: a CollectorRegistry per request."""
     registry = CollectorRegistry(auto_describe=False)
 
-    def gauge(name: str, help_: str, value: float, **labels: str) -> None:
-        g = Gauge(name, help_, list(labels), registry=registry)
+    def gauge(d: md.MetricDef, value: float, **labels: str) -> None:
+        g = Gauge(d.name, d.help, list(labels), registry=registry)
         (g.labels(**labels) if labels else g).set(value)
 
     up = 1.0 if result.up else 0.0
-    gauge("probe_success", "1 when the probe succeeded.", up)
-    gauge("probe_duration_seconds", "How long the probe took.", elapsed_s)
+    gauge(md.PROBE_SUCCESS, up)
+    gauge(md.PROBE_ELAPSED, elapsed_s)
     v = result.values
     if result.job.kind == "link":
-        gauge("sitescout_device_up", "1 when the device answered at least one echo (or TCP connect).", up)
-        gauge("sitescout_link_loss_ratio", "Share of echoes not answered (0-1).", v.get("loss_ratio", 1.0))
-        gauge("sitescout_link_jitter_seconds", "Mean absolute difference of consecutive RTTs.",
-              v.get("jitter_seconds", 0.0))
-        gauge("sitescout_link_rtt_average_seconds", "Mean round-trip time of the answered echoes.",
-              v.get("rtt_avg_seconds", 0.0))
-        gauge("sitescout_link_sent_packets", "Echoes (or TCP connects) sent.", v.get("sent", 0.0))
+        gauge(md.DEVICE_UP, up)
+        gauge(md.LINK_LOSS, v.get("loss_ratio", 1.0))
+        gauge(md.LINK_JITTER, v.get("jitter_seconds", 0.0))
+        gauge(md.LINK_RTT_AVERAGE, v.get("rtt_avg_seconds", 0.0))
+        gauge(md.LINK_SENT, v.get("sent", 0.0))
     elif result.job.kind == "onvif":
-        gauge("sitescout_onvif_up", "1 when the camera answered ONVIF.", up)
-        gauge("sitescout_onvif_clock_offset_seconds", "Camera clock minus worker clock.",
-              v.get("clock_offset_seconds", 0.0))
+        gauge(md.ONVIF_UP, up)
+        gauge(md.ONVIF_CLOCK_OFFSET, v.get("clock_offset_seconds", 0.0))
         if result.info:
-            gauge("sitescout_camera_info", "Camera identity (value 1).", 1.0, **result.info)
+            gauge(md.CAMERA_INFO, 1.0, **result.info)
     elif result.job.kind == "stream":
-        gauge("sitescout_stream_up", "1 when the stream delivered frames.", up)
-        for key, help_ in STREAM_GAUGES:
-            gauge(f"sitescout_stream_{key}", help_, v.get(key, 0.0))
+        gauge(md.STREAM_UP, up)
+        for key, d in md.STREAM_VALUES:
+            gauge(d, v.get(key, 0.0))
     if result.reason:
-        gauge("sitescout_probe_failed", "1 for the reason this probe failed.", 1.0, reason=result.reason)
+        gauge(md.PROBE_FAILED, 1.0, reason=result.reason)
     return generate_latest(registry)
 
 
@@ -212,7 +213,7 @@ targets:
     ip: 127.0.0.1
   - site: loop
     device: hung
-    ip: 127.0.0.3
+    ip: 127.0.0.1
     onvif: http://127.0.0.1:{silent.port}/onvif/device_service
 """)
     worker = Worker(FileTargetSource(targets), poll_s=0.2)
@@ -333,17 +334,10 @@ def test_scrapes_stay_fast_while_a_camera_hangs(served: tuple[str, _Silent, Work
     assert result.duration_s <= 2.0 + 1.0, result.duration_s  # its timeout + 1 s
 
 
-def _free_port() -> int:
-    """Return a TCP port free on 127.0.0.1 (the lab cameras listen on it at their own 127.x address)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_probe_sends_camera_credentials_only_to_configured_targets(tmp_path: Path) -> None:
     # /probe takes any address; the worker's passwords must not go to one it was not given.
     password = "pw-probe-only-known"
-    port = _free_port()
+    port = free_port()
     cams = [CameraServer("hikvision_ds2cd2012i", ip, onvif_port=port, discovery="off",
                          credentials=("admin", password)) for ip in ("127.0.8.2", "127.0.8.3")]
     for cam in cams:
@@ -383,7 +377,7 @@ targets:
 
 def test_refused_credentials_are_an_auth_error_not_a_camera_up(tmp_path: Path) -> None:
     # A camera that answers ONVIF but refuses every credential must show: down, reason auth.
-    port = _free_port()
+    port = free_port()
     cam = CameraServer("hikvision_ds2cd2012i", "127.0.8.4", onvif_port=port, discovery="off",
                        credentials=("admin", "the-right-one"), clock_skew_s=30.0)
     cam.start()

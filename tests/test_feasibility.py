@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sitescout.inventory.feasibility import (Bridge, CameraModel, Mount, Switch, Uplink, check_mount,
+from sitescout.inventory.planning.feasibility import (Bridge, CameraModel, Mount, Switch, Uplink, check_mount,
                                             earth_bulge_m, fresnel_radius_m, max_cameras_on_uplink,
                                             measured_bitrates_from_survey, planning_bitrate_kbps,
                                             resource_capacities, uplink_headroom_kbps)

@@ -25,7 +25,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from inventory_db import sqlite_template  # noqa: F401
 from sqlalchemy import select
 from test_ingest import _document, _seed
 
@@ -48,8 +47,9 @@ NASTY = [
 ]
 scalars = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
            | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=30) | st.sampled_from(NASTY))
-json_values = st.recursive(scalars, lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4),
-                           max_leaves=12)
+json_values = st.recursive(
+    scalars, lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4), max_leaves=12
+)
 
 
 def dump(db: Database) -> dict[str, list[tuple[Any, ...]]]:
@@ -60,7 +60,7 @@ def dump(db: Database) -> dict[str, list[tuple[Any, ...]]]:
 
 
 @pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Database]:  # noqa: F811
+def db(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Database]:
     """A seeded SQLite inventory shared by a module's examples (each refusal is checked against a fresh dump)."""
     path = tmp_path_factory.mktemp("fuzz") / "inventory.sqlite3"
     shutil.copyfile(sqlite_template, path)
@@ -296,13 +296,15 @@ def test_survey_json_imports_are_all_or_nothing(db: Database) -> None:
 
 
 @pytest.fixture
-def cli_db(tmp_path: Path, sqlite_template: Path) -> str:  # noqa: F811
+def cli_db(tmp_path: Path, sqlite_template: Path) -> str:
     path = tmp_path / "cli.sqlite3"
     shutil.copyfile(sqlite_template, path)
     return f"sqlite:///{path}"
 
 
-def test_command_refuses_bad_bytes_with_one_line(cli_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_command_refuses_bad_bytes_with_one_line(
+    cli_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Bad encodings, BOMs and junk through `sitescout import`: exit 0, or 1/2 with an error line and no change."""
     database = open_database(cli_db)
     seen: Counter[str] = Counter()
@@ -350,11 +352,13 @@ def _is_number(cell: str) -> bool:
     return True
 
 
-def test_csv_export_neutralises_formulas_and_reads_back(tmp_path: Path, sqlite_template: Path) -> None:  # noqa: F811
+def test_csv_export_neutralises_formulas_and_reads_back(tmp_path: Path, sqlite_template: Path) -> None:
     path = tmp_path / "x.sqlite3"
     shutil.copyfile(sqlite_template, path)
     database = open_database(f"sqlite:///{path}")
-    texts = st.sampled_from(NASTY[2:9] + ["-", "@", "'", "''=1", "'-5", "=1+1", "Thôn =A"]) | st.text(min_size=1, max_size=15)
+    texts = st.sampled_from(NASTY[2:9] + ["-", "@", "'", "''=1", "'-5", "=1+1", "Thôn =A"]) | st.text(
+        min_size=1, max_size=15
+    )
 
     @settings(max_examples=60, deadline=None, derandomize=True)
     @given(name=texts, notes=texts, address=texts)
@@ -387,7 +391,7 @@ def test_csv_export_neutralises_formulas_and_reads_back(tmp_path: Path, sqlite_t
         database.close()
 
 
-def test_csv_export_of_the_known_formula_payloads(tmp_path: Path, sqlite_template: Path) -> None:  # noqa: F811
+def test_csv_export_of_the_known_formula_payloads(tmp_path: Path, sqlite_template: Path) -> None:
     path = tmp_path / "x.sqlite3"
     shutil.copyfile(sqlite_template, path)
     database = open_database(f"sqlite:///{path}")

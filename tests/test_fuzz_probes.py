@@ -17,22 +17,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from sitescout.probes import onvif_parse as parse
+from sitescout.probes.onvif import parse
 from sitescout.probes.errors import MalformedError, ProbeError
 from sitescout.probes.models import MediaProfile
-from sitescout.probes.onvif_soap import DigestChallenge, _fault_error
+from sitescout.probes.onvif.soap import DigestChallenge, _fault_error
 from sitescout.probes.credentials import Credential
-from sitescout.probes.oui import vendor_for_mac
-from sitescout.probes.soapxml import find_local, parse_xml, soap_fault, text_local
-from sitescout.probes.wsdiscovery import (
-    DiscoveryCollector,
+from sitescout.probes.net.oui import vendor_for_mac
+from sitescout.probes.onvif.soapxml import find_local, parse_xml, soap_fault, text_local
+from sitescout.probes.onvif.wsd_messages import (
     normalize_endpoint,
     normalize_mac,
     parse_probe_matches,
     scope_value,
     scope_values,
 )
-from sitescout.probes.xaddr import (
+from sitescout.probes.onvif.wsdiscovery import DiscoveryCollector
+from sitescout.probes.onvif.xaddr import (
     XAddrChoice,
     choose_xaddr,
     normalize_uri,
@@ -195,7 +195,7 @@ def clock_reply(draw: st.DrawFn) -> bytes:
             f"<tt:Hour>{parts['Hour']}</tt:Hour><tt:Minute>{parts['Minute']}</tt:Minute>"
             f"<tt:Second>{parts['Second']}</tt:Second></tt:Time><tt:Date><tt:Year>{parts['Year']}</tt:Year>"
             f"<tt:Month>{parts['Month']}</tt:Month><tt:Day>{parts['Day']}</tt:Day></tt:Date></tt:UTCDateTime>"
-            "</tt:SystemDateAndTime></GetSystemDateAndTimeResponse></s:Body></s:Envelope>").encode("utf-8")
+            "</tt:SystemDateAndTime></GetSystemDateAndTimeResponse></s:Body></s:Envelope>").encode()
 
 
 @st.composite

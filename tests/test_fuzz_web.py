@@ -7,11 +7,13 @@ file outside the static folder or the MBTiles basemap; no redirect leaves the se
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
-import sqlite3
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -20,7 +22,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_security import fingerprint
-from test_web_app import _mbtiles, bearer, login
+from support import bearer, login
+from test_web_app import _mbtiles
 from web_seed import FROZEN_SITE, HD, frozen_survey, seed_commune
 
 from sitescout.inventory import store
@@ -106,7 +109,7 @@ def _valid_body(web: Web, endpoint: str) -> Any:
         return doc
     if endpoint == "observations":
         return [{"device_id": web.camera_id, "kind": "stream", "health": "ok", "values": {"fps": 25.0},
-                 "observed_at": "2026-03-02T00:00:00+00:00"}]
+                 "observed_at": datetime.now(timezone.utc).isoformat()}]  # recent: older ones are refused
     from test_web_plans import sample_input
 
     return sample_input()
@@ -209,8 +212,13 @@ def test_any_authorization_header_is_a_401_or_a_403(web: Web, header: str) -> No
         _check_answer(web, response, before)
 
 
+#: Integers the review sent: beyond 64 bits, Unicode digits Python's int() and str.isdigit() accept.
+BAD_INTEGERS = st.sampled_from(["9223372036854775808", "99999999999999999999", "²", "٣", "１", "+3", " 3", "-0",
+                                "1" * 5000, "3\x00"])
+
+
 @FUZZ
-@given(q=st.text(max_size=60), problems=st.text(max_size=5), site=st.text(max_size=25))
+@given(q=st.text(max_size=60), problems=st.text(max_size=5), site=st.text(max_size=25) | BAD_INTEGERS)
 def test_query_strings_never_break_a_read(web: Web, q: str, problems: str, site: str) -> None:
     for url, params in (("/api/v1/sites", {"q": q, "problems": problems}), ("/api/v1/devices", {"site": site}),
                         ("/sites", {"q": q, "problems": problems}),
@@ -313,6 +321,38 @@ def test_next_parameters_only_lead_to_this_server(web: Web, target: str) -> None
     assert page.status_code == 200
 
 
+@FUZZ
+@given(target=st.text(max_size=30) | st.sampled_from(["/map\r\nSet-Cookie: a=b", "/\n", "/x\x85", "//[", "/\x00"]))
+def test_next_after_a_successful_login_is_a_local_redirect(web: Web, target: str) -> None:
+    client = web.app.test_client()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+    response = client.post("/login", data={"username": "admin", "password": "admin-password", "csrf_token": token,
+                                           "next": target})
+    assert response.status_code == 302 and _is_local(response.headers["Location"]), (target, response.headers)
+
+
+#: Values of a survey field that its type allows (null) or that mean "nothing" in another type.
+_EMPTY = st.sampled_from([None, [], [None], {}, "", 0, False])
+
+
+@FUZZ
+@given(data=st.data())
+def test_a_stored_survey_with_null_or_empty_fields_renders_on_every_page(web: Web, data: Any) -> None:
+    body = _valid_body(web, "surveys")
+    body["started_at"] = "2026-04-0{}T08:00:00+00:00".format(data.draw(st.integers(1, 9), label="day"))
+    for _ in range(data.draw(st.integers(1, 3), label="fields")):
+        path = data.draw(st.sampled_from([p for p in _paths(body) if p]), label="path")
+        body = _replace(body, path, copy.deepcopy(data.draw(_EMPTY, label="value")))
+    response = _post(web, "surveys", data=json.dumps(body), content_type="application/json")
+    if response.status_code >= 400:
+        return  # refused cleanly: the other tests check that
+    site = response.get_json()["site_id"]
+    for url in (f"/sites/{site}", f"/sites/{site}/report", response.get_json()["report"], "/sites", "/map",
+                f"/api/v1/sites/{site}", f"/api/v1/devices?site={site}"):
+        answer = web.user.get(url)
+        assert answer.status_code == 200, (url, answer.status_code, path)
+
+
 # ---------------------------------------------------------------------------
 # Plans: bounded work whatever the input (the solver's own limit is time, not memory).
 
@@ -337,17 +377,18 @@ def _plan_dense_polygon() -> Any:
     return plan
 
 
-@pytest.mark.parametrize("make,words", [
-    (_plan_far_apart, "a plan covers one site"),
-    (_plan_dense_polygon, "demand points"),
-    (lambda: {**_plan_dense_polygon(), "headings": 10**9}, "headings"),
+@pytest.mark.parametrize("make,code,field", [
+    (_plan_far_apart, "plan_too_wide", "plan"),
+    (_plan_dense_polygon, "plan_too_dense", "demand"),
+    (lambda: {**_plan_dense_polygon(), "headings": 10**9}, "at_most", "headings"),
 ])
-def test_a_plan_that_would_need_unbounded_memory_is_refused_at_once(web: Web, make: Any, words: str) -> None:
+def test_a_plan_that_would_need_unbounded_memory_is_refused_at_once(web: Web, make: Any, code: str, field: str) -> None:
     import time
 
     before = fingerprint(web.path)
     started = time.monotonic()
     response = _post(web, "plans", json=make())
-    assert response.status_code == 400 and words in response.get_json()["error"], response.get_json()
+    answer = response.get_json()  # the words are in the request's language; the code and field are stable
+    assert response.status_code == 400 and answer["code"] == code and answer["params"]["field"] == field, answer
     assert time.monotonic() - started < 2.0
     _check_answer(web, response, before)

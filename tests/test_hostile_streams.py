@@ -25,7 +25,9 @@ import pytest
 
 from sitescout.infra.lab.rtsp_hostile import MODES, HostileRtspServer, jpeg_rtp_payloads
 from sitescout.probes.credentials import Credential
-from sitescout.probes.stream_health import DEFAULT_STREAM, StreamChecker, StreamJob, scrub
+from sitescout.probes.stream.check import StreamChecker, StreamJob
+from sitescout.probes.stream.config import DEFAULT_STREAM
+from sitescout.probes.stream.redact import scrub
 
 USER, SECRET = "admin", "h0stile-Secret/9"
 CREDS = Credential(USER, SECRET)
@@ -42,12 +44,21 @@ EXPECTED = {
     "silent": ("timeout: stream did not open within",),
     "stall-mid": ("timeout: stalled: no new frame",),
     "silent-after-play": ("timeout: no video within",),
-    "garbage-bytes": ("malformed: undecodable: the server sent data that is not a video stream", "timeout: no video within"),
+    "garbage-bytes": (
+        "malformed: undecodable: the server sent data that is not a video stream",
+        "timeout: no video within",
+    ),
     "garbage-rtp": ("timeout: no video within",),
     "endless-frame": ("timeout: no video within",),
     "flood-fragment": ("malformed: undecodable: the check grew",),
 }
-assert set(EXPECTED) == set(MODES) - {"healthy"}
+#: Modes that check how credentials are answered (tests/test_stream_credentials.py, test_stream_preflight_match.py).
+CREDENTIAL_MODES = {"basic-only", "digest-only", "redirect-other", "redirect-other-basic", "udp-only", "udp-silent",
+                    "udp-flood", "ua-split", "udp-then-basic",
+                    "udp-setup-silent", "udp-setup-silent-dropped"}  # the udp-* modes: tests/test_stream_transport.py
+assert set(EXPECTED) == set(MODES) - {"healthy"} - CREDENTIAL_MODES
+BASIC_REFUSED = "auth: the camera asks for RTSP Basic, which sends the password in clear: not answered without " \
+                "--allow-plaintext-auth"
 
 
 @pytest.fixture(scope="module")
@@ -151,8 +162,9 @@ def test_every_hostile_stream_ends_in_budget_with_a_clear_error(
     hostile_modes = list(EXPECTED)
     # Healthy streams between the hostile ones: they share the checker's two workers with them.
     names = ["healthy-1", *hostile_modes[:5], "healthy-2", *hostile_modes[5:], "healthy-3"]
-    jobs = [StreamJob(hostile.url(n.split("-")[0] if n.startswith("healthy") else n, n), 15, (320, 240), CREDS, n)
-            for n in names]
+    # Basic allowed: the worst case, where the password is sent and echoed back.
+    jobs = [StreamJob(hostile.url(n.split("-")[0] if n.startswith("healthy") else n, n), 15, (320, 240), CREDS, n,
+                      allow_plaintext_auth=True) for n in names]
     started = time.monotonic()
     with WorkerPeaks() as peaks, StreamChecker(2) as checker:
         results = {r.profile: r for r in checker.check_many(jobs)}
@@ -177,7 +189,6 @@ def test_every_hostile_stream_ends_in_budget_with_a_clear_error(
     # and redirect-self echoed it into the Location's userinfo: none of it may come out.
     dumped = caplog.text + "".join(repr(r) + json.dumps(r.to_dict()) + json.dumps(r.to_check().to_dict())
                                    for r in results.values())
-    assert "Unauthorized admin:***" in caplog.text  # the echo reached the log, scrubbed
     for leak in LEAKS:
         assert leak not in dumped, leak
 
@@ -186,8 +197,8 @@ def test_credentials_embedded_in_the_uri_do_not_leak_either(hostile: HostileRtsp
                                                             caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="sitescout")
     userinfo = f"{USER}:{SECRET.replace('/', '%2F')}@"
-    jobs = [StreamJob(hostile.url(m).replace("rtsp://", "rtsp://" + userinfo), 15, (320, 240), None, m)
-            for m in ("auth-forever", "redirect-self")]
+    jobs = [StreamJob(hostile.url(m).replace("rtsp://", "rtsp://" + userinfo), 15, (320, 240), None, m,
+                      allow_plaintext_auth=True) for m in ("auth-forever", "redirect-self")]
     config = replace(DEFAULT_STREAM, open_timeout_s=1.0)
     with StreamChecker(2, config) as checker:
         results = checker.check_many(jobs)
@@ -197,6 +208,16 @@ def test_credentials_embedded_in_the_uri_do_not_leak_either(hostile: HostileRtsp
     for leak in LEAKS:
         assert leak not in dumped, leak
     assert all("@" not in r.uri for r in results)
+
+
+def test_basic_challenges_get_nothing_by_default(hostile: HostileRtspServer) -> None:
+    """Without --allow-plaintext-auth the Basic-only servers never see an Authorization header."""
+    before = len(hostile.authorizations)
+    jobs = [StreamJob(hostile.url(m), 15, None, CREDS, m) for m in ("auth-forever", "redirect-self")]
+    with StreamChecker(2) as checker:
+        results = checker.check_many(jobs)
+    assert [r.error for r in results] == [BASIC_REFUSED, BASIC_REFUSED]
+    assert hostile.authorizations[before:] == []
 
 
 def test_401_without_credentials_says_none_were_given(hostile: HostileRtspServer) -> None:
@@ -226,9 +247,9 @@ def test_worker_keeps_answering_and_counts_hostile_streams_by_reason(
 ) -> None:
     from prometheus_client.parser import text_string_to_metric_families
 
-    from sitescout.probes.exporter import serve_in_background
-    from sitescout.probes.registry import ProbeContext
-    from sitescout.probes.worker import FileTargetSource, Worker
+    from sitescout.probes.worker.exporter import serve_in_background
+    from sitescout.probes.worker.jobs import ProbeContext
+    from sitescout.probes.worker.scheduler import FileTargetSource, Worker
 
     streams = ["healthy", *WORKER_MODES, "healthy"]
     lines = ["defaults:",
@@ -312,9 +333,11 @@ def test_survey_reports_hostile_cameras_and_checks_the_healthy_one(tmp_path: Pat
                 start_hostile_rtsp(lab, index, mode)
             started = time.monotonic()
             with WorkerPeaks() as peaks:
+                # Plaintext allowed (the flag reaches the stream checks): the password is sent and echoed.
                 result = lab.scanner.run([sys.executable, "-m", "sitescout", "-vv", "survey", "--site", "zoo",
                                           "--network", "198.51.100.0/24", "--json", "-", "--credentials", str(creds),
-                                          "--report", str(report)], timeout=120, capture_output=True, text=True)
+                                          "--allow-plaintext-auth", "--report", str(report)],
+                                         timeout=120, capture_output=True, text=True)
             elapsed = time.monotonic() - started
         finally:
             lab.close()
@@ -328,8 +351,10 @@ def test_survey_reports_hostile_cameras_and_checks_the_healthy_one(tmp_path: Pat
         assert streams, mode
         for s in streams:
             assert s["up"] is False and s["error"].startswith(EXPECTED[mode]), (mode, s["error"])
-    print(f"\nFIGURE survey | {elapsed:.1f} s | peak worker RSS {max(peaks.peaks.values(), default=0):.1f} MB "
-          f"(idle {idle_worker_mb:.1f}) | " + " | ".join(s["error"] or "ok" for h in hosts.values() for s in h["streams"]))
+    print(
+        f"\nFIGURE survey | {elapsed:.1f} s | peak worker RSS {max(peaks.peaks.values(), default=0):.1f} MB "
+        f"(idle {idle_worker_mb:.1f}) | " + " | ".join(s["error"] or "ok" for h in hosts.values() for s in h["streams"])
+    )
     assert elapsed < 90, elapsed
     assert peaks.peaks and max(peaks.peaks.values()) - idle_worker_mb < MEMORY_LIMIT_MB, peaks.peaks
     text = result.stdout + result.stderr + report.read_text()

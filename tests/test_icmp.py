@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from sitescout.probes import icmp
-from sitescout.probes.icmp import (
+from sitescout.probes.net import icmp
+from sitescout.probes.net.icmp import (
     ICMP_ECHO_REPLY,
     ICMP_ECHO_REQUEST,
     IcmpUnavailableError,

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 import pytest
-from inventory_db import database, db_url, pg_server, sqlite_template  # noqa: F401
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import select
 from test_ingest import _document
 
 from sitescout.cli import main
@@ -107,7 +111,8 @@ def test_bad_rows_are_numbered_and_nothing_changes(database) -> None:
             ie.import_sites(s, ie.read_rows(csv_text, "csv"))
     assert [str(e) for e in failed.value.errors] == [
         "row 3: latitude: 121.5 is outside -90..90 (are latitude and longitude swapped?)",
-        "row 4: kind: 'pagoda' is not one of: village_hall, market, school, health_station, crossroads, commune_office, other",
+        "row 4: kind: 'pagoda' is not one of: "
+        "village_hall, market, school, health_station, crossroads, commune_office, other",
         "row 5: commune: must not be empty",
         "row 6: name: the same site is already on row 2",
     ]
@@ -171,9 +176,12 @@ def test_unreadable_rows_are_numbered(text, fmt, message) -> None:
 
 
 def test_wrong_types_and_lengths_are_row_errors(database) -> None:
-    rows = [(1, {"region": "R", "commune": "C", "name": {"a": 1}}), (2, {"region": "R", "commune": "C", "name": "x" * 201}),
-            (3, {"region": "R", "commune": "C", "name": "N", "latitude": "nan", "longitude": "1"}),
-            (4, {"region": "R", "commune": "C", "name": "a\x00b"})]
+    rows = [
+        (1, {"region": "R", "commune": "C", "name": {"a": 1}}),
+        (2, {"region": "R", "commune": "C", "name": "x" * 201}),
+        (3, {"region": "R", "commune": "C", "name": "N", "latitude": "nan", "longitude": "1"}),
+        (4, {"region": "R", "commune": "C", "name": "a\x00b"}),
+    ]
     with pytest.raises(ie.ImportFailed) as failed:
         with database.session() as s:
             ie.import_sites(s, rows)
@@ -190,3 +198,76 @@ def test_csv_export_neutralises_formulas(database) -> None:
     assert ",'=cmd|' /C calc'!A0," in text and ",'-1+2," in text and ",-12.5,-45.0," in text
     rows = ie.read_rows(text, "csv")
     assert (rows[0][1]["name"], rows[0][1]["contact"]) == ("=cmd|' /C calc'!A0", "-1+2")
+
+
+#: Cells a spreadsheet runs although they do not start with the trigger itself.
+_HIDDEN_FORMULAS = (" =1+1", "\u00a0=HYPERLINK(\"http://198.51.100.9\",\"x\")", "\u2003+1", "\u200b@SUM(A1)",
+                    " \u00a0 -2+3", "' =already quoted", "''\u00a0=two", "\n=cmd")
+
+
+@pytest.mark.parametrize("value", _HIDDEN_FORMULAS, ids=repr)
+def test_csv_export_neutralises_formulas_behind_blanks_and_the_round_trip_is_exact(database, tmp_path, value) -> None:
+    with database.session() as s:
+        ie.import_sites(s, [(2, {"region": "R", "commune": "C", "name": "Site"})])
+        site = s.scalars(select(Site)).one()  # as an API write or an older import may have kept them
+        site.contact, site.address = value, "addr " + value
+        s.flush()
+        text = ie.export_sites_csv(s)
+        kept = s.scalars(select(Site)).one()
+        original = (kept.contact, kept.address)
+        assert original == (value, "addr " + value)
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert rows[0]["contact"].startswith("'"), rows[0]["contact"]  # a spreadsheet shows it as text
+    assert rows[0]["address"] == original[1]  # not at the start: left alone
+    read = ie.read_rows(text, "csv")[0][1]
+    assert (read["contact"], read["address"]) == original  # the CSV round trip is exact
+    other = open_database(f"sqlite:///{tmp_path / 'other.sqlite3'}")
+    try:
+        with other.session() as s:
+            ie.import_sites(s, ie.read_rows(text, "csv"))
+            site = s.scalars(select(Site)).one()
+            # The import trims every text field (whatever its content): that is all that changes.
+            assert (site.contact, site.address) == (value.strip(), ("addr " + value).strip())
+    finally:
+        other.close()
+
+
+@given(st.text(max_size=12, alphabet=st.sampled_from("'=+-@ \t\r\n\u00a0\u2003\u200bab1")))
+def test_neutralise_and_restore_are_inverse_and_leave_no_formula(value) -> None:
+    cell = ie.neutralise_formula(value)
+    assert ie.restore_formula(cell) == value
+    body = cell.lstrip().lstrip("\u200b").lstrip()
+    assert not body.startswith(ie.FORMULA_TRIGGERS) or cell.startswith("'")
+
+
+@pytest.mark.parametrize("value", ["plain", " leading space", "\u00a0NBSP then text", "'quoted", "a=b", "1-2"])
+def test_csv_cells_that_are_no_formula_are_left_alone(value) -> None:
+    assert ie.neutralise_formula(value) == value and ie.restore_formula(value) == value
+
+
+def test_imported_camera_uris_must_point_at_the_camera(database) -> None:
+    """An import cannot give a camera an endpoint or stream on another host (its password would go there)."""
+    _seed_rich(database)
+    before = _inventory(database)
+    with database.session() as s:
+        site = s.get(Site, store.list_sites(s)[0].id)
+        place = {"region": site.commune.region.name, "commune": site.commune.name, "site": site.name}
+    rows = [
+        (2, {**place, "name": "cam x", "kind": "camera", "ip": "127.0.0.40",
+             "stream_uris": ["rtsp://203.0.113.9/main"]}),
+        (3, {**place, "name": "cam y", "kind": "camera", "ip": "127.0.0.41",
+             "onvif_endpoint": "http://203.0.113.9/onvif/device_service"}),
+        (4, {**place, "name": "cam z", "kind": "camera", "ip": "127.0.0.42",
+             "stream_uris": ["rtsp://admin:pw@127.0.0.42/main"]}),
+    ]
+    with pytest.raises(ie.ImportFailed) as failed:
+        with database.session() as s:
+            ie.import_devices(s, rows)
+    assert [str(e) for e in failed.value.errors] == [
+        "row 2: stream_uris: host 203.0.113.9 is not the device's address 127.0.0.40; a device's URIs point at the "
+        "device itself",
+        "row 3: onvif_endpoint: host 203.0.113.9 is not the device's address 127.0.0.41; a device's URIs point at the "
+        "device itself",
+        "row 4: stream_uris: URIs must not carry credentials; store them with set_device_credential",
+    ]
+    assert _inventory(database) == before

@@ -13,7 +13,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 INFRA = ROOT / "infra"
-UNITS = {"serve": INFRA / "systemd" / "sitescout-serve.service", "worker": INFRA / "systemd" / "sitescout-worker.service"}
+UNITS = {
+    "serve": INFRA / "systemd" / "sitescout-serve.service",
+    "worker": INFRA / "systemd" / "sitescout-worker.service",
+}
 
 
 def _unit(path: Path) -> dict[str, list[str]]:

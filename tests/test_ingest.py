@@ -6,7 +6,6 @@ import base64
 import copy
 
 import pytest
-from inventory_db import database, db_url, pg_server, sqlite_template  # noqa: F401
 from sqlalchemy import func, select
 
 from sitescout.inventory import ingest, store
@@ -37,7 +36,9 @@ JPEG = b"\xff\xd8\xff\xe0fake-jpeg-bytes\xff\xd9"
 
 
 def _link() -> LinkStats:
-    return LinkStats(sent=20, received=20, loss_ratio=0.0, rtt_min_ms=0.1, rtt_avg_ms=0.2, rtt_max_ms=0.4, jitter_ms=0.05)
+    return LinkStats(
+        sent=20, received=20, loss_ratio=0.0, rtt_min_ms=0.1, rtt_avg_ms=0.2, rtt_max_ms=0.4, jitter_ms=0.05
+    )
 
 
 def _document() -> dict:
@@ -133,7 +134,10 @@ def test_same_survey_twice_creates_no_duplicates(database) -> None:
     assert second.duplicate is True and second.survey_id == first.survey_id
     assert [f.id for f in second.findings] == [f.id for f in first.findings]
     with database.session() as s:
-        counts = [s.scalar(select(func.count()).select_from(t)) for t in (Survey, Finding, Candidate, Observation, SurveySnapshot)]
+        counts = [
+            s.scalar(select(func.count()).select_from(t))
+            for t in (Survey, Finding, Candidate, Observation, SurveySnapshot)
+        ]
     assert counts == [1, len(first.findings), 1, first.observations, 1]
     later = _document()
     later["started_at"] = "2025-03-02T08:00:00+07:00"
@@ -226,3 +230,55 @@ def test_bad_documents_are_refused_and_store_nothing(database, change, message) 
             store.ingest_survey(s, doc)
     with database.session() as s:
         assert s.scalar(select(func.count()).select_from(Survey)) == 0
+
+
+def test_uris_are_bound_to_their_host_and_lose_userinfo(database) -> None:
+    """A survey naming another host for a camera's URIs: re-based onto the camera, with code+parameter findings."""
+    with database.session() as s:
+        ids = _seed(s)
+    doc = _document()
+    stranger = doc["hosts"][4]
+    stranger["kind"] = "camera"
+    stranger["onvif"] = {"endpoint": "http://203.0.113.9:8080/onvif/device_service",
+                         "xaddrs": ["http://203.0.113.9:8080/onvif/device_service",
+                                    "http://127.0.0.30:8080/onvif/device_service"],
+                         "services": {"media": "http://203.0.113.9:8080/onvif/media"},
+                         "profiles": [{"token": "p", "stream_uri": "rtsp://admin:Pw-9@203.0.113.9:8554/p",
+                                       "snapshot_uri": "ftp://127.0.0.30/snap"}]}
+    doc["hosts"][0]["snapshot"]["uri"] = "http://203.0.113.9/snap.jpg"
+    stranger["streams"] = [{"uri": "rtsp://admin:Pw-9@203.0.113.9:8554/p", "profile": "p", "up": False,
+                            "error": "unreachable: rtsp://admin:Pw-9@203.0.113.9:8554/p"}]
+    with database.session() as s:
+        result = store.ingest_survey(s, doc)
+        stored = store.get_survey_document(s, result.survey_id)
+        (candidate,) = [c for c in result.candidates if c.ip == "127.0.0.30"]
+        device_id = store.accept_candidate(s, candidate.id)
+    assert "Pw-9" not in repr(stored) and "Pw-9" not in repr(result)
+    host = stored["hosts"][4]
+    assert host["onvif"]["endpoint"] == "http://127.0.0.30:8080/onvif/device_service"
+    # The XAddr on B re-bases onto the one the camera advertised on its own address: kept once, no finding.
+    assert host["onvif"]["xaddrs"] == ["http://127.0.0.30:8080/onvif/device_service"]
+    assert host["onvif"]["services"] == {"media": "http://127.0.0.30:8080/onvif/media"}
+    assert host["onvif"]["profiles"][0]["stream_uri"] == "rtsp://127.0.0.30:8554/p"
+    assert host["onvif"]["profiles"][0]["snapshot_uri"] is None
+    assert host["streams"][0] == {"uri": "rtsp://127.0.0.30:8554/p", "profile": "p", "up": False,
+                                  "error": "unreachable: rtsp://203.0.113.9:8554/p"}
+    found = {(f.kind, f.field, f.observed_value, f.inventory_value, f.candidate_id) for f in result.findings
+             if f.kind.startswith("uri_") and f.device_id is None}
+    cid = candidate.id
+    assert found == {("uri_rebased", "endpoint", "203.0.113.9", "127.0.0.30", cid),
+                     ("uri_rebased", "service", "203.0.113.9", "127.0.0.30", cid),
+                     ("uri_rebased", "stream_uri", "203.0.113.9", "127.0.0.30", cid),
+                     ("uri_userinfo_removed", "stream_uri", None, "127.0.0.30", cid),
+                     ("uri_refused", "snapshot_uri", "scheme", "127.0.0.30", cid),
+                     ("uri_rebased", "stream", "203.0.113.9", "127.0.0.30", cid),
+                     ("uri_userinfo_removed", "stream", None, "127.0.0.30", cid),
+                     ("uri_userinfo_removed", "text", "1", None, None)}
+    with database.session() as s:
+        device = s.get(Device, device_id)
+        assert device.onvif_endpoint == "http://127.0.0.30:8080/onvif/device_service"
+        assert device.camera.stream_uris == ["rtsp://127.0.0.30:8554/p"]
+    # A matched device gets the same, the finding on the device.
+    assert any(f.kind == "uri_rebased" and f.field == "snapshot" and f.device_id == ids["cam A"]
+               for f in result.findings)
+    assert stored["hosts"][0]["snapshot"]["uri"] == "http://127.0.0.21/snap.jpg"

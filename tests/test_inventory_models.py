@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from inventory_db import database, db_url, pg_server, sqlite_template  # noqa: F401
 from sqlalchemy import inspect
 
 from sitescout.inventory.db import ConflictError
@@ -122,3 +121,66 @@ def test_migration_matches_models(database) -> None:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
     assert "alembic_version" in inspect(database.engine).get_table_names()
+
+
+# A camera's password goes only to the camera: its URIs carry no userinfo and point at its own address.
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "camera", "message"),
+    [
+        (
+            "http://203.0.113.9/onvif/device_service",
+            None,
+            "onvif_endpoint: host 203.0.113.9 is not the device's address",
+        ),
+        ("http://admin:pw@127.0.0.9/onvif/device_service", None, "onvif_endpoint: URIs must not carry credentials"),
+        (None, {"stream_uris": ["rtsp://203.0.113.9/live"]}, "stream_uris: host 203.0.113.9 is not the device's"),
+        (
+            None,
+            {"profiles": [{"token": "p", "snapshot_uri": "http://cam.example/snap"}]},
+            "profiles.snapshot_uri: host cam.example is not the device's address 127.0.0.9",
+        ),
+        (None, {"profiles": [{"token": "p", "stream_uri": "rtsp://u:pw@127.0.0.9/p"}]}, "must not carry credentials"),
+    ],
+)
+def test_device_uris_must_point_at_the_device(database, endpoint, camera, message) -> None:
+    with pytest.raises(ValidationError, match=message):
+        with database.session() as s:
+            d = Device(name="cam", kind="camera", ip="127.0.0.9", onvif_endpoint=endpoint)
+            if camera is not None:
+                d.camera = CameraDetails(**camera)
+            _site(s).devices.append(d)
+    with database.session() as s:
+        assert s.query(Device).count() == 0
+
+
+def test_an_edit_cannot_point_a_stored_camera_elsewhere(database) -> None:
+    with database.session() as s:
+        d = Device(name="cam", kind="camera", ip="127.0.0.9", onvif_endpoint="urn:uuid:1")
+        d.camera = CameraDetails(stream_uris=["rtsp://127.0.0.9/live"])
+        _site(s).devices.append(d)
+    with pytest.raises(ValidationError, match="stream_uris: host 203.0.113.9"):
+        with database.session() as s:
+            s.query(CameraDetails).one().stream_uris = ["rtsp://203.0.113.9/live"]
+    with pytest.raises(ValidationError, match="onvif_endpoint: host 203.0.113.9"):
+        with database.session() as s:
+            s.query(Device).one().onvif_endpoint = "http://203.0.113.9:8080/onvif/device_service"
+
+
+def test_a_camera_that_moves_takes_its_uris_along(database) -> None:
+    with database.session() as s:
+        d = Device(name="cam", kind="camera", ip="127.0.0.9",
+                   onvif_endpoint="http://127.0.0.9:8080/onvif/device_service")
+        d.camera = CameraDetails(stream_uris=["rtsp://127.0.0.9/live"],
+                                 profiles=[{"token": "p", "stream_uri": "rtsp://127.0.0.9/live",
+                                            "snapshot_uri": "http://127.0.0.9/snap"}])
+        _site(s).devices.append(d)
+    with database.session() as s:
+        s.query(Device).one().ip = "127.0.0.10"  # a moved_ip finding applied, or an edit
+    with database.session() as s:
+        d = s.query(Device).one()
+        assert d.onvif_endpoint == "http://127.0.0.10:8080/onvif/device_service"
+        assert d.camera is not None and d.camera.stream_uris == ["rtsp://127.0.0.10/live"]
+        assert d.camera.profiles == [{"token": "p", "stream_uri": "rtsp://127.0.0.10/live",
+                                      "snapshot_uri": "http://127.0.0.10/snap"}]

@@ -3,7 +3,7 @@
 Lab (one site, built once for the module): the scanner 198.51.100.2; h40 answers after
 40 ms ± 10 ms (uniform) and drops 5 %; h120 answers after 120 ms and drops 20 %; clean is
 answered by its kernel; tcponly drops all ICMP and accepts TCP on 554 and 80; .99 is unused.
-The measurement runs inside the scanner namespace (`python -m sitescout.probes.link_quality`),
+The measurement runs inside the scanner namespace (`python -m sitescout.probes.net.link_quality`),
 with fping on the same hosts at the same time.
 """
 
@@ -26,11 +26,10 @@ import pytest
 from sitescout.infra.lab.echo_responder import read_ground_truth
 from sitescout.infra.lab.netns import LabHost, LabSite
 from sitescout.infra.lab.pytest_plugin import skip_unless_netns
-from sitescout.probes.link_quality import (
-    MONITOR_LINK,
+from sitescout.probes.net.link_quality import (
     SURVEY_LINK,
     IcmpPinger,
-    LinkConfig,
+    LinkSettings,
     LinkResult,
     async_tcp_connect_burst,
     async_tcp_connect_time,
@@ -91,7 +90,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         fping = scanner.popen(["fping", "-C", str(FPING_COUNT), "-q", "-p", "20", "-t", "500",
                                *(hosts[n].ip for n in ("h40", "h120", "clean"))],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        cp = scanner.run([PY, "-m", "sitescout.probes.link_quality", "--count", str(COUNT),
+        cp = scanner.run([PY, "-m", "sitescout.probes.net.link_quality", "--count", str(COUNT),
                           "--interval", str(INTERVAL_S), "--timeout", str(TIMEOUT_S), *targets])
         assert cp.returncode == 0, cp.stderr
         _, fping_err = fping.communicate(timeout=30)
@@ -181,7 +180,7 @@ def test_unused_address_and_icmp_filtering_host_are_total_loss(lab: Lab) -> None
 @pytest.mark.netns
 def test_tcp_only_host_gets_a_connect_time(lab: Lab) -> None:
     ip = lab.hosts["tcponly"].ip
-    cp = lab.scanner.run([PY, "-m", "sitescout.probes.link_quality", "--tcp-port", "554", "--count", "5",
+    cp = lab.scanner.run([PY, "-m", "sitescout.probes.net.link_quality", "--tcp-port", "554", "--count", "5",
                           "--interval", "0.02", "--timeout", "1", ip, UNUSED])
     assert cp.returncode == 0, cp.stderr
     res = json.loads(cp.stdout)["results"]
@@ -193,7 +192,7 @@ def test_tcp_only_host_gets_a_connect_time(lab: Lab) -> None:
 def test_unprivileged_datagram_socket_matches_by_sequence_and_source(lab: Lab) -> None:
     lab.scanner.run(["sysctl", "-qw", "net.ipv4.ping_group_range=0 2147483647"], check=True)
     try:
-        cp = lab.scanner.run([PY, "-m", "sitescout.probes.link_quality", "--socket", "dgram", "--count", "40",
+        cp = lab.scanner.run([PY, "-m", "sitescout.probes.net.link_quality", "--socket", "dgram", "--count", "40",
                               "--interval", "0.01", "--timeout", "0.5", lab.hosts["clean"].ip,
                               lab.hosts["h40"].ip])
     finally:
@@ -212,7 +211,7 @@ def test_duplicates_and_late_replies_are_counted_not_received_twice(lab: Lab) ->
     dup, slow = lab.hosts["dup"].ip, lab.hosts["slow"].ip
     # 20 echoes 50 ms apart, 0.2 s timeout: the slow host's 300 ms replies to the first
     # echoes arrive while later ones are still being sent, after their own timeout.
-    cp = lab.scanner.run([PY, "-m", "sitescout.probes.link_quality", "--count", "20", "--interval", "0.05",
+    cp = lab.scanner.run([PY, "-m", "sitescout.probes.net.link_quality", "--count", "20", "--interval", "0.05",
                           "--timeout", "0.2", dup, slow])
     assert cp.returncode == 0, cp.stderr
     res = json.loads(cp.stdout)["results"]
@@ -223,12 +222,13 @@ def test_duplicates_and_late_replies_are_counted_not_received_twice(lab: Lab) ->
 
 _CONCURRENT = r"""
 import asyncio, json, sys
-from sitescout.probes.link_quality import IcmpPinger, LinkConfig
+from sitescout.probes.net.link_quality import IcmpPinger, LinkSettings
 async def main():
     pinger = IcmpPinger("dgram")
     targets = sys.argv[1:]
     # 20 bursts per target at once on one socket (a ping socket: every burst has the same identifier).
-    runs = [pinger.async_measure_links([t], LinkConfig(5, 0.0, 0.5)) for t in targets for _ in range(20)]
+    burst = LinkSettings(count=5, echo_interval_s=0.0, timeout_s=0.5)
+    runs = [pinger.async_measure_links([t], burst) for t in targets for _ in range(20)]
     got = await asyncio.gather(*runs)
     fds = pinger._icmp.fileno() if pinger._icmp else None
     pinger.close()
@@ -277,13 +277,44 @@ def test_summarize_counts_loss_and_no_reply_is_a_measurement() -> None:
                                          "method": "icmp"}
 
 
+def test_rtt_comes_from_one_clock_and_is_never_zero() -> None:
+    # CI once measured a veth echo at 0.0 ms: the kernel's wall-clock arrival stamp was moved onto the
+    # monotonic clock with two clock reads, and a preemption between them made the reply arrive "before"
+    # it was sent.  Now the send is stamped on the kernel's clock and the two are compared directly.
+    from types import SimpleNamespace
+    from sitescout.probes.net.icmp import ICMP_ECHO_REPLY, EchoReply
+    from sitescout.probes.net.link_quality import _Burst, _Target
+
+    target = _Target("cam", "198.51.100.10", 3)
+    burst = _Burst(SimpleNamespace(keeps_identifier=False), [target], LinkSettings(count=3, echo_interval_s=0.01,
+                                                                                 timeout_s=1.0))
+    for k in range(3):
+        target.sent_at[k], target.sent_wall[k] = 50.0 + k, 1_800_000_000_000_000_000 + k * 1_000_000_000
+        burst.outstanding += 1
+
+    def reply(k: int) -> EchoReply:
+        return EchoReply(target.ip or "", ICMP_ECHO_REPLY, burst.ident, target.seq0 + k, burst.token)
+
+    # Read 40 ms late by a busy loop; the kernel stamped it 30 us after the send: the RTT is 30 us.
+    burst.on_reply(reply(0), 50.040, 1_800_000_000_000_030_000)
+    # A wall-clock step backwards between send and receive: the monotonic reading is used instead.
+    burst.on_reply(reply(1), 51.002, 1_800_000_000_500_000_000)
+    # No kernel stamp, and a read that (by clock granularity) equals the send: still a positive time.
+    burst.on_reply(reply(2), 52.0, None)
+    assert target.rtts[0] == pytest.approx(0.030, abs=1e-6)
+    assert target.rtts[1] == pytest.approx(2.0, abs=1e-6)
+    assert target.rtts[2] is not None and target.rtts[2] > 0.0
+
+
 def test_default_configs_and_validation() -> None:
-    assert (SURVEY_LINK.count, SURVEY_LINK.interval_s) == (20, 0.05)
-    assert (MONITOR_LINK.count, MONITOR_LINK.interval_s) == (10, 1.0)
+    assert (SURVEY_LINK.count, SURVEY_LINK.echo_interval_s) == (20, 0.05)
+    # One link-settings class for the survey, the worker's targets file and /probe.
+    from sitescout.probes.worker import targets
+    assert targets.LinkSettings is LinkSettings and targets.DEFAULT_LINK == LinkSettings()
     with pytest.raises(ValueError, match="count"):
-        LinkConfig(0, 0.1, 1.0)
+        LinkSettings(count=0, echo_interval_s=0.1, timeout_s=1.0)
     with pytest.raises(ValueError, match="payload_size"):
-        LinkConfig(1, 0.1, 1.0, payload_size=4)
+        LinkSettings(count=1, echo_interval_s=0.1, timeout_s=1.0, payload_size=4)
 
 
 def test_tcp_connect_time_on_loopback() -> None:
@@ -292,7 +323,8 @@ def test_tcp_connect_time_on_loopback() -> None:
         port = server.sockets[0].getsockname()[1]
         async with server:
             ok = await async_tcp_connect_time("127.0.0.1", port, timeout_s=2)
-            burst = await async_tcp_connect_burst("127.0.0.1", port, LinkConfig(3, 0.01, 2.0))
+            burst = await async_tcp_connect_burst("127.0.0.1", port,
+                                                  LinkSettings(count=3, echo_interval_s=0.01, timeout_s=2.0))
         refused = await async_tcp_connect_time("127.0.0.1", port, timeout_s=2)
         return ok, refused, burst
 
@@ -307,13 +339,21 @@ def test_pinger_keeps_one_socket_for_concurrent_bursts_on_loopback() -> None:
     async def run() -> tuple[list[dict[str, LinkResult]], int, int, int]:
         pinger = IcmpPinger("raw")
         try:
-            first = await pinger.async_measure_links(["127.0.0.1"], LinkConfig(3, 0.0, 0.5))
+            first = await pinger.async_measure_links(["127.0.0.1"],
+                                                     LinkSettings(count=3, echo_interval_s=0.0, timeout_s=0.5))
             fd = pinger._icmp.fileno() if pinger._icmp else -1
-            got = await asyncio.gather(*(pinger.async_measure_links(["127.0.0.1", "127.0.0.2"],
-                                                                    LinkConfig(5, 0.0, 0.5)) for _ in range(30)))
+            got = await asyncio.gather(
+                *(
+                    pinger.async_measure_links(
+                        ["127.0.0.1", "127.0.0.2"], LinkSettings(count=5, echo_interval_s=0.0, timeout_s=0.5)
+                    )
+                    for _ in range(30)
+                )
+            )
             same = pinger._icmp.fileno() if pinger._icmp else -2
             pinger.close()
-            again = await pinger.async_measure_links(["127.0.0.1"], LinkConfig(2, 0.01, 0.5))
+            again = await pinger.async_measure_links(["127.0.0.1"],
+                                                     LinkSettings(count=2, echo_interval_s=0.01, timeout_s=0.5))
             return [first, again, *got], fd, same, len(pinger._bursts)
         finally:
             pinger.close()

@@ -21,7 +21,7 @@ from sitescout.infra.lab.camera import CameraServer
 from sitescout.infra.lab.personas import PERSONAS, load_persona, rewrite_urls
 from sitescout.probes.credentials import Credential
 from sitescout.probes.errors import AuthError, UnsupportedError
-from sitescout.probes.onvif import (
+from sitescout.probes.onvif.interrogate import (
     DEFAULT_ONVIF,
     AuthMemory,
     OnvifConfig,
@@ -29,8 +29,8 @@ from sitescout.probes.onvif import (
     OnvifTarget,
     async_interrogate,
 )
-from sitescout.probes.onvif_soap import _fault_error, build_request
-from sitescout.probes.soapxml import find_local, iter_local, parse_xml, soap_fault
+from sitescout.probes.onvif.soap import _fault_error, build_request
+from sitescout.probes.onvif.soapxml import find_local, iter_local, parse_xml, soap_fault
 
 CAPTURES = Path(__file__).resolve().parent.parent / "infra" / "lab" / "captures"
 RIGHT = Credential("admin", "Right-Pa55word")
@@ -496,7 +496,7 @@ def test_loading_the_library_leaves_root_logging_alone() -> None:
 
     code = (
         "import logging\n"
-        "from sitescout.probes.onvif_soap import build_request\n"
+        "from sitescout.probes.onvif.soap import build_request\n"
         "build_request('device', 'GetDeviceInformation')\n"
         "root = logging.getLogger()\n"
         "assert not root.handlers and root.level == logging.WARNING, (root.handlers, root.level)\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sitescout.probes.oui import vendor_for_mac
+from sitescout.probes.net.oui import vendor_for_mac
 
 
 @pytest.mark.parametrize(("mac", "vendor"), [

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import sparse
 
-from sitescout.inventory.feasibility import CameraModel, Mount, check_mount
-from sitescout.inventory.placement import (CoverageProblem, Demand, build_coverage, candidate_poses,
+from sitescout.inventory.planning.feasibility import CameraModel, Mount, check_mount
+from sitescout.inventory.planning.placement import (CoverageProblem, Demand, build_coverage, candidate_poses,
                                            coverage_value, optimise, solve_greedy)
 
 
@@ -119,7 +119,7 @@ def test_infeasible_mount_is_never_proposed() -> None:
 def test_coverage_matrix_matches_point_by_point_geometry() -> None:
     demand, mounts, poses = _village(200, 10, seed=3)
     matrix = build_coverage(demand, mounts, poses, target_height_m=1.6).toarray()
-    from sitescout.inventory.dori import DEFAULT_PROFILE, ground_range, max_distance
+    from sitescout.inventory.planning.dori import DEFAULT_PROFILE, ground_range, max_distance
     for j in range(0, len(poses), 7):
         pose, mount = poses[j], mounts[poses[j].mount_index]
         for i in range(0, len(demand), 3):

@@ -6,11 +6,11 @@ import copy
 from pathlib import Path
 
 import pytest
-from inventory_db import database, db_url, pg_server, sqlite_template  # noqa: F401
 
-from sitescout.inventory import plan_io, store
+from sitescout.inventory import store
+from sitescout.inventory.planning import plan_input, plan_io
 from sitescout.inventory.models import Commune, Device, Plan, Region, Site
-from sitescout.inventory.plans import PlanError, find_site, get_plan, list_plans, save_plan
+from sitescout.inventory.planning.plans import PlanError, find_site, get_plan, list_plans, save_plan
 
 SAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "plan_village.json"
 
@@ -18,7 +18,7 @@ SAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "plan_villa
 @pytest.fixture(scope="module")
 def sample_geojson() -> dict:
     """Return the sample village plan (4 cameras, 3 infeasible mounts), solved once."""
-    result = plan_io.make_plan(plan_io.load_plan_input(SAMPLE), 4, time_limit_s=5.0)
+    result = plan_io.make_plan(plan_input.load_plan_input(SAMPLE), 4, time_limit_s=5.0)
     return plan_io.plan_geojson(result)
 
 
@@ -26,7 +26,7 @@ def _site(database, name: str = "Thôn Đồng Bùa") -> int:
     with database.session() as session:
         region = Region(name="Tuyên Quang")
         commune = Commune(region=region, name="Hùng Lợi")
-        site = Site(commune=commune, name=name, latitude=21.4998, longitude=105.2995)
+        site = Site(commune=commune, name=name, latitude=21.7310, longitude=105.3123)
         session.add(site)
         session.flush()
         return site.id
@@ -60,7 +60,7 @@ def test_save_plan_keeps_the_geojson_and_creates_planned_cameras(database, sampl
     assert loaded is not None and loaded.geojson == sample_geojson
     assert loaded.to_dict()["created_at"].startswith("20")
     kinds = {f["properties"]["kind"] for f in loaded.geojson["features"]}
-    assert kinds == {"camera", "coverage", "demand", "infeasible_mount"}
+    assert kinds == {"camera", "coverage", "demand", "infeasible_mount", "obstacle"}
 
 
 def test_saving_twice_keeps_both_plans_and_unique_device_names(database, sample_geojson) -> None:
@@ -156,3 +156,79 @@ def test_plan_place_command_saves_the_plan_for_a_site(tmp_path: Path, capsys: py
     assert [p.name for p in plans] == ["từ dòng lệnh"] and plans[0].camera_count == 4
     assert sorted(d.id for d in devices) == sorted(plans[0].device_ids)
     assert {d.status for d in devices} == {"planned"}
+
+
+def test_plan_geojson_carries_the_obstacles_as_footprints(sample_geojson) -> None:
+    """Every building of the input comes back as an `obstacle` Polygon, at the input's own corners."""
+    import json
+
+    buildings = json.loads(SAMPLE.with_name("plan_village_buildings.geojson").read_text(encoding="utf-8"))
+    given = [f["geometry"]["coordinates"][0] for f in buildings["features"]]
+    obstacles = [f for f in sample_geojson["features"] if f["properties"]["kind"] == "obstacle"]
+    assert len(obstacles) == len(given) > 0
+    assert [f["properties"]["obstacle_id"] for f in obstacles] == [f"obstacle-{n + 1}" for n in range(len(given))]
+    for feature, ring in zip(obstacles, given):
+        assert feature["geometry"]["type"] == "Polygon"
+        drawn = feature["geometry"]["coordinates"][0]
+        assert drawn[0] == drawn[-1] and len(drawn) == len(ring)  # closed once, as GeoJSON wants
+        assert all(abs(a - b) < 1e-6 for p, q in zip(drawn, ring) for a, b in zip(p, q)), (drawn, ring)
+
+
+def test_a_plan_farther_than_5_km_from_its_site_is_refused(database, sample_geojson) -> None:
+    """The bound is 5 km from the site's coordinates to any point of the plan; a site without coordinates takes any."""
+    from sitescout.inventory.planning.plans import PlanTooFar, check_near_site
+    from sitescout.inventory.planning.site_distance import distance_m
+
+    site = Site(name="Thôn Xa", latitude=21.7, longitude=105.3)
+    one_km_lat = 1000.0 / distance_m(21.7, 105.3, 21.71, 105.3) * 0.01
+
+    def at(km_north: float) -> dict:
+        ring = [[105.3, 21.7], [105.3, 21.7 + km_north * one_km_lat], [105.301, 21.7], [105.3, 21.7]]
+        return {"type": "FeatureCollection", "features": [
+            {"type": "Feature", "geometry": {"type": "Point", "coordinates": [105.3, 21.7]},
+             "properties": {"kind": "camera"}},
+            {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
+             "properties": {"kind": "coverage"}}]}
+
+    check_near_site(site, at(4.9))
+    with pytest.raises(PlanTooFar) as refused:
+        check_near_site(site, at(5.1))
+    assert refused.value.field == "site" and refused.value.kind == "coverage"
+    assert refused.value.distance_m == pytest.approx(5100, abs=1) and "5.1 km" in refused.value.message
+    check_near_site(Site(name="Không tọa độ"), at(500))
+    # save_plan checks it: the sample village saved for a site 20 km south is refused, nothing kept.
+    far_id = _site(database, "Thôn Xa")
+    with database.session() as session:
+        far = session.get(Site, far_id)
+        far.latitude = 21.55
+    with database.session() as session, pytest.raises(PlanTooFar):
+        save_plan(session, far_id, copy.deepcopy(sample_geojson), name="wrong site")
+    with database.session() as session:
+        assert list_plans(session, far_id) == [] and store.list_devices(session, site_id=far_id) == []
+
+
+@pytest.mark.parametrize("lang, words", [("en", "--site: the plan lies 2"), ("vi", "--site: phương án nằm cách điểm")])
+def test_plan_place_refuses_a_site_kilometres_away(tmp_path: Path, capsys: pytest.CaptureFixture[str], lang: str,
+                                                    words: str) -> None:
+    """`plan place --site` for a site 20 km from the plan's village: an error in the reader's language, no plan."""
+    from sitescout.cli import main
+    from sitescout.inventory.db import open_database
+
+    url = f"sqlite:///{tmp_path / 'inventory.sqlite3'}"
+    database = open_database(url)
+    try:
+        site_id = _site(database, "Thôn Xa")
+        with database.session() as session:
+            session.get(Site, site_id).latitude = 21.55
+    finally:
+        database.close()
+    code = main(["--lang", lang, "plan", "place", "--input", str(SAMPLE), "--k", "2", "--time-limit", "0.5",
+                 "--db", url, "--site", "Thôn Xa"])
+    err = capsys.readouterr().err
+    assert code == 1 and words in err and "Thôn Xa" in err and "5 km" in err, err
+    database = open_database(url)
+    try:
+        with database.session() as session:
+            assert list_plans(session, site_id) == []
+    finally:
+        database.close()

@@ -14,7 +14,7 @@ import pytest
 from sitescout.infra.lab.hosts import PLAIN_HOST_PROFILES, serve_plain_host
 from sitescout.infra.lab.netns import LabSite
 from sitescout.infra.lab.pytest_plugin import requires_netns
-from sitescout.probes.ports import DEFAULT_PORTS, PORT_REASONS, async_scan_ports
+from sitescout.probes.net.ports import DEFAULT_PORTS, PORT_REASONS, async_scan_ports
 
 
 def _open_fds() -> int:
@@ -60,7 +60,7 @@ def test_scan_rejects_bad_arguments() -> None:
 
 _SCAN = """
 import asyncio, json, sys
-from sitescout.probes.ports import async_scan_ports
+from sitescout.probes.net.ports import async_scan_ports
 ips = sys.argv[1:]
 print(json.dumps(asyncio.run(async_scan_ports(ips, timeout_s=1.0))))
 """
@@ -89,6 +89,11 @@ def test_plain_host_profiles_seen_from_the_scanner(lab_site: LabSite) -> None:
     assert cp.returncode == 0, cp.stderr
     assert json.loads(cp.stdout) == expected
     # the switch's web UI answers with a page naming the device
-    page = scanner.run([sys.executable, "-c",
-                        "import urllib.request; print(urllib.request.urlopen('http://198.51.100.24/', timeout=5).read().decode())"])
+    page = scanner.run(
+        [
+            sys.executable,
+            "-c",
+            "import urllib.request; print(urllib.request.urlopen('http://198.51.100.24/', timeout=5).read().decode())",
+        ]
+    )
     assert "<title>TL-SG2210MP Managed PoE Switch</title>" in page.stdout, page.stderr

@@ -21,7 +21,8 @@ PROMTOOL = shutil.which("promtool")
 CONTRACT_ALERTS = {
     "SitescoutCameraDown", "SitescoutStreamDown", "SitescoutStreamFrozen", "SitescoutStreamBlack",
     "SitescoutStreamFpsLow", "SitescoutLinkLossHigh", "SitescoutLinkLatencyHigh", "SitescoutCameraClockSkew",
-    "SitescoutWorkerDown", "SitescoutConfigReloadFailed",
+    "SitescoutWorkerDown", "SitescoutConfigReloadFailed", "SitescoutUplinkDown", "SitescoutPoeBudgetNearlyExhausted",
+    "SitescoutCameraPortDown", "SitescoutUplinkSaturated",
 }
 #: Alerts about a worker rather than a device: they name the instance instead of site and device.
 WORKER_ALERTS = {"SitescoutWorkerDown", "SitescoutConfigReloadFailed"}
@@ -50,7 +51,7 @@ def test_example_config_is_valid() -> None:
 def test_rule_files_are_valid() -> None:
     done = _promtool("check", "rules", *map(str, RULES))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 8 rules found" in done.stdout and "SUCCESS: 10 rules found" in done.stdout
+    assert "SUCCESS: 10 rules found" in done.stdout and "SUCCESS: 14 rules found" in done.stdout
 
 
 @needs_promtool
@@ -114,6 +115,11 @@ def test_unit_tests_catch_a_broken_rule(tmp_path: Path) -> None:
         ("expr: sitescout_device_up == 0\n        for: 2m", "expr: sitescout_device_up == 0\n        for: 3m"),
         ("sitescout:link_loss_ratio:avg1m > 0.05", "sitescout:link_loss_ratio:avg1m > 0.25"),
         ("abs(sitescout_onvif_clock_offset_seconds) > 5", "sitescout_onvif_clock_offset_seconds > 5"),
+        ("(sitescout_interface_admin_up == 1)", "(sitescout_interface_admin_up >= 0)"),
+        ("(sitescout_poe_budget_watts > 0) > 0.8", "(sitescout_poe_budget_watts > 0) > 0.9"),
+        ("(sitescout_interface_camera == 1)", "(sitescout_interface_camera >= 0)"),
+        ("ratio_rate5m > 0.7\n", "ratio_rate5m > 0.85\n"),
+        ("(sitescout_interface_uplink == 1)\n        for: 10m", "(sitescout_interface_uplink >= 0)\n        for: 10m"),
     ]
     for old, new in mutations:
         assert old in original, old
@@ -129,3 +135,15 @@ def _seconds(text: str) -> float:
     parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", str(text))
     assert parts, text
     return sum(float(n) * units[u] for n, u in parts)
+
+
+def test_rules_and_their_tests_name_only_defined_metrics() -> None:
+    """Every sitescout_ metric in the rules and their promtool tests is one of probes/worker/metric_defs.py."""
+    from sitescout.probes.worker.metric_defs import BY_NAME
+    for path in [*RULES, *UNIT_TESTS]:
+        text = path.read_text(encoding="utf-8")
+        for name in re.findall(r"(?<![\w:\"-])(sitescout_[a-z0-9_]+)", text):
+            base = re.sub(r"_(bucket|sum|count)$", "", name)
+            assert name in BY_NAME or base in BY_NAME, (
+                f"{path.name}: {name} is not defined in probes/worker/metric_defs.py"
+            )

@@ -93,14 +93,25 @@ def laplacian_variance(raw: bytes, width: int, height: int) -> float:
 
 
 def picture_stats(url: str, seconds: float = 2.0) -> tuple[float, bool]:
-    """Return (mean YAVG, whether freezedetect saw a freeze) over a few seconds."""
+    """Return (mean YAVG, whether freezedetect saw a freeze) over a few seconds.
+
+    A read that decoded no frame at all is made once more: once in a clean-clone CI run a client of
+    a fresh shared mount got one undecodable slice and then EOF (never reproduced in 55 rounds of
+    this test's five clients at load 10). That is the lab server's start-up, not the picture this
+    test checks; a second empty read still fails, with both reads' ffmpeg output.
+    """
     vf = "signalstats,metadata=print:key=lavfi.signalstats.YAVG,freezedetect=n=-60dB:d=0.7"
-    done = subprocess.run([*FFMPEG_IN, "-i", url, "-t", str(seconds), "-vf", vf, "-f", "null", "-"],
-                          capture_output=True, text=True, timeout=20)
-    yavg = [float(line.rsplit("=", 1)[1]) for line in done.stderr.splitlines()
-            if "lavfi.signalstats.YAVG=" in line]
-    assert yavg, done.stderr[-500:]
-    return sum(yavg) / len(yavg), "freeze_start" in done.stderr
+    tries = []
+    for _ in range(2):
+        started = time.monotonic()
+        done = subprocess.run([*FFMPEG_IN, "-i", url, "-t", str(seconds), "-vf", vf, "-f", "null", "-"],
+                              capture_output=True, text=True, timeout=20)
+        yavg = [float(line.rsplit("=", 1)[1]) for line in done.stderr.splitlines()
+                if "lavfi.signalstats.YAVG=" in line]
+        if yavg:
+            return sum(yavg) / len(yavg), "freeze_start" in done.stderr
+        tries.append(f"after {time.monotonic() - started:.1f} s, exit {done.returncode}:\n{done.stderr[-1500:]}")
+    raise AssertionError(f"{url}: no frame decoded in two reads\n" + "\n---\n".join(tries))
 
 
 @pytest.mark.parametrize(("path", "codec", "size", "fps"), [

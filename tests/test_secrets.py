@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from inventory_db import database, db_url, pg_server, sqlite_template  # noqa: F401
 from sqlalchemy import text
 
 from sitescout.inventory import store

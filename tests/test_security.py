@@ -22,17 +22,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_web_app import _csrf, bearer, login
-from support import wait_for
-from web_seed import FROZEN_SITE, HD, frozen_survey, seed_commune
+from support import bearer, csrf_token, login, make_app, secret_forms, wait_for
+from web_seed import FROZEN_SITE, HD, frozen_survey
 
 from sitescout.inventory import store
+from sitescout.inventory.auth import issue_token
 from sitescout.inventory.db import open_database
-from sitescout.web import create_app
 from sitescout.web.security import EDIT_ROLES, OBSERVATION_ROLES, READ_ROLES, TARGET_ROLES
 
+DATABASE_BACKENDS = ("sqlite",)  # the web app is tested on SQLite; the inventory tests cover PostgreSQL
 ROOT = Path(__file__).resolve().parents[1]
-ROLES = ("admin", "editor", "viewer", "worker")
+ROLES = ("admin", "editor", "viewer", "worker", "alertmanager")
 PEOPLE = ("admin", "editor", "viewer")
 
 # ---------------------------------------------------------------------------
@@ -53,6 +53,7 @@ class Rule:
 
 
 SD_RULE = Rule("token", TARGET_ROLES)
+ADMIN = frozenset({"admin"})
 
 POLICY: dict[tuple[str, str], Rule] = {
     ("static", "GET"): Rule("public"),
@@ -79,6 +80,112 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("api.post_observations", "POST"): Rule("token", OBSERVATION_ROLES),
     ("plans.create_plan", "POST"): Rule("token", EDIT_ROLES),
     ("sd.prometheus", "GET"): SD_RULE,
+    # Access management (issue 13): admins only; reads by token or session, writes by token or admin form.
+    ("accounts.list_tokens", "GET"): Rule("api", ADMIN),
+    ("accounts.get_token", "GET"): Rule("api", ADMIN),
+    ("accounts.create_token", "POST"): Rule("token", ADMIN),
+    ("accounts.revoke_token", "DELETE"): Rule("token", ADMIN),
+    ("accounts.list_users", "GET"): Rule("api", ADMIN),
+    ("accounts.get_user", "GET"): Rule("api", ADMIN),
+    ("accounts.create_user_view", "POST"): Rule("token", ADMIN),
+    ("accounts.update_user", "PATCH"): Rule("token", ADMIN),
+    ("accounts.delete_user", "DELETE"): Rule("token", ADMIN),
+    ("admin.users", "GET"): Rule("page", ADMIN),
+    ("admin.add_user", "POST"): Rule("page", ADMIN, form=True),
+    ("admin.set_role", "POST"): Rule("page", ADMIN, form=True),
+    ("admin.set_password", "POST"): Rule("page", ADMIN, form=True),
+    ("admin.remove_user", "POST"): Rule("page", ADMIN, form=True),
+    ("admin.tokens", "GET"): Rule("page", ADMIN),
+    ("admin.add_token", "POST"): Rule("page", ADMIN, form=True),
+    ("admin.revoke_token", "POST"): Rule("page", ADMIN, form=True),
+    ("alerts.post_alerts", "POST"): Rule("token", frozenset({"admin", "alertmanager"})),
+    ("alerts.site_alerts", "GET"): Rule("api", READ_ROLES),
+    ("alerts.list_contacts", "GET"): Rule("api", EDIT_ROLES),  # phone numbers: personal data
+    ("alerts.create_contact", "POST"): Rule("token", EDIT_ROLES),
+    # REST API v1 resources (issue 13): reads by token or session, writes by Bearer token only.
+    ("api.places.list_regions", "GET"): Rule("api", READ_ROLES),
+    ("api.places.get_region", "GET"): Rule("api", READ_ROLES),
+    ("api.places.create_region", "POST"): Rule("token", EDIT_ROLES),
+    ("api.places.replace_region", "PUT"): Rule("token", EDIT_ROLES),
+    ("api.places.update_region", "PATCH"): Rule("token", EDIT_ROLES),
+    ("api.places.delete_region", "DELETE"): Rule("token", EDIT_ROLES),
+    ("api.places.list_communes", "GET"): Rule("api", READ_ROLES),
+    ("api.places.get_commune", "GET"): Rule("api", READ_ROLES),
+    ("api.places.create_commune", "POST"): Rule("token", EDIT_ROLES),
+    ("api.places.replace_commune", "PUT"): Rule("token", EDIT_ROLES),
+    ("api.places.update_commune", "PATCH"): Rule("token", EDIT_ROLES),
+    ("api.places.delete_commune", "DELETE"): Rule("token", EDIT_ROLES),
+    ("api.site_edit.create_site", "POST"): Rule("token", EDIT_ROLES),
+    ("api.site_edit.replace_site", "PUT"): Rule("token", EDIT_ROLES),
+    ("api.site_edit.update_site", "PATCH"): Rule("token", EDIT_ROLES),
+    ("api.site_edit.delete_site", "DELETE"): Rule("token", EDIT_ROLES),
+    ("api.devices.get_device", "GET"): Rule("api", READ_ROLES),
+    ("api.devices.create_device", "POST"): Rule("token", EDIT_ROLES),
+    ("api.devices.replace_device", "PUT"): Rule("token", EDIT_ROLES),
+    ("api.devices.update_device", "PATCH"): Rule("token", EDIT_ROLES),
+    ("api.devices.delete_device", "DELETE"): Rule("token", EDIT_ROLES),
+    ("api.devices.get_camera", "GET"): Rule("api", READ_ROLES),
+    ("api.devices.put_camera_view", "PUT"): Rule("token", EDIT_ROLES),
+    ("api.devices.update_camera", "PATCH"): Rule("token", EDIT_ROLES),
+    ("api.devices.delete_camera", "DELETE"): Rule("token", EDIT_ROLES),
+    ("api.devices.get_credentials", "GET"): Rule("api", EDIT_ROLES),  # says only whether there are any
+    ("api.devices.put_credentials", "PUT"): Rule("token", EDIT_ROLES),
+    ("api.devices.delete_credentials", "DELETE"): Rule("token", EDIT_ROLES),
+    ("api.changes.list_changes_view", "GET"): Rule("api", EDIT_ROLES),
+    # Interfaces and cables (issue #15, web/api_network.py): as devices.
+    ("api.network.list_interfaces", "GET"): Rule("api", READ_ROLES),
+    ("api.network.create_interface_view", "POST"): Rule("token", EDIT_ROLES),
+    ("api.network.get_interface", "GET"): Rule("api", READ_ROLES),
+    ("api.network.update_interface", "PATCH"): Rule("token", EDIT_ROLES),
+    ("api.network.delete_interface_view", "DELETE"): Rule("token", EDIT_ROLES),
+    ("api.network.list_cables", "GET"): Rule("api", READ_ROLES),
+    ("api.network.create_cable_view", "POST"): Rule("token", EDIT_ROLES),
+    ("api.network.get_cable", "GET"): Rule("api", READ_ROLES),
+    ("api.network.delete_cable_view", "DELETE"): Rule("token", EDIT_ROLES),
+    ("api.openapi.openapi_document", "GET"): Rule("public"),  # the API's description: no inventory data
+    ("api.docs.api_docs", "GET"): Rule("public"),  # the same description as a page
+    # Findings, candidates and edit forms (issue #13, web/workflow_api.py and web/site_edit.py).
+    ("workflow.list_findings", "GET"): Rule("api", READ_ROLES),
+    ("workflow.apply_finding", "POST"): Rule("token", EDIT_ROLES),
+    ("workflow.dismiss_finding", "POST"): Rule("token", EDIT_ROLES),
+    ("workflow.list_candidates", "GET"): Rule("api", READ_ROLES),
+    ("workflow.decide_candidate", "POST"): Rule("token", EDIT_ROLES),
+    ("workflow.get_finding", "GET"): Rule("api", READ_ROLES),
+    ("workflow.get_candidate", "GET"): Rule("api", READ_ROLES),
+    ("edit.new_site", "GET"): Rule("page", EDIT_ROLES),
+    ("edit.new_site", "POST"): Rule("page", EDIT_ROLES, form=True),
+    ("edit.edit_site", "GET"): Rule("page", EDIT_ROLES),
+    ("edit.edit_site", "POST"): Rule("page", EDIT_ROLES, form=True),
+    ("edit.move_site", "POST"): Rule("page", EDIT_ROLES, form=True),
+    ("edit.edit_device", "GET"): Rule("page", EDIT_ROLES),
+    ("edit.edit_device", "POST"): Rule("page", EDIT_ROLES, form=True),
+    ("credentials.set_from_form", "POST"): Rule("page", EDIT_ROLES, form=True),
+    ("edit.decide_finding", "POST"): Rule("page", EDIT_ROLES, form=True),
+    ("edit.merge", "POST"): Rule("page", EDIT_ROLES, form=True),
+    ("workflow.apply_survey", "POST"): Rule("token", EDIT_ROLES),
+    ("edit.apply_survey", "POST"): Rule("page", EDIT_ROLES, form=True),
+    # The planners' workbench (issue 18): writes by token, or by an editor's session with the page's CSRF header.
+    ("workbench.show_workbench", "GET"): Rule("page", READ_ROLES),
+    ("workbench.list_models", "GET"): Rule("api", READ_ROLES),
+    ("workbench.create_model", "POST"): Rule("api", EDIT_ROLES),
+    ("workbench.update_model", "PATCH"): Rule("api", EDIT_ROLES),
+    ("workbench.create_alternative_view", "POST"): Rule("api", EDIT_ROLES),
+    ("workbench.show_workbench_plan", "GET"): Rule("api", READ_ROLES),
+    ("workbench.put_design", "PUT"): Rule("api", EDIT_ROLES),
+    ("workbench.optimise_plan", "POST"): Rule("api", EDIT_ROLES),
+    ("workbench.patch_camera", "PATCH"): Rule("api", EDIT_ROLES),
+    ("workbench.adopt", "POST"): Rule("api", EDIT_ROLES),
+    ("plan_print.print_plan", "GET"): Rule("page", READ_ROLES),
+    # Contacts (issue 16): viewers list them without phone, Zalo id or e-mail; editors and admins change them.
+    ("contacts.list_contacts", "GET"): Rule("api", READ_ROLES),
+    ("contacts.get_contact", "GET"): Rule("api", READ_ROLES),
+    ("contacts.create_contact", "POST"): Rule("token", EDIT_ROLES),
+    ("contacts.update_contact", "PATCH"): Rule("token", EDIT_ROLES),
+    ("contacts.delete_contact", "DELETE"): Rule("token", EDIT_ROLES),
+    ("contacts.page", "GET"): Rule("page", EDIT_ROLES),
+    ("contacts.add_from_form", "POST"): Rule("page", EDIT_ROLES, form=True),
+    ("contacts.change_from_form", "POST"): Rule("page", EDIT_ROLES, form=True),
+    ("contacts.delete_from_form", "POST"): Rule("page", EDIT_ROLES, form=True),
 }
 
 _IGNORED_METHODS = {"HEAD", "OPTIONS"}
@@ -104,6 +211,8 @@ class World:
     snapshot_id: int
     plan_id: int
     camera_id: int
+    spare_token_id: int  # a token and a user the access-management routes may revoke, change or remove
+    spare_user_id: int
 
 
 def _snapshot_id(database: Any) -> int:
@@ -114,14 +223,13 @@ def _snapshot_id(database: Any) -> int:
 
 
 @pytest.fixture()
-def world(tmp_path: Path) -> Iterator[World]:
-    path = tmp_path / "inventory.sqlite3"
-    database = open_database(f"sqlite:///{path}")
-    site_ids = seed_commune(database)
+def world(tmp_path: Path, database: Any, site_ids: dict[str, int], admin: tuple[str, str]) -> Iterator[World]:
+    path = tmp_path / "inventory.sqlite3"  # the database fixture's file
     with database.session() as session:
         tokens = {role: store.create_token(session, role) for role in ROLES}
-        store.create_user(session, "admin", "admin-password", "admin")
-    app = create_app({"DATABASE": database, "TESTING": True, "SECRET_KEY": "k" * 64, "SITES_CACHE_SECONDS": 0})
+        spare_token_id = issue_token(session, "worker", label="spare")[0]
+        spare_user_id = store.create_user(session, "spare", "spare-password", "viewer")
+    app = make_app(database, SITES_CACHE_SECONDS=0)
     client = app.test_client()
     doc = frozen_survey(HD)
     doc["hosts"][0].update(ip="198.51.100.77", mac="00:aa:bb:cc:dd:ee")
@@ -134,8 +242,7 @@ def world(tmp_path: Path) -> Iterator[World]:
         candidate = store.get_site(session, site_ids[HD]).candidates[0]
         camera = next(d for d in store.list_devices(session, site_id=site_ids[HD]) if d.kind == "camera")
     yield World(app, database, path, site_ids, tokens, candidate.id, _snapshot_id(database),
-                plan.get_json()["saved"]["plan_id"], camera.id)
-    database.close()
+                plan.get_json()["saved"]["plan_id"], camera.id, spare_token_id, spare_user_id)
 
 
 def _plan_input() -> dict[str, Any]:
@@ -145,10 +252,14 @@ def _plan_input() -> dict[str, Any]:
 
 
 def fingerprint(path: Path) -> dict[str, Any]:
-    """Return every table's rows (the whole inventory), to show a refused request changed nothing."""
+    """Return every table's rows (the whole inventory), to show a refused request changed nothing.
+
+    Login sessions (``web_sessions``) are left out: the identities under test log in first.
+    """
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table' "
+                                             "AND name != 'web_sessions' ORDER BY name")]
         return {t: sorted(map(repr, conn.execute(f'SELECT * FROM "{t}"').fetchall())) for t in tables}
     finally:
         conn.close()
@@ -158,21 +269,140 @@ def fingerprint(path: Path) -> dict[str, Any]:
 # Requests: a URL and a body for each endpoint, valid enough that only the gate can refuse them.
 
 
+def _open_finding(world: World) -> str:
+    """Return the path of an open finding of the frozen site (the seed's survey gives several)."""
+    from sitescout.inventory.workflow import site_findings
+
+    frozen = world.site_ids[FROZEN_SITE]
+    with world.database.session() as session:
+        open_ = site_findings(session, frozen, status="open")
+    return f"/sites/{frozen}/findings/{open_[0].id}" if open_ else f"/sites/{frozen}/findings/1-{'0' * 24}"
+
+
 def _url(world: World, endpoint: str) -> str:
     hd = world.site_ids[HD]
+    if endpoint in ("workflow.apply_survey", "edit.apply_survey"):
+        from sitescout.inventory.models import Survey
+
+        frozen = world.site_ids[FROZEN_SITE]
+        with world.database.session() as session:
+            survey_id = session.query(Survey.id).filter_by(site_id=frozen).order_by(Survey.id).first()[0]
+        path = f"/sites/{frozen}/surveys/{survey_id}"
+        return f"/api/v1{path}/findings/apply" if endpoint.startswith("workflow.") else f"{path}/apply"
+    if endpoint == "workflow.get_finding":
+        return f"/api/v1{_open_finding(world)}"
+    if endpoint in ("workflow.apply_finding", "workflow.dismiss_finding", "edit.decide_finding"):
+        verb = "apply" if endpoint == "workflow.apply_finding" else "dismiss"
+        return ("/api/v1" if endpoint.startswith("workflow.") else "") + f"{_open_finding(world)}/{verb}"
     return {
-        "static": "/static/app.css", "metrics": "/metrics", "index": "/", "auth.login": "/login",
-        "auth.logout": "/logout", "auth.set_language": "/lang/en?next=/map", "map.show_map": "/map",
-        "map.tile": "/tiles/0/0/0.png", "sites.list_all": "/sites", "sites.show_site": f"/sites/{hd}",
+        "static": "/static/app.css",
+        "metrics": "/metrics",
+        "index": "/",
+        "auth.login": "/login",
+        "auth.logout": "/logout",
+        "auth.set_language": "/lang/en?next=/map",
+        "map.show_map": "/map",
+        "map.tile": "/tiles/0/0/0.png",
+        "sites.list_all": "/sites",
+        "sites.show_site": f"/sites/{hd}",
         "sites.snapshot": f"/snapshots/{world.snapshot_id}.jpg",
         "sites.report": f"/sites/{world.site_ids[FROZEN_SITE]}/report",
         "sites.report_pdf": f"/sites/{world.site_ids[FROZEN_SITE]}/report.pdf",
         "sites.decide_candidate": f"/candidates/{world.candidate_id}/accept",
-        "api.list_sites": "/api/v1/sites", "api.get_site": f"/api/v1/sites/{hd}", "api.list_devices": "/api/v1/devices",
-        "plans.site_plans": f"/api/v1/sites/{hd}/plans", "plans.show_plan": f"/api/v1/sites/{hd}/plans/{world.plan_id}",
-        "api.post_survey": "/api/v1/surveys", "api.post_observations": "/api/v1/observations",
-        "plans.create_plan": f"/api/v1/sites/{hd}/plans?k=1&time_limit_s=0.3", "sd.prometheus": "/sd/prometheus",
+        "api.list_sites": "/api/v1/sites",
+        "api.get_site": f"/api/v1/sites/{hd}",
+        "api.list_devices": "/api/v1/devices",
+        "plans.site_plans": f"/api/v1/sites/{hd}/plans",
+        "plans.show_plan": f"/api/v1/sites/{hd}/plans/{world.plan_id}",
+        "api.post_survey": "/api/v1/surveys",
+        "api.post_observations": "/api/v1/observations",
+        "plans.create_plan": f"/api/v1/sites/{hd}/plans?k=1&time_limit_s=0.3",
+        "sd.prometheus": "/sd/prometheus",
+        "accounts.list_tokens": "/api/v1/tokens",
+        "accounts.get_token": f"/api/v1/tokens/{world.spare_token_id}",
+        "accounts.create_token": "/api/v1/tokens",
+        "accounts.revoke_token": f"/api/v1/tokens/{world.spare_token_id}",
+        "accounts.list_users": "/api/v1/users",
+        "accounts.get_user": f"/api/v1/users/{world.spare_user_id}",
+        "accounts.create_user_view": "/api/v1/users",
+        "accounts.update_user": f"/api/v1/users/{world.spare_user_id}",
+        "accounts.delete_user": f"/api/v1/users/{world.spare_user_id}",
+        "admin.users": "/admin/users",
+        "admin.add_user": "/admin/users",
+        "admin.set_role": f"/admin/users/{world.spare_user_id}/role",
+        "admin.set_password": f"/admin/users/{world.spare_user_id}/password",
+        "admin.remove_user": f"/admin/users/{world.spare_user_id}/delete",
+        "admin.tokens": "/admin/tokens",
+        "admin.add_token": "/admin/tokens",
+        "admin.revoke_token": f"/admin/tokens/{world.spare_token_id}/revoke",
+        "alerts.post_alerts": "/api/v1/alerts",
+        "alerts.site_alerts": f"/api/v1/sites/{hd}/alerts",
+        "alerts.list_contacts": f"/api/v1/sites/{hd}/contacts",
+        "alerts.create_contact": f"/api/v1/sites/{hd}/contacts",
+        **_api_v1_urls(world),
+        "workflow.list_findings": f"/api/v1/sites/{hd}/findings",
+        "workflow.list_candidates": f"/api/v1/sites/{hd}/candidates",
+        "workflow.decide_candidate": f"/api/v1/candidates/{world.candidate_id}/reject",
+        "workflow.get_candidate": f"/api/v1/candidates/{world.candidate_id}",
+        "edit.new_site": "/sites/new?lat=21.7&lon=105.3",
+        "edit.edit_site": f"/sites/{hd}/edit",
+        "edit.move_site": f"/sites/{hd}/move",
+        "edit.edit_device": f"/devices/{world.camera_id}/edit",
+        "credentials.set_from_form": f"/devices/{world.camera_id}/credentials",
+        "edit.merge": f"/candidates/{world.candidate_id}/merge",
+        "workbench.show_workbench": f"/sites/{hd}/plan",
+        "workbench.list_models": "/api/v1/camera-models",
+        "workbench.create_model": "/api/v1/camera-models",
+        "workbench.update_model": "/api/v1/camera-models/1",
+        "workbench.create_alternative_view": f"/api/v1/sites/{hd}/plan-alternatives",
+        "workbench.show_workbench_plan": f"/api/v1/plans/{world.plan_id}",
+        "workbench.put_design": f"/api/v1/plans/{world.plan_id}/design",
+        "workbench.optimise_plan": f"/api/v1/plans/{world.plan_id}/optimise",
+        "workbench.patch_camera": f"/api/v1/plans/{world.plan_id}/cameras/1",
+        "workbench.adopt": f"/api/v1/plans/{world.plan_id}/adopt",
+        "plan_print.print_plan": f"/sites/{hd}/plans/{world.plan_id}/print",
+        "contacts.list_contacts": "/api/v1/contacts", "contacts.get_contact": "/api/v1/contacts/1",
+        "contacts.create_contact": "/api/v1/contacts", "contacts.update_contact": "/api/v1/contacts/1",
+        "contacts.delete_contact": "/api/v1/contacts/1", "contacts.page": "/contacts",
+        "contacts.add_from_form": "/contacts", "contacts.change_from_form": "/contacts/1",
+        "contacts.delete_from_form": "/contacts/1/delete",
     }[endpoint]
+
+
+def _api_v1_urls(world: World) -> dict[str, str]:
+    """URLs of the REST resources (issue 13): the HD site, its commune and region, the surveyed camera."""
+    from sitescout.inventory.models import Site
+
+    with world.database.session() as session:
+        site = session.get(Site, world.site_ids[HD])
+        commune, region = site.commune_id, site.commune.region_id
+    hd, cam = world.site_ids[HD], world.camera_id
+    urls = {"api.openapi.openapi_document": "/api/v1/openapi.json", "api.docs.api_docs": "/api/v1/docs",
+            "api.changes.list_changes_view": "/api/v1/changes",
+            "api.places.list_regions": "/api/v1/regions", "api.places.create_region": "/api/v1/regions",
+            "api.places.list_communes": "/api/v1/communes", "api.places.create_commune": "/api/v1/communes",
+            "api.site_edit.create_site": "/api/v1/sites", "api.devices.create_device": "/api/v1/devices"}
+    for name in ("get_region", "replace_region", "update_region", "delete_region"):
+        urls[f"api.places.{name}"] = f"/api/v1/regions/{region}"
+    for name in ("get_commune", "replace_commune", "update_commune", "delete_commune"):
+        urls[f"api.places.{name}"] = f"/api/v1/communes/{commune}"
+    for name in ("replace_site", "update_site", "delete_site"):
+        urls[f"api.site_edit.{name}"] = f"/api/v1/sites/{hd}"
+    for name in ("get_device", "replace_device", "update_device", "delete_device"):
+        urls[f"api.devices.{name}"] = f"/api/v1/devices/{cam}"
+    for name in ("get_camera", "put_camera_view", "update_camera", "delete_camera"):
+        urls[f"api.devices.{name}"] = f"/api/v1/devices/{cam}/camera"
+    for name in ("get_credentials", "put_credentials", "delete_credentials"):
+        urls[f"api.devices.{name}"] = f"/api/v1/devices/{cam}/credentials"
+    for name in ("list_interfaces", "create_interface_view"):
+        urls[f"api.network.{name}"] = f"/api/v1/devices/{cam}/interfaces"
+    for name in ("get_interface", "update_interface", "delete_interface_view"):
+        urls[f"api.network.{name}"] = "/api/v1/interfaces/1"  # none yet: the gate answers before the 404
+    for name in ("list_cables", "create_cable_view"):
+        urls[f"api.network.{name}"] = "/api/v1/cables"
+    for name in ("get_cable", "delete_cable_view"):
+        urls[f"api.network.{name}"] = "/api/v1/cables/1"
+    return urls
 
 
 def _json_body(world: World, endpoint: str) -> Any:
@@ -185,6 +415,47 @@ def _json_body(world: World, endpoint: str) -> Any:
         return [{"device_id": world.camera_id, "kind": "stream", "health": "problem", "reason": "main: black"}]
     if endpoint == "plans.create_plan":
         return _plan_input()
+    if endpoint == "accounts.create_token":
+        return {"role": "worker", "label": "role test", "expires_at": None}
+    if endpoint == "accounts.create_user_view":
+        return {"username": "role-test", "password": "role-test-password", "role": "viewer"}
+    if endpoint == "accounts.update_user":
+        return {"role": "editor"}
+    if endpoint == "workflow.dismiss_finding":
+        return {"reason": "policy test"}
+    if endpoint in ("workflow.apply_finding", "workflow.decide_candidate", "workflow.apply_survey"):
+        return {}
+    if endpoint == "contacts.create_contact":
+        return {"site_id": world.site_ids[HD], "name": "Chị Hoa", "phone": "0912000111"}
+    if endpoint == "contacts.update_contact":
+        return {"quiet_hours": "22:00-06:00"}
+    if endpoint == "alerts.create_contact":
+        return {"name": "Anh Tuấn", "phone": "+84912345678"}
+    api_bodies = {
+        "api.places.create_region": {"name": "Vùng thử"}, "api.places.replace_region": {"name": "Vùng đổi"},
+        "api.places.update_region": {"name": "Vùng đổi"}, "api.places.create_commune": None,
+        "api.places.replace_commune": {"name": "Xã đổi"}, "api.places.update_commune": {"name": "Xã đổi"},
+        "api.site_edit.replace_site": {"address": "Đổi"}, "api.site_edit.update_site": {"address": "Đổi"},
+        "api.devices.replace_device": {"notes": "đổi"}, "api.devices.update_device": {"notes": "đổi"},
+        "api.devices.put_camera_view": {"height_m": 4.5}, "api.devices.update_camera": {"height_m": 4.5},
+        "api.devices.put_credentials": {"username": "admin", "password": "policy-test-password"},
+        "api.network.create_interface_view": {"name": "eth0"}, "api.network.update_interface": {"uplink": True},
+        "api.network.create_cable_view": {"a_interface_id": 1, "b_interface_id": 2},
+    }
+    if endpoint in ("api.places.create_commune", "api.site_edit.create_site", "api.devices.create_device"):
+        from sitescout.inventory.models import Site
+
+        with world.database.session() as session:
+            site = session.get(Site, world.site_ids[HD])
+            commune, region = site.commune_id, site.commune.region_id
+        return {"api.places.create_commune": {"name": "Xã thử", "region_id": region},
+                "api.site_edit.create_site": {"name": "Thôn thử", "commune_id": commune},
+                "api.devices.create_device": {"name": "Thiết bị thử", "site_id": world.site_ids[HD]}}[endpoint]
+    if endpoint in api_bodies:
+        return api_bodies[endpoint]
+    if endpoint == "alerts.post_alerts":
+        return {"version": "4", "status": "firing", "groupKey": "{}:{site=\"x\"}", "alerts": [
+            {"status": "firing", "fingerprint": "f1", "startsAt": "2026-12-06T00:00:00Z", "labels": {"site": HD}}]}
     return None
 
 
@@ -209,10 +480,18 @@ def _call(world: World, endpoint: str, method: str, identity: str) -> Any:
     url = _url(world, endpoint)
     if method == "GET":
         return client.get(url, headers=headers)
+    if method == "DELETE":
+        return client.delete(url, headers=headers)
+    if method == "PATCH":
+        return client.patch(url, json=_json_body(world, endpoint), headers={**headers, "If-Match": "*"})
+    if method == "PUT":
+        return client.put(url, json=_json_body(world, endpoint), headers={**headers, "If-Match": "*"})
     body = _json_body(world, endpoint)
     if body is not None:
         return client.post(url, json=body, headers=headers)
-    data = {"csrf_token": _csrf(client, "/login"), "site_id": str(world.site_ids[HD])}
+    data = {"csrf_token": csrf_token(client, "/login"), "site_id": str(world.site_ids[HD])}
+    if endpoint.startswith("admin."):
+        data.update(username="form-test", password="form-test-password", role="editor", label="form test")
     if endpoint == "auth.login":
         data.update(username="viewer", password="viewer-password")
     return client.post(url, data=data, headers=headers)
@@ -334,7 +613,8 @@ def test_every_form_on_every_page_carries_a_csrf_token(world: World) -> None:
     client = world.app.test_client()
     pages = ["/login"]
     assert login(client, "admin", "admin-password").status_code == 302
-    pages += ["/map", "/sites", f"/sites/{world.site_ids[HD]}", f"/sites/{world.site_ids[FROZEN_SITE]}"]
+    pages += ["/map", "/sites", f"/sites/{world.site_ids[HD]}", f"/sites/{world.site_ids[FROZEN_SITE]}",
+              "/admin/users", "/admin/tokens"]
     forms = 0
     for page in pages:
         html = client.get(page).text
@@ -352,7 +632,7 @@ def test_every_form_on_every_page_carries_a_csrf_token(world: World) -> None:
 def test_every_cookie_is_httponly_samesite_and_secure(world: World) -> None:
     client = world.app.test_client()
     headers = [client.get("/login").headers.getlist("Set-Cookie")]  # the anonymous session (its CSRF token)
-    token = _csrf(client)
+    token = csrf_token(client)
     headers.append(client.post("/login", data={"username": "viewer", "password": "viewer-password",
                                                "csrf_token": token}).headers.getlist("Set-Cookie"))
     headers.append(client.get("/lang/en?next=/map").headers.getlist("Set-Cookie"))
@@ -372,7 +652,7 @@ def test_login_gives_a_fresh_session_and_logout_ends_it(world: World) -> None:
     login(client, "viewer", "viewer-password")
     after = client.get_cookie("sitescout_session").value
     assert before != after
-    token = _csrf(client, "/map")
+    token = csrf_token(client, "/map")
     assert client.post("/logout", data={"csrf_token": token}).status_code == 302
     assert client.get("/map").status_code == 302
 
@@ -388,7 +668,7 @@ def test_a_session_follows_the_user_row_role_change_password_change_removal(worl
     with world.database.session() as session:
         session.query(User).filter_by(username="editor").one().role = "viewer"
     before = fingerprint(world.path)
-    assert editor.post(url, data={"csrf_token": _csrf(editor, "/map")}).status_code == 403
+    assert editor.post(url, data={"csrf_token": csrf_token(editor, "/map")}).status_code == 403
     assert fingerprint(world.path) == before
     # A new password ends the sessions made with the old one.
     viewer = world.app.test_client()
@@ -419,7 +699,8 @@ def _html_answers(world: World) -> Iterator[tuple[str, Any]]:
         yield path, client.get(path)
     viewer = world.app.test_client()
     login(viewer, "viewer", "viewer-password")
-    yield "403 page", viewer.post(_url(world, "sites.decide_candidate"), data={"csrf_token": _csrf(viewer, "/map")})
+    yield "403 page", viewer.post(_url(world, "sites.decide_candidate"),
+                                  data={"csrf_token": csrf_token(viewer, "/map")})
 
 
 def test_every_answer_has_a_csp_and_html_pages_allow_no_inline_script(world: World) -> None:
@@ -547,30 +828,6 @@ print(json.dumps(results))
 '''
 
 
-def _b64_needles(secret: bytes) -> set[str]:
-    """Return the base64 forms of `secret` at each of the three byte alignments (inside any larger blob)."""
-    import base64
-
-    needles = set()
-    for pad in range(3):
-        encoded = base64.b64encode(b"\0" * pad + secret).decode().rstrip("=")
-        start = 4 if pad else 0
-        end = len(encoded) - (len(encoded) % 4 or 4) if (pad + len(secret)) % 3 else len(encoded)
-        needles.add(encoded[start:end])
-    return {n for n in needles if len(n) >= 12}
-
-
-def secret_forms(password: str, username: str = "admin") -> dict[str, bytes]:
-    """Return every form in which a leaked password would show: plain, URL-encoded, base64, Basic auth."""
-    from urllib.parse import quote, quote_plus
-
-    forms = {"plain": password, "url": quote(password, safe=""), "url+": quote_plus(password),
-             "url-path": quote(password)}
-    for i, needle in enumerate(sorted(_b64_needles(password.encode()) | _b64_needles(f"{username}:{password}".encode()))):
-        forms[f"base64-{i}"] = needle
-    return {k: v.encode() for k, v in forms.items()}
-
-
 def test_secret_forms_find_a_password_in_any_encoding() -> None:
     import base64
     from urllib.parse import quote
@@ -634,8 +891,9 @@ def test_planted_password_is_in_no_output_of_survey_serve_and_worker(tmp_path: P
                 procs.append(lab.scanner.popen(
                     [py, "-m", "sitescout", "-vv", "serve", "--db", f"sqlite:///{server_db}", "--listen",
                      "127.0.0.1:0", "--data-dir", str(tmp_path / "data")], stdout=log, stderr=subprocess.STDOUT))
-            port = wait_for("serve to listen", lambda: re.findall(r"http://127\.0\.0\.1:(\d+)/map", serve_log.read_text()),
-                            60.0)
+            port = wait_for(
+                "serve to listen", lambda: re.findall(r"http://127\.0\.0\.1:(\d+)/map", serve_log.read_text()), 60.0
+            )
             web = f"http://127.0.0.1:{port[0]}"
             admin_file = (tmp_path / "data" / "admin-credentials.txt").read_text()
             admin_password = re.search(r"password = (\S+)", admin_file).group(1)
@@ -654,7 +912,10 @@ def test_planted_password_is_in_no_output_of_survey_serve_and_worker(tmp_path: P
                                        "--wait", "1"], timeout=180)
             assert verbose.returncode == 0, verbose.stderr
             assert "DEBUG" in verbose.stderr
-            outputs["survey -vv stdout"], outputs["survey -vv stderr"] = verbose.stdout.encode(), verbose.stderr.encode()
+            outputs["survey -vv stdout"], outputs["survey -vv stderr"] = (
+                verbose.stdout.encode(),
+                verbose.stderr.encode(),
+            )
             doc = json.loads((tmp_path / "survey.json").read_text())
             cameras = {h["ip"]: h for h in doc["hosts"] if h["kind"] == "camera"}
             assert {c.ip for c in lab.cameras} <= set(cameras)
@@ -669,6 +930,40 @@ def test_planted_password_is_in_no_output_of_survey_serve_and_worker(tmp_path: P
                     set_device_credential(session, device_id, "admin", password, key=key)
             with server.session() as session:
                 assert get_device_credential(session, device_ids[0], key=key).password == password
+
+            # 3b. The review's attack: host B on the lab network records every byte it receives, on the
+            # cameras' ONVIF port and on RTSP's.  (a) An editor's survey names B for a camera's ONVIF
+            # endpoint, XAddr, stream and snapshot; the candidate is accepted.  (b) A row from before the
+            # fix (written around the models' rules): a real camera's endpoint and one of its streams on B.
+            host_b = site.add_host("hostb", "198.51.100.77/24")
+            received = tmp_path / "host-b.bin"
+            received.touch()
+            onvif_port = lab.cameras[0].onvif_port
+            recorder = host_b.popen([py, str(Path(__file__).with_name("support.py")), host_b.ip, str(onvif_port),
+                                     "554", str(received)], stdout=subprocess.PIPE, text=True)
+            procs.append(recorder)
+            assert recorder.stdout is not None and recorder.stdout.readline().startswith("ready")
+            on_b = f"http://{host_b.ip}:{onvif_port}/onvif/device_service"
+            hostile = {"site": "thon lab", "started_at": "2026-12-01T08:00:00+00:00", "networks": [],
+                       "hosts": [{"ip": "198.51.100.250", "kind": "camera", "open_ports": [onvif_port],
+                                  "onvif": {"endpoint": on_b, "xaddrs": [on_b], "manufacturer": "Evil",
+                                            "profiles": [{"token": "p", "stream_uri": f"rtsp://{host_b.ip}/p",
+                                                          "snapshot_uri": f"http://{host_b.ip}/snap.jpg"}]},
+                                  "streams": [{"uri": f"rtsp://{host_b.ip}/p", "profile": "p", "up": True}]}]}
+            with server.session() as session:
+                result = store.ingest_survey(session, hostile)
+                (evil,) = [c for c in result.candidates if c.ip == "198.51.100.250"]
+                store.accept_candidate(session, evil.id)
+            assert {f.kind for f in result.findings} >= {"uri_rebased"}
+            with server.session() as session:
+                cam0 = next(d.id for d in store.list_devices(session) if d.ip == lab.cameras[0].ip)
+            with server.engine.begin() as conn:
+                conn.exec_driver_sql("UPDATE devices SET onvif_endpoint = ? WHERE id = ?", (on_b, cam0))
+                changed = conn.exec_driver_sql("UPDATE camera_details SET stream_uris = ? WHERE device_id = ?",
+                                               (json.dumps([f"rtsp://{host_b.ip}/hostile"]), cam0))
+                assert changed.rowcount == 1
+            with server.session() as session:
+                assert host_b.ip in json.dumps(store.prometheus_targets(session))  # the inventory hands B out
 
             # 4. The worker: targets from the server, the planted password in its credentials file.
             with open(worker_log, "w") as log:
@@ -707,9 +1002,13 @@ def test_planted_password_is_in_no_output_of_survey_serve_and_worker(tmp_path: P
             if stream:
                 from urllib.parse import quote
 
-                fetches.append(("worker probe stream",
-                                metrics_url.replace("/metrics", f"/probe?module=stream&target={quote(stream, safe='')}"),
-                                None))
+                fetches.append(
+                    (
+                        "worker probe stream",
+                        metrics_url.replace("/metrics", f"/probe?module=stream&target={quote(stream, safe='')}"),
+                        None,
+                    )
+                )
             (tmp_path / "pages").mkdir()
             spec = {"web": web, "out": str(tmp_path / "pages"), "admin_password": admin_password,
                     "tokens": {"viewer": viewer_token, "worker": worker_token}, "fetch": fetches}
@@ -727,6 +1026,9 @@ def test_planted_password_is_in_no_output_of_survey_serve_and_worker(tmp_path: P
                 stop_process_group(proc)
             lab.close()
     outputs["serve log"], outputs["worker log"] = serve_log.read_bytes(), worker_log.read_bytes()
+    outputs["host B received"] = received.read_bytes()
+    assert outputs["host B received"] == b"", outputs["host B received"][:2000]  # nothing at all went to B
+    assert b"is not the device's address" in outputs["worker log"]  # the worker re-based B's URIs
     assert b"DEBUG" in outputs["worker log"] and b"GET /sd/prometheus" in outputs["serve log"]
     for name in ("survey.json", "report.html"):
         outputs[name] = (tmp_path / name).read_bytes()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sitescout.probes.errors import MalformedError
-from sitescout.probes.soapxml import (
+from sitescout.probes.onvif.soapxml import (
     find_local,
     findall_local,
     iter_local,

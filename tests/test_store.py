@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from inventory_db import database, db_url, pg_server, sqlite_template  # noqa: F401
 
 from sitescout.inventory import store
 from sitescout.inventory.demo_data import VILLAGES, attach_addresses, seed_demo
@@ -21,7 +20,10 @@ def test_demo_commune_list_and_search(database) -> None:
         # The commune is "Xã Hướng Đạo (demo)": searching its name finds all of its sites.
         assert len(store.list_sites(s, query="huong dao")) == len(sites)
         assert [x.name for x in store.list_sites(s, query="tieu hoc")] == ["Trường Tiểu học Hướng Đạo"]
-        assert [x.name for x in store.list_sites(s, query="ĐỒNG BÙA")] == ["Ngã ba Đồng Bùa", "Nhà văn hóa Thôn Đồng Bùa"]
+        assert [x.name for x in store.list_sites(s, query="ĐỒNG BÙA")] == [
+            "Ngã ba Đồng Bùa",
+            "Nhà văn hóa Thôn Đồng Bùa",
+        ]
         assert store.list_sites(s, problems_only=True) == []
         assert store.get_site(s, 10**6) is None
         kinds = {d.kind for d in store.list_devices(s, site_id=seed.site_ids[0])}
@@ -115,6 +117,7 @@ def test_tokens_and_users(database) -> None:
     with pytest.raises(ValidationError, match="role: 'god' is not one of"):
         with database.session() as s:
             store.create_token(s, "god")
-    with pytest.raises(ValidationError, match="workers authenticate with a token"):
-        with database.session() as s:
-            store.create_user(s, "bot", "long enough", "worker")
+    for machine in ("worker", "alertmanager"):  # machines use tokens, never a login
+        with pytest.raises(ValidationError, match=f"{machine} is a machine's role, used with a token"):
+            with database.session() as s:
+                store.create_user(s, "bot", "long enough", machine)

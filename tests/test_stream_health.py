@@ -13,17 +13,13 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
+from support import free_port
 
 from sitescout.probes.credentials import Credential
-from sitescout.probes.stream_health import (
-    DEFAULT_STREAM,
-    MONITORING_STREAM,
-    StreamChecker,
-    StreamJob,
-    check_snapshot,
-    check_stream,
-    redact_uri,
-)
+from sitescout.probes.stream.check import StreamChecker, StreamJob, check_stream
+from sitescout.probes.stream.config import DEFAULT_STREAM, MONITORING_STREAM
+from sitescout.probes.stream.redact import redact_uri
+from sitescout.probes.stream.snapshot import check_snapshot
 
 SECRET = "s3cr3t p@ss/word"
 CREDS = Credential("admin", SECRET)
@@ -48,18 +44,12 @@ def rtsp() -> Iterator[object]:
     if not lab.gstreamer_available():
         pytest.skip("GStreamer RTSP server not available")
     mounts = {path: lab.StreamSpec(**spec) for path, (spec, _, _) in MOUNTS.items()}
-    server = lab.RtspServer("127.0.0.1", _free_port(), mounts)
+    server = lab.RtspServer("127.0.0.1", free_port(), mounts)
     server.start()
     try:
         yield server
     finally:
         server.stop()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +82,7 @@ def silent_server() -> Iterator[int]:
 
 
 def _refused_port() -> int:
-    port = _free_port()  # bound then closed: nothing listens there now
+    port = free_port()  # bound then closed: nothing listens there now
     return port
 
 
@@ -102,7 +92,7 @@ def _mjpeg_http(spec_kwargs: dict) -> tuple[object, str] | None:
         from sitescout.infra.lab.rtsp import StreamSpec
     except ImportError:
         return None
-    server = MjpegHttpServer("127.0.0.1", _free_port(), StreamSpec(**spec_kwargs))
+    server = MjpegHttpServer("127.0.0.1", free_port(), StreamSpec(**spec_kwargs))
     server.start()
     url = server.url() if callable(getattr(server, "url", None)) else server.url  # type: ignore[attr-defined]
     return server, str(url)
@@ -196,7 +186,9 @@ def test_budget_kills_a_check_that_would_outlive_it(silent_server: int) -> None:
 def test_credentials_never_leave_the_check(rtsp: object, silent_server: int, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="sitescout")
     good = rtsp.url("/h264")  # type: ignore[attr-defined]
-    embedded = good.replace("rtsp://", f"rtsp://admin:{SECRET.replace('@', '%40').replace('/', '%2F').replace(' ', '%20')}@")
+    embedded = good.replace(
+        "rtsp://", f"rtsp://admin:{SECRET.replace('@', '%40').replace('/', '%2F').replace(' ', '%20')}@"
+    )
     jobs = [
         StreamJob(good, 15, (320, 240), CREDS, "good"),
         StreamJob(embedded, 15, (320, 240), None, "embedded"),

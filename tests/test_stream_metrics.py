@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sitescout.probes import stream_metrics as sm
-from sitescout.probes.stream_health import DEFAULT_STREAM, StreamConfig
+from sitescout.probes.stream import metrics as sm
+from sitescout.probes.stream.config import DEFAULT_STREAM, StreamConfig
 
 RNG = np.random.default_rng(7)
 

@@ -191,7 +191,7 @@ def test_each_hostile_mode_alone(mode: str | None) -> None:
 def test_dripping_snapshot_ends_within_its_timeout() -> None:
     """Each read of a dripping snapshot is quick; the whole fetch must still end at timeout_s (edfb4c3)."""
     from sitescout.infra.lab.camera import CameraServer
-    from sitescout.probes.stream_health import check_snapshot
+    from sitescout.probes.stream.snapshot import check_snapshot
 
     ip = f"127.0.9.{random.randint(2, 250)}"
     with socket.socket() as probe:

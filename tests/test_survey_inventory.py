@@ -64,15 +64,14 @@ def test_survey_stored_in_the_inventory_once(lab: SurveyLab, tmp_path: Path) -> 
     assert ips == {c.ip for c in lab.cameras} | {p.host.ip for p in lab.plain_hosts}
 
 
-def test_unknown_site_fails_with_a_clear_error_and_keeps_the_document(lab: SurveyLab, tmp_path: Path) -> None:
+def test_unknown_site_is_refused_before_the_survey_starts(lab: SurveyLab, tmp_path: Path) -> None:
     url = _seeded_db(tmp_path)
-    result = lab.scanner.run([sys.executable, "-m", "sitescout", "survey", "--site", "Nowhere", "--network",
+    result = lab.scanner.run([sys.executable, "-m", "sitescout", "survey", "--site", "Thon Lob", "--network",
                               "198.51.100.0/24", "--db", url, "--no-streams"], cwd=str(tmp_path), timeout=120)
-    assert result.returncode == 1
-    last = result.stderr.strip().splitlines()[-1]
-    assert "no site named 'Nowhere'" in last and "the survey is kept in" in last
-    kept = Path(last.rsplit("the survey is kept in ", 1)[1])
-    assert json.loads(kept.read_text())["site"] == "Nowhere"
+    assert result.returncode == 2
+    (line,) = [line for line in result.stderr.splitlines() if line.strip()]
+    assert "--site 'Thon Lob' matches no site; closest: Thôn Lab (Hướng Đạo, id 1)" in line
+    assert not list(tmp_path.glob("survey-*.json"))  # no survey was made, so none had to be kept
 
 
 def test_push_without_token_is_a_usage_error(lab: SurveyLab) -> None:

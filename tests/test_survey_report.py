@@ -40,7 +40,8 @@ def test_findings_name_skew_auth_unknown_and_errors() -> None:
     assert ("198.51.100.10", "warning", "camera clock is off by +3.0 days") in found
     assert ("198.51.100.12", "warning", "camera needs credentials and none were given") in found
     assert ("198.51.100.11", "info", "unknown device (no vendor, no open ports)") in found
-    assert ("198.51.100.12", "warning", "onvif: timeout: no answer within 20 s") in found
+    # the stored error "onvif: timeout: no answer within 20 s", rendered from its kind (inventory/findings.py)
+    assert ("198.51.100.12", "warning", "ONVIF: no answer in time") in found
     assert not any(h == "198.51.100.12" and "clock" in t for h, _, t in found)
 
 

@@ -60,7 +60,7 @@ def test_every_distinct_stream_checked_once(lab_and_doc: tuple[SurveyLab, dict, 
 def test_healthy_stream_measured_against_its_profile(lab_and_doc: tuple[SurveyLab, dict, str]) -> None:
     lab, doc, _ = lab_and_doc
     (stream,) = _streams(doc, lab.cameras[0].ip)  # protected camera: credentials used at open time
-    assert stream["up"] and stream["problems"] == [], stream
+    assert stream["up"] and stream["problems"] == [], stream["error"]
     assert (stream["width"], stream["height"]) == (stream["expected_width"], stream["expected_height"])
     assert stream["fps"] == pytest.approx(stream["expected_fps"], rel=0.15)
     assert stream["bitrate_kbps"] > 50 and stream["sharpness"] > 100

@@ -11,13 +11,13 @@ import pytest
 
 from sitescout.infra.lab.netns import LabHost, LabSite
 from sitescout.infra.lab.pytest_plugin import requires_netns
-from sitescout.probes.sweep import SweepHit, sweep
+from sitescout.probes.net.sweep import SweepHit, sweep
 
 A, B = "198.51.100.0/24", "203.0.113.0/24"
 
 
 def _run_sweep(scanner: LabHost, *args: str, user: str | None = None) -> tuple[list[dict], str]:
-    argv = [sys.executable, "-m", "sitescout.probes.sweep", "-v", *args]
+    argv = [sys.executable, "-m", "sitescout.probes.net.sweep", "-v", *args]
     if user:
         argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *argv]
     cp = scanner.run(argv, timeout=60)

@@ -8,19 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from sitescout.probes.targets import (
-    DEFAULT_LINK,
-    DEFAULT_ONVIF_SETTINGS,
-    DEFAULT_STREAM_SETTINGS,
-    LinkSettings,
-    StreamTarget,
-    Target,
-    TargetsError,
-    in_shard,
-    load_targets,
-    parse_shard,
-    parse_targets,
-)
+from sitescout.probes.worker.kinds.link import DEFAULT_LINK, LinkSettings
+from sitescout.probes.worker.kinds.onvif import DEFAULT_ONVIF_SETTINGS
+from sitescout.probes.worker.kinds.stream import DEFAULT_STREAM_SETTINGS
+from sitescout.probes.worker.records import StreamTarget, Target, TargetsError, in_shard, parse_shard
+from sitescout.probes.worker.targets import load_targets, parse_targets
 
 DATA = Path(__file__).parent / "testdata" / "targets"
 
@@ -31,7 +23,7 @@ INVALID = {
     "unknown_top_key": "2: top level: unknown key 'tragets' (expected: defaults, targets, sites)",
     "missing_targets": "1: top level: missing key 'targets'",
     "targets_not_list": "1: targets: must be a list, not a mapping",
-    "unknown_kind_section": "2: defaults: unknown key 'ping' (expected: link, stream, onvif)",
+    "unknown_kind_section": "2: defaults: unknown key 'ping' (expected: link, stream, onvif, snmp)",
     "unknown_setting": "4: defaults.link: unknown key 'intervl' "
                        "(expected: interval_s, count, echo_interval_s, timeout_s, concurrency)",
     "setting_wrong_type": "3: defaults.link.count: must be an integer, not a string",
@@ -42,9 +34,9 @@ INVALID = {
     "target_not_mapping": "2: targets[1]: must be a mapping, not a string",
     "target_missing_device": "2: targets[1]: missing key 'device'",
     "target_unknown_key": "5: targets[1]: unknown key 'password' "
-                          "(expected: site, device, ip, kind, onvif, tcp_port, streams)",
+                          "(expected: site, device, ip, kind, onvif, tcp_port, streams, snmp)",
     "bad_ip": "4: targets[1].ip: '198.51.100.300' is not an IPv4 or IPv6 address",
-    "bad_device_kind": "5: targets[1].kind: must be one of camera, host, not 'cam'",
+    "bad_device_kind": "5: targets[1].kind: must be one of camera, host, switch, router, not 'cam'",
     "empty_site": "2: targets[1].site: must not be empty",
     "bad_tcp_port": "5: targets[1].tcp_port: must be between 1 and 65535, not 70000",
     "bad_onvif_url": "5: targets[1].onvif: must be a URL with scheme http, https, not 'ftp://198.51.100.10/onvif'",
@@ -58,6 +50,9 @@ INVALID = {
     "duplicate_device": "4: targets[3]: duplicate device 'b' in site 'a' (first at line 2)",
     "duplicate_key": "5: duplicate key 'ip' (first at line 4)",
     "not_utf8": "2: not UTF-8 text",
+    "snmp_bad_port": "6: targets[1].snmp.port: must be between 1 and 65535, not 0",
+    "snmp_unknown_key": "6: targets[1].snmp: unknown key 'community' (expected: port, uplinks, camera_ports)",
+    "snmp_timeout_below_request": "2: defaults.snmp: timeout_s (2) must be at least request_timeout_s + 1.5 (2.5)",
 }
 
 
@@ -142,7 +137,8 @@ def test_check_config_exit_status_and_message() -> None:
 
 
 def test_sites_give_coordinates_and_are_checked() -> None:
-    from sitescout.probes.targets import SiteInfo, TargetsError, parse_targets
+    from sitescout.probes.worker.records import SiteInfo, TargetsError
+    from sitescout.probes.worker.targets import parse_targets
 
     config = parse_targets(
         'sites:\n  "Thôn Đồng Bùa": {latitude: 21.7312, longitude: 105.3128}\n'
@@ -154,3 +150,10 @@ def test_sites_give_coordinates_and_are_checked() -> None:
     with pytest.raises(TargetsError) as err:
         parse_targets('sites:\n  "X": {latitude: 1}\ntargets: []\n', "t.yml")
     assert "longitude" in str(err.value) and str(err.value).startswith("t.yml:2:")
+
+
+def test_payload_size_is_not_a_targets_file_key() -> None:
+    # LinkSettings is shared with the survey (probes/net/link_quality.py); its payload_size stays out of the file.
+    with pytest.raises(TargetsError) as err:
+        parse_targets("defaults:\n  link: {payload_size: 100}\ntargets: []\n", "t.yml")
+    assert "payload_size" in str(err.value)

@@ -6,53 +6,17 @@ import re
 import sqlite3
 import stat
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
-import pytest
-from web_seed import FROZEN_SITE, HD, frozen_survey, seed_commune
+from support import bearer, csrf_token, login
+from web_seed import FROZEN_SITE, HD, frozen_survey
 
 from sitescout.inventory import store
-from sitescout.inventory.db import open_database
 from sitescout.web import create_app
 from sitescout.web.bootstrap import ensure_admin
 
-
-@pytest.fixture()
-def database(tmp_path):
-    db = open_database(f"sqlite:///{tmp_path / 'inventory.sqlite3'}")
-    yield db
-    db.close()
-
-
-@pytest.fixture()
-def site_ids(database):
-    return seed_commune(database)
-
-
-@pytest.fixture()
-def app(database, site_ids, tmp_path):
-    return create_app({"DATABASE": database, "TESTING": True, "SECRET_KEY": "test-key-" + "x" * 32})
-
-
-@pytest.fixture()
-def tokens(database):
-    with database.session() as session:
-        return {role: store.create_token(session, role) for role in ("admin", "editor", "viewer", "worker")}
-
-
-def _csrf(client, path="/login"):
-    page = client.get(path)
-    return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-
-
-def login(client, user="viewer", password=None):
-    token = _csrf(client)
-    return client.post("/login", data={"username": user, "password": password or f"{user}-password",
-                                       "csrf_token": token})
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
+DATABASE_BACKENDS = ("sqlite",)  # the web app is tested on SQLite; the inventory tests cover PostgreSQL
 
 
 def test_pages_need_login_and_login_sets_a_hardened_cookie(app):
@@ -175,7 +139,7 @@ def test_worker_posts_observations_and_sd_lists_targets(app, database, site_ids,
     hd = next(g for g in groups if g["labels"]["site"] == HD and g["labels"]["kind"] == "camera")
     device_id = int(hd["labels"]["__meta_sitescout_device_id"])
     obs = [{"device_id": device_id, "kind": "stream", "health": "problem", "reason": "main: black",
-            "observed_at": "2026-03-02T00:00:00+00:00", "values": {"fps": 0.0}}]
+            "observed_at": datetime.now(timezone.utc).isoformat(), "values": {"fps": 0.0}}]
     response = client.post("/api/v1/observations", json=obs, headers=bearer(tokens["worker"]))
     assert response.status_code == 201 and response.get_json() == {"recorded": 1}
     bad = client.post("/api/v1/observations", json=[{"device_id": 10**6, "kind": "x"}],
@@ -210,7 +174,7 @@ def test_site_page_shows_devices_health_snapshot_and_history(app, site_ids):
     client.set_cookie("sitescout_lang", "vi")
     login(client)
     page = client.get(f"/sites/{site_ids[FROZEN_SITE]}").text
-    assert FROZEN_SITE in page and "Sự cố" in page and "main: frozen" in page
+    assert FROZEN_SITE in page and "Sự cố" in page and "hình bị đứng (main) từ 15:01" in page
     snap = re.search(r'src="(/snapshots/\d+\.jpg)"', page)
     assert snap and client.get(snap.group(1)).data[:2] == b"\xff\xd8"
     other = client.get(f"/sites/{site_ids[HD]}").text
@@ -223,7 +187,8 @@ def test_report_html_and_pdf(app, site_ids):
     login(client)
     response = client.get(f"/sites/{site_ids[FROZEN_SITE]}/report")
     assert response.status_code == 200
-    assert "frozen picture" in response.text and "data:image/jpeg;base64," in response.text
+    # The default language is Vietnamese: the report says so too (a survey made in English).
+    assert "hình bị đứng" in response.text and "data:image/jpeg;base64," in response.text
     csp = response.headers["Content-Security-Policy"]
     assert "style-src 'self' 'sha256-" in csp and "script-src 'none'" in csp
     pdf = client.get(f"/sites/{site_ids[FROZEN_SITE]}/report.pdf")
@@ -243,14 +208,14 @@ def test_editor_accepts_candidate_viewer_cannot(app, database, site_ids, tokens)
     with database.session() as session:
         candidate = store.get_site(session, site_ids[HD]).candidates[0]
     login(client, "viewer")
-    token = _csrf(client, f"/sites/{site_ids[HD]}")
+    token = csrf_token(client, f"/sites/{site_ids[HD]}")
     url = f"/candidates/{candidate.id}/accept"
     assert client.post(url, data={"csrf_token": token}).status_code == 403
     editor = app.test_client()
     login(editor, "editor")
     page = editor.get(f"/sites/{site_ids[HD]}").text
     assert url in page
-    token = _csrf(editor, f"/sites/{site_ids[HD]}")
+    token = csrf_token(editor, f"/sites/{site_ids[HD]}")
     assert editor.post(url, data={"csrf_token": token, "site_id": site_ids[HD]}).status_code == 302
     with database.session() as session:
         assert not store.get_site(session, site_ids[HD]).candidates
@@ -370,7 +335,7 @@ def test_no_free_database_connection_is_a_503_with_retry_after(tmp_path, tokens)
         held.close()
         engine.dispose()
     assert response.status_code == 503 and response.headers["Retry-After"] == "5"
-    assert "busy" in response.get_json()["error"]
+    assert response.get_json()["code"] == "unavailable" and "bận" in response.get_json()["error"]  # default: vi
 
 
 def test_sd_answer_is_built_once_for_many_pollers_kept_across_observations_and_dropped_on_writes(
@@ -386,10 +351,10 @@ def test_sd_answer_is_built_once_for_many_pollers_kept_across_observations_and_d
     builds = []
     real = store.prometheus_targets_json
 
-    def counted(session):
+    def counted(session, **parts):
         builds.append(threading.get_ident())
         time.sleep(0.3)  # a slow build, so the other pollers arrive while it runs
-        return real(session)
+        return real(session, **parts)
 
     monkeypatch.setattr(store, "prometheus_targets_json", counted)
     worker = bearer(tokens["worker"])

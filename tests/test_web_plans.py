@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_web_app import app, bearer, database, login, site_ids, tokens  # noqa: F401
+from support import bearer, login
 from web_seed import FROZEN_SITE, HD
 
 from sitescout.inventory import store
+
+DATABASE_BACKENDS = ("sqlite",)  # the web app is tested on SQLite; the inventory tests cover PostgreSQL
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"
 
@@ -104,3 +106,39 @@ def test_site_page_lists_plans_with_a_map_link(app, tokens, site_ids) -> None:
     assert "Phương án bố trí camera" in page.text and "Hai camera" in page.text
     assert f'href="/map?plan={plan_id}"' in page.text
     assert "Phương án" not in client.get(f"/sites/{site_ids[FROZEN_SITE]}").text
+
+
+def _moved(doc: Any, dlat: float) -> Any:
+    """Return the plan input with every latitude moved by `dlat` degrees (positions typed for another place)."""
+    if isinstance(doc, dict):
+        return {k: (v + dlat if k == "lat" else _moved(v, dlat)) if k != "coordinates" else _moved_coords(v, dlat)
+                for k, v in doc.items()}
+    return [_moved(v, dlat) for v in doc] if isinstance(doc, list) else doc
+
+
+def _moved_coords(coords: Any, dlat: float) -> Any:
+    if coords and isinstance(coords[0], (int, float)):
+        return [coords[0], coords[1] + dlat, *coords[2:]]
+    return [_moved_coords(c, dlat) for c in coords]
+
+
+@pytest.mark.parametrize("lang, words", [("en", "km from the site"), ("vi", "Phương án nằm cách điểm")])
+def test_a_plan_kilometres_from_its_site_is_refused(app, tokens, site_ids, lang, words) -> None:
+    """The sample village moved 0.1° north (11 km) is not saved for the site: a 400 naming the site field."""
+    client = app.test_client()
+    site_id = site_ids[HD]
+    before = client.get(f"/api/v1/sites/{site_id}/plans", headers=bearer(tokens["viewer"])).get_json()["plans"]
+    response = client.post(f"/api/v1/sites/{site_id}/plans?k=2&time_limit_s=0.5", json=_moved(sample_input(), 0.1),
+                           headers={**bearer(tokens["editor"]), "Accept-Language": lang})
+    assert response.status_code == 400, response.text
+    body = response.get_json()
+    assert set(body["errors"]) == {"site"} and words in body["errors"]["site"], body
+    import re
+
+    text = body["errors"]["site"]
+    distances = [float(n.replace(",", ".")) for n in re.findall(r"(\d+[.,]\d) km", text)]
+    # 0.1° of latitude is 11.1 km; the village lies 0.5 to 1.3 km from the site before the move.
+    assert HD in text and len(distances) == 1 and 10.0 < distances[0] < 12.5, text
+    assert "5 km" in text
+    after = client.get(f"/api/v1/sites/{site_id}/plans", headers=bearer(tokens["viewer"])).get_json()["plans"]
+    assert after == before  # nothing saved, no planned devices

@@ -24,8 +24,8 @@ from sitescout.infra.lab.netns import LabHost, LabSite
 from sitescout.infra.lab.personas import load_persona
 from sitescout.infra.lab.rtsp import gstreamer_available
 from sitescout.infra.lab.scenario import SCANNER_IP, SurveyLab, build_survey_lab
-from sitescout.probes.exporter import serve_in_background
-from sitescout.probes.worker import FileTargetSource, Worker
+from sitescout.probes.worker.exporter import serve_in_background
+from sitescout.probes.worker.scheduler import FileTargetSource, Worker
 
 PY = sys.executable
 PORT = 9110
@@ -256,7 +256,7 @@ def test_two_shards_probe_every_target_exactly_once(lab_site: LabSite, tmp_path:
 
 
 def _samples_of(worker: Worker) -> Samples:
-    from sitescout.probes.exporter import SitescoutCollector
+    from sitescout.probes.worker.exporter import SitescoutCollector
 
     return _parse(SitescoutCollector(worker.store).render().decode())
 

@@ -20,12 +20,9 @@ from pathlib import Path
 import pytest
 
 from sitescout.probes.errors import MalformedError
-from sitescout.probes.soapxml import find_local, parse_xml, text_local
-from sitescout.probes.wsdiscovery import (
-    DiscoveryCollector,
+from sitescout.probes.onvif.soapxml import find_local, parse_xml, text_local
+from sitescout.probes.onvif.wsd_messages import (
     WSD_PORT,
-    async_discover,
-    async_discover_report,
     build_probe,
     normalize_endpoint,
     normalize_mac,
@@ -33,6 +30,7 @@ from sitescout.probes.wsdiscovery import (
     scope_value,
     scope_values,
 )
+from sitescout.probes.onvif.wsdiscovery import DiscoveryCollector, async_discover, async_discover_report
 
 CAPTURES = Path(__file__).resolve().parents[1] / "infra" / "lab" / "captures" / "probematch"
 
@@ -149,18 +147,37 @@ def test_scope_helpers() -> None:
 
 
 def test_normalize_endpoint() -> None:
-    assert normalize_endpoint(" urn:uuid:{ABC12345-0000-1111-2222-333344445555} ") == "urn:uuid:abc12345-0000-1111-2222-333344445555"
-    assert normalize_endpoint("uuid:ABC12345-0000-1111-2222-333344445555") == "urn:uuid:abc12345-0000-1111-2222-333344445555"
-    assert normalize_endpoint("{abc12345-0000-1111-2222-333344445555}") == "urn:uuid:abc12345-0000-1111-2222-333344445555"
-    assert normalize_endpoint("uuid:2419d68a-2dd2-21b2-a205-78A5DD0F95XX") == "urn:uuid:2419d68a-2dd2-21b2-a205-78a5dd0f95xx"
+    assert (
+        normalize_endpoint(" urn:uuid:{ABC12345-0000-1111-2222-333344445555} ")
+        == "urn:uuid:abc12345-0000-1111-2222-333344445555"
+    )
+    assert (
+        normalize_endpoint("uuid:ABC12345-0000-1111-2222-333344445555")
+        == "urn:uuid:abc12345-0000-1111-2222-333344445555"
+    )
+    assert (
+        normalize_endpoint("{abc12345-0000-1111-2222-333344445555}") == "urn:uuid:abc12345-0000-1111-2222-333344445555"
+    )
+    assert (
+        normalize_endpoint("uuid:2419d68a-2dd2-21b2-a205-78A5DD0F95XX")
+        == "urn:uuid:2419d68a-2dd2-21b2-a205-78a5dd0f95xx"
+    )
 
 
 def test_malformed_and_non_reply_datagrams() -> None:
-    for junk in (b"", b"hello", b"<x/>", b"<Envelope><Header/></Envelope>", b"<Envelope><Body><Other/></Body></Envelope>",
-                 _capture("amcrest_ip2m841b_camprobe.xml")[:300]):
+    for junk in (
+        b"",
+        b"hello",
+        b"<x/>",
+        b"<Envelope><Header/></Envelope>",
+        b"<Envelope><Body><Other/></Body></Envelope>",
+        _capture("amcrest_ip2m841b_camprobe.xml")[:300],
+    ):
         with pytest.raises(MalformedError):
             parse_probe_matches(junk, "198.51.100.1")
-    no_address = _capture("amcrest_ip2m841b_camprobe.xml").replace(b"<a:Address>uuid:8eceb0ca-564e-4436-bec5-e63ea243c529</a:Address>", b"")
+    no_address = _capture("amcrest_ip2m841b_camprobe.xml").replace(
+        b"<a:Address>uuid:8eceb0ca-564e-4436-bec5-e63ea243c529</a:Address>", b""
+    )
     with pytest.raises(MalformedError, match="EndpointReference"):
         parse_probe_matches(no_address, "198.51.100.1")
     # Replies without the ProbeMatches wrapper, or with the matches flattened into it, still count.
@@ -210,7 +227,9 @@ def test_merge_by_mac_then_serial() -> None:
     hik = _capture("hikvision_dfi6256te_kerberos.xml")
     c.add_datagram(hik, "198.51.100.8")
     # Same camera after a reboot with a new endpoint UUID: same MAC scope.
-    c.add_datagram(hik.replace(b"cea94000-fb96", b"deadbeef-fb96").replace(b"192.168.12.123", b"192.168.12.124"), "198.51.100.9")
+    c.add_datagram(
+        hik.replace(b"cea94000-fb96", b"deadbeef-fb96").replace(b"192.168.12.123", b"192.168.12.124"), "198.51.100.9"
+    )
     serial_a = _capture("amcrest_ip2m841b_camprobe.xml").replace(
         b"onvif://www.onvif.org/Profile/Streaming", b"onvif://www.onvif.org/serial/SN123")
     c.add_datagram(serial_a, "198.51.100.10")
@@ -220,7 +239,9 @@ def test_merge_by_mac_then_serial() -> None:
     hik_dev, amcrest = devices
     assert hik_dev.mac == "68:6d:bc:5c:b1:5d" and hik_dev.aliases == ["urn:uuid:deadbeef-fb96-11b3-8260-686dbc5cb15d"]
     assert hik_dev.xaddrs == ["http://192.168.12.123/onvif/device_service", "http://192.168.12.124/onvif/device_service"]
-    assert amcrest.serial == "SN123" and amcrest.source_ips == ["198.51.100.10", "198.51.100.11"] and amcrest.replies == 2
+    assert (
+        amcrest.serial == "SN123" and amcrest.source_ips == ["198.51.100.10", "198.51.100.11"] and amcrest.replies == 2
+    )
 
 
 def test_relates_to_mismatch_recorded_not_dropped() -> None:
@@ -234,8 +255,13 @@ def test_relates_to_mismatch_recorded_not_dropped() -> None:
 
 def _flood_replies(count: int, ip: str, relates_to: str = "uuid:x") -> list[bytes]:
     template = _capture("amcrest_ip2m841b_camprobe.xml").replace(b"192.168.1.235", ip.encode())
-    template = template.replace(b"<a:RelatesTo>uuid:Device</a:RelatesTo>", f"<a:RelatesTo>{relates_to}</a:RelatesTo>".encode())
-    return [template.replace(b"8eceb0ca-564e-4436-bec5-e63ea243c529", f"8eceb0ca-564e-4436-bec5-{i:012x}".encode()) for i in range(count)]
+    template = template.replace(
+        b"<a:RelatesTo>uuid:Device</a:RelatesTo>", f"<a:RelatesTo>{relates_to}</a:RelatesTo>".encode()
+    )
+    return [
+        template.replace(b"8eceb0ca-564e-4436-bec5-e63ea243c529", f"8eceb0ca-564e-4436-bec5-{i:012x}".encode())
+        for i in range(count)
+    ]
 
 
 def test_collector_flood_is_bounded_in_memory_and_time() -> None:
@@ -298,7 +324,7 @@ class Responder:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> "Responder":
+    def __enter__(self) -> Responder:
         self._thread.start()
         return self
 
@@ -364,7 +390,9 @@ def test_echoed_message_id_is_accepted() -> None:
         data = _capture("amcrest_ip2m841b_camprobe.xml").replace(b"192.168.1.235", ip.encode())
         data = data.replace(b"<a:MessageID>uuid:8eceb0ca-564e-4436-bec5-e63ea243c529</a:MessageID>",
                             f"<a:MessageID>{message_id}</a:MessageID>".encode())
-        return [data.replace(b"<a:RelatesTo>uuid:Device</a:RelatesTo>", f"<a:RelatesTo>{message_id}</a:RelatesTo>".encode())]
+        return [
+            data.replace(b"<a:RelatesTo>uuid:Device</a:RelatesTo>", f"<a:RelatesTo>{message_id}</a:RelatesTo>".encode())
+        ]
 
     with Responder(ip, echo):
         devices = asyncio.run(async_discover(unicast_targets=[ip], wait_s=0.6, multicast=False, repeats=1))
@@ -436,7 +464,9 @@ def test_flood_stops_parsing_at_max_replies() -> None:
     ip = _free_loopback_ip()
     burst = _flood_replies(3000, ip)
     with Responder(ip, lambda probe, mid: burst, first_only=True, pace_per_ms=10):
-        report = asyncio.run(async_discover_report(unicast_targets=[ip], wait_s=1.5, multicast=False, repeats=1, max_replies=1000))
+        report = asyncio.run(
+            async_discover_report(unicast_targets=[ip], wait_s=1.5, multicast=False, repeats=1, max_replies=1000)
+        )
     assert len(report.devices) == 1000 and report.truncated and report.dropped >= 1900
     assert any("stopped parsing after 1000 replies" in f for f in report.findings)
 
@@ -461,7 +491,7 @@ def test_nothing_to_do_without_a_network() -> None:
 
 # ---------------------------------------------------------------- multicast + Hello, inside namespaces only
 
-_CAMERA_SCRIPT = r'''
+_CAMERA_SCRIPT = r"""
 import socket, struct, sys, time, re
 ip, data_path = sys.argv[1], sys.argv[2]
 capture = open(data_path, "rb").read().replace(b"192.168.1.45", ip.encode())
@@ -470,7 +500,8 @@ probe_reply = capture.replace(b"discovery/Hello", b"discovery/ProbeMatches").rep
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("0.0.0.0", 3702))
-s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, struct.pack("4s4s", socket.inet_aton("239.255.255.250"), socket.inet_aton(ip)))
+group = struct.pack("4s4s", socket.inet_aton("239.255.255.250"), socket.inet_aton(ip))
+s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, group)
 s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(ip))
 s.settimeout(0.1)
 end = time.time() + 6
@@ -486,11 +517,11 @@ while time.time() < end:
         continue
     if b"discovery/Probe<" in data:
         s.sendto(probe_reply, addr)
-'''
+"""
 
 _CLIENT_SCRIPT = r'''
 import asyncio, json, sys
-from sitescout.probes.wsdiscovery import async_discover_report
+from sitescout.probes.onvif.wsdiscovery import async_discover_report
 r = asyncio.run(async_discover_report(interface_ip=sys.argv[1], wait_s=1.5, repeats=2))
 print(json.dumps({"hello": r.hello_listening, "findings": r.findings, "devices": [
     {"endpoint": d.endpoint, "is_hello": d.is_hello, "replies": d.replies, "source_ips": d.source_ips,
@@ -533,8 +564,19 @@ def test_multicast_probe_and_hello_in_namespaces(tmp_path: Path) -> None:
         script = tmp_path / "camera.py"
         script.write_text(_CAMERA_SCRIPT)
         cam_proc = subprocess.Popen(
-            ["ip", "netns", "exec", cam, sys.executable, str(script), "198.51.100.2", str(CAPTURES / "dahua_ipc_hfw2228m_hello.xml")],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                "ip",
+                "netns",
+                "exec",
+                cam,
+                sys.executable,
+                str(script),
+                "198.51.100.2",
+                str(CAPTURES / "dahua_ipc_hfw2228m_hello.xml"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         assert cam_proc.stdout is not None and cam_proc.stdout.readline().strip() == "ready"
         out = subprocess.run(

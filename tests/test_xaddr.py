@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sitescout.probes.soapxml import iter_local, parse_xml, text_local
-from sitescout.probes.xaddr import (
+from sitescout.probes.onvif.soapxml import iter_local, parse_xml, text_local
+from sitescout.probes.onvif.xaddr import (
     choose_xaddr,
     normalize_uri,
     rebase_url,
@@ -93,7 +93,9 @@ def test_zero_and_loopback_rebased_on_source() -> None:
 
 def test_loopback_allowed_when_reply_came_from_loopback() -> None:
     # The demo's simulated cameras live on 127.0.0.x.
-    choice = choose_xaddr("http://127.0.0.7:8081/onvif/device_service http://169.254.1.1/onvif/device_service", "127.0.0.7")
+    choice = choose_xaddr(
+        "http://127.0.0.7:8081/onvif/device_service http://169.254.1.1/onvif/device_service", "127.0.0.7"
+    )
     assert choice is not None and choice.url == "http://127.0.0.7:8081/onvif/device_service" and not choice.rebased
     choice = choose_xaddr("http://127.0.0.1:8081/onvif/device_service", "127.0.0.7")
     assert choice is not None and choice.url == "http://127.0.0.7:8081/onvif/device_service"
@@ -106,7 +108,10 @@ def test_double_port_repaired() -> None:
     choice = choose_xaddr("http://192.168.1.106:8106:8106/onvif/device_service", "192.168.1.106")
     assert choice is not None and choice.url == "http://192.168.1.106:8106/onvif/device_service"
     assert "repaired" in choice.findings[0]
-    assert repair_url("http://192.168.1.104:80/onvif/device_service") == ("http://192.168.1.104:80/onvif/device_service", None)
+    assert repair_url("http://192.168.1.104:80/onvif/device_service") == (
+        "http://192.168.1.104:80/onvif/device_service",
+        None,
+    )
 
 
 def test_nothing_usable() -> None:

@@ -73,3 +73,31 @@ def seed_commune(database: Database) -> dict[str, int]:
         store.create_user(session, "viewer", "viewer-password", "viewer")
         store.create_user(session, "editor", "editor-password", "editor")
         return {s.name: s.id for s in session.scalars(select(Site))}
+
+
+def large_survey(site: str, n_hosts: int = 3000) -> dict[str, Any]:
+    """Return a survey of `n_hosts` hosts (one camera in ten, with a profile and a stream; no snapshots)."""
+    hosts = []
+    for i in range(n_hosts):
+        ip = f"10.0.{i // 250}.{i % 250 + 1}"  # data only: nothing is ever sent to these
+        host: dict[str, Any] = {
+            "ip": ip, "mac": f"00:16:3e:{i // 65536 % 256:02x}:{i // 256 % 256:02x}:{i % 256:02x}",
+            "vendor": "Generic", "open_ports": [22, 80, 443], "kind": "host",
+            "link": {"sent": 20, "received": 19, "loss_ratio": 0.05, "rtt_min_ms": 0.4, "rtt_avg_ms": 1.2,
+                     "rtt_max_ms": 9.5, "jitter_ms": 0.8},
+            "onvif": None, "streams": [], "errors": [],
+        }
+        if i % 10 == 0:
+            uri = f"rtsp://{ip}:554/main"
+            host.update(kind="camera", open_ports=[80, 554], onvif={
+                "endpoint": f"urn:uuid:00000000-0000-4000-8000-{i:012d}", "xaddrs": [f"http://{ip}/onvif/device_service"],
+                "scopes": [], "manufacturer": "Hikvision", "model": "DS-2CD1023", "firmware": "V5.5.0",
+                "serial": f"SN{i:08d}", "hardware_id": "88", "clock_offset_s": 40.0, "auth": "ok",
+                "profiles": [{"token": "p0", "name": "main", "encoding": "H264", "width": 1920, "height": 1080,
+                              "fps_limit": 25.0, "bitrate_kbps": 4096, "stream_uri": uri, "snapshot_uri": None}]},
+                streams=[{"uri": uri, "profile": "main", "up": True, "open_s": 0.4, "fps": 12.0, "width": 1920,
+                          "height": 1080, "frozen": False, "black": False, "sharpness": 80.0,
+                          "bitrate_kbps": 3000.0, "error": None}])
+        hosts.append(host)
+    return {"site": site, "started_at": "2026-03-03T08:00:00+00:00", "finished_at": "2026-03-03T09:00:00+00:00",
+            "networks": ["10.0.0.0/16"], "hosts": hosts}

@@ -1,4 +1,9 @@
-"""The REST API (/api/v1): sites as GeoJSON, devices, survey upload and observations from workers."""
+"""The REST API (/api/v1): sites as GeoJSON (read and edited), devices, survey upload, observations from workers.
+
+The other resources are blueprints nested under this one (``api.places``, ``api.devices``,
+``api.changes``, ``api.openapi``); their shared rules (status codes, pages, ETags, scope) are
+`web.api_common`, described in docs/api.md.
+"""
 
 from __future__ import annotations
 
@@ -9,62 +14,40 @@ import threading
 import time
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request, url_for
+from flask import Blueprint, Response, current_app, g, request, url_for
+from sqlalchemy.exc import OperationalError
 
 from sitescout.inventory import store
+from sitescout.inventory.changes import record_change
 from sitescout.inventory.db import ConflictError
-from sitescout.inventory.records import DeviceSummary, SiteSummary
-from sitescout.web.security import EDIT_ROLES, OBSERVATION_ROLES, READ_ROLES, token_or_login_required, token_required
+from sitescout.inventory.choices import DeviceKind, SiteKind, Status
+from sitescout.inventory.models import Survey
+from sitescout.inventory.records import DeviceSummary
+from sitescout.inventory.search import fold
+from sitescout.web import api_changes, api_devices, api_docs, api_network, api_openapi, api_places, api_sites
+from sitescout.web.api_common import (
+    SITES_CACHE_KEY, BadQuery, actor, field_errors, forget_sites, in_scope, operation, page, paged, scope,
+)
+from sitescout.web.api_common import error as _error, json_answer as _json, json_body as _json_body
+from sitescout.web.api_sites import public_device as _device, site_answer, site_feature, site_path as _site_path
+from sitescout.web.errors import coded
+from sitescout.web.security import (
+    EDIT_ROLES, OBSERVATION_ROLES, READ_ROLES, token_or_login_required, token_required, token_sites,
+)
 from sitescout.web.storage import commit_session, db_session, discard_session
-from sitescout.web.validate import check_observations, check_survey
+from sitescout.web.validate import check_observations, check_survey, query_id, search_query
 
 __all__ = ["bp", "site_feature", "forget_sites"]
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+for _child in (api_places.bp, api_sites.bp, api_devices.bp, api_changes.bp, api_openapi.bp, api_docs.bp,
+               api_network.bp):
+    bp.register_blueprint(_child)
 
 #: Never in an API answer, whatever the inventory's records grow to hold.
-_CACHE_KEY = "sitescout_sites_cache"
-_SECRET_FIELDS = frozenset({"credential", "credential_encrypted", "password", "password_hash", "token_hash"})
-
-
-def _json(data: Any, status: int = 200, mimetype: str = "application/json") -> Response:
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    return Response(body, status=status, mimetype=mimetype)
-
-
-def _error(status: int, message: str) -> Response:
-    return _json({"error": message}, status)
-
-
-def site_feature(site: SiteSummary, site_path: str) -> dict[str, Any]:
-    """Return a site as a GeoJSON Feature (geometry null when it has no coordinates)."""
-    geometry = None
-    if site.latitude is not None and site.longitude is not None:
-        geometry = {"type": "Point", "coordinates": [site.longitude, site.latitude]}
-    return {
-        "type": "Feature", "id": site.id, "geometry": geometry,
-        "properties": {
-            "id": site.id, "name": site.name, "kind": site.kind, "status": site.status,
-            "commune": site.commune, "region": site.region, "is_demo": site.is_demo, "health": site.health,
-            "device_count": site.device_count, "problem_count": site.problem_count,
-            "warning_count": site.warning_count, "url": f"{site_path}{site.id}",
-        },
-    }
-
-
-def _device(device: DeviceSummary) -> dict[str, Any]:
-    return {k: v for k, v in device.to_dict().items() if k not in _SECRET_FIELDS}
-
-
-def _site_path() -> str:
-    return url_for("sites.show_site", site_id=0).removesuffix("0")
-
-
-def forget_sites() -> None:
-    """Drop the cached site collections (after a write through this app)."""
-    current_app.extensions.setdefault(_CACHE_KEY, {}).clear()
+_CACHE_KEY = SITES_CACHE_KEY
 
 
 #: Lock stripes for rebuilding cached collections: one rebuild per key at a time, bounded memory.
@@ -99,7 +82,9 @@ def _sites_body(query: str | None, problems_only: bool) -> tuple[bytes, str]:
             return again[1], again[2]  # built while this request waited
         body, etag = _build_sites_body(query, problems_only)
         if len(cache) >= _CACHE_MAX:
-            for old in sorted(cache, key=lambda k: cache[k][0])[: len(cache) - _CACHE_MAX + 1]:
+            # Searches make room among themselves: they never push out the map's own collections.
+            searches = sorted((k for k in cache if k[0] is not None), key=lambda k: cache[k][0])
+            for old in searches[: len(cache) - _CACHE_MAX + 1]:
                 cache.pop(old, None)
         cache[key] = (time.monotonic() + ttl, body, etag)
         return body, etag
@@ -115,61 +100,122 @@ def _build_sites_body(query: str | None, problems_only: bool) -> tuple[bytes, st
     return body, hashlib.sha256(body).hexdigest()[:32]
 
 
+_SITE_KINDS = tuple(k.value for k in SiteKind)
+_DEVICE_KINDS = tuple(k.value for k in DeviceKind)
+_STATUSES = tuple(s.value for s in Status)
+
+
+def _choice(name: str, allowed: tuple[str, ...]) -> str | None:
+    value = request.args.get(name) or None
+    if value is not None and value not in allowed:
+        raise BadQuery(name, coded("not_a_choice", choices=", ".join(allowed)))
+    return value
+
+
 @bp.get("/sites")
+@operation(
+    summary="List sites as a GeoJSON FeatureCollection",
+    tag="sites",
+    ok=(200, "SiteCollection"),
+    query=("q", "problems", "kind", "status", "limit", "offset"),
+    errors=(304, 400, 401, 403, 412, 503),
+    etag=True,
+    mimetype="application/geo+json",
+)
 @token_or_login_required(READ_ROLES)
 def list_sites() -> Response:
-    """Return every site as a GeoJSON FeatureCollection (?q= search, ?problems=1)."""
-    body, etag = _sites_body(request.args.get("q") or None, request.args.get("problems") in ("1", "true", "yes"))
-    response = Response(body, mimetype="application/geo+json")
+    """Return every site as a GeoJSON FeatureCollection (?q= search, ?problems=1, ?kind=, ?status=, pages)."""
+    try:
+        kind, status = _choice("kind", _SITE_KINDS), _choice("status", _STATUSES)
+        where = page(default=None)
+    except BadQuery as err:
+        return field_errors({err.field: str(err)})
+    query, problems = search_query(), request.args.get("problems") in ("1", "true", "yes")
+    if kind is None and status is None and where.limit is None and not where.offset and scope() is None:
+        body, etag = _sites_body(query, problems)
+        response = Response(body, mimetype="application/geo+json")
+    else:
+        body, etag, total = _filtered_sites(query, problems, kind, status, where)
+        response = Response(body, mimetype="application/geo+json")
+        listing = paged("features", [], total, where)
+        if "Link" in listing.headers:
+            response.headers["Link"] = listing.headers["Link"]
+    return _conditional(response, etag)
+
+
+def _conditional(response: Response, etag: str) -> Response:
+    """Answer If-None-Match (304) and If-Match (412 unless it names this ETag or is *) of a GET.
+
+    Werkzeug's make_conditional answered ``If-Match: *`` with a 412 (it treats a matching If-Match
+    as "not modified"); RFC 9110 section 13.1.1 says ``*`` matches any current representation.
+    """
     response.set_etag(etag)
     response.headers["Cache-Control"] = "private, no-cache"
-    return response.make_conditional(request)
+    if request.if_match and not request.if_match.contains(etag):
+        return _error(412, "stale_collection")
+    if request.if_none_match and request.if_none_match.contains(etag):
+        not_modified = Response(status=304)
+        not_modified.set_etag(etag)
+        not_modified.headers["Cache-Control"] = "private, no-cache"
+        return not_modified
+    return response
+
+
+def _filtered_sites(query: str | None, problems: bool, kind: str | None, status: str | None,
+                    where: Any) -> tuple[bytes, str, int]:
+    sites = [s for s in store.list_sites(db_session(), query=query, problems_only=problems)
+             if (kind is None or s.kind == kind) and (status is None or s.status == status) and in_scope(s.id)]
+    chosen = sites[where.offset:] if where.limit is None else sites[where.offset:where.offset + where.limit]
+    path = _site_path()
+    collection: dict[str, Any] = {"type": "FeatureCollection", "features": [site_feature(s, path) for s in chosen],
+                                  "total": len(sites)}
+    if where.limit is not None and where.offset + where.limit < len(sites):
+        collection["next"] = url_for("api.list_sites", **{**request.args, "offset": where.offset + where.limit})
+    body = json.dumps(collection, ensure_ascii=False, separators=(",", ":")).encode()
+    return body, hashlib.sha256(body).hexdigest()[:32], len(sites)
 
 
 @bp.get("/sites/<int:site_id>")
+@operation(summary="Read one site (GeoJSON Feature) with its devices, surveys, candidates and findings", tag="sites",
+           ok=(200, "SiteFeature"), errors=(401, 403, 404, 503), etag=True, mimetype="application/geo+json")
 @token_or_login_required(READ_ROLES)
 def get_site(site_id: int) -> Response:
-    """Return one site as a GeoJSON Feature with its devices, surveys and pending candidates."""
-    detail = store.get_site(db_session(), site_id)
-    if detail is None:
-        return _error(404, f"no site {site_id}")
-    feature = site_feature(detail.site, _site_path())
-    props = feature["properties"]
-    props.update(address=detail.address, contact=detail.contact,
-                 devices=[_device(d) for d in detail.devices],
-                 surveys=[s.to_dict() for s in detail.surveys],
-                 candidates=[c.to_dict() for c in detail.candidates],
-                 findings=[f.to_dict() for f in detail.findings])
-    return _json(feature, mimetype="application/geo+json")
+    """Return one site as a GeoJSON Feature with its devices, surveys and pending candidates; ETag: its version."""
+    return site_answer(site_id)
+
+
+def _device_matches(device: DeviceSummary, kind: str | None, status: str | None, folded: str | None) -> bool:
+    if kind is not None and device.kind != kind or status is not None and device.status != status:
+        return False
+    if folded is None:
+        return True
+    haystack = " ".join(str(v) for v in (device.name, device.ip, device.mac, device.manufacturer, device.model,
+                                         device.serial, device.vendor) if v)
+    return folded in fold(haystack)
 
 
 @bp.get("/devices")
+@operation(summary="List devices (all of them unless ?limit= is given)", tag="devices", ok=(200, "DeviceList"),
+           query=("site", "kind", "status", "q", "limit", "offset"), errors=(400, 401, 403, 404, 503))
 @token_or_login_required(READ_ROLES)
 def list_devices() -> Response:
-    """Return devices, all or of one site (?site=ID); credentials never leave the server."""
-    site = request.args.get("site")
-    site_id: int | None = None
-    if site is not None:
-        if not site.isdigit():
-            return _error(400, "site must be a site number, e.g. ?site=3")
-        site_id = int(site)
-    devices = store.list_devices(db_session(), site_id=site_id)
-    return _json({"devices": [_device(d) for d in devices]})
-
-
-def _json_body() -> Any:
-    if not request.is_json:
-        raise ValueError("send the document as JSON (Content-Type: application/json)")
+    """Return devices, all or of one site (?site=ID), ?kind=, ?status=, ?q= (diacritics ignored); never a secret."""
     try:
-        data = request.get_json(silent=True)
-    except RecursionError:  # the json module recurses once per level: "[[[[…" would otherwise be a 500
-        raise ValueError("the body is nested too deeply") from None
-    if data is None:
-        raise ValueError("the body is not valid JSON")
-    return data
+        kind, status = _choice("kind", _DEVICE_KINDS), _choice("status", _STATUSES)
+        where = page(default=None)
+    except BadQuery as err:
+        return field_errors({err.field: str(err)})
+    folded = search_query()
+    devices = [d for d in store.list_devices(db_session(), site_id=query_id("site"))
+               if in_scope(d.site_id) and _device_matches(d, kind, status, folded)]
+    end = None if where.limit is None else where.offset + where.limit
+    return paged("devices", [_device(d) for d in devices[where.offset:end]], len(devices), where)
 
 
 @bp.post("/surveys")
+@operation(summary="Store a survey document (the brief's format); the same survey twice is stored once", tag="surveys",
+           body="SurveyDocument", ok=(201, "SurveyStored"), also_ok=(200,), errors=(400, 401, 403, 404, 409, 413, 503),
+           query=("site",))
 @token_required(EDIT_ROLES)
 def post_survey() -> Response:
     """Store a survey document pushed from the field (editor or admin token); the same survey twice is one."""
@@ -178,8 +224,10 @@ def post_survey() -> Response:
         if not isinstance(doc, dict) or not isinstance(doc.get("site"), str) or not isinstance(doc.get("hosts"), list):
             raise ValueError("a survey document needs 'site' (text) and 'hosts' (a list); see the brief")
         check_survey(doc)
-        site_id = request.args.get("site", type=int)
-        result = store.ingest_survey(db_session(), doc, site_id=site_id)
+        result = store.ingest_survey(db_session(), doc, site_id=query_id("site"))
+        survey = db_session().get(Survey, result.survey_id) if not result.duplicate else None
+        if survey is not None:
+            record_change(db_session(), actor(), survey, "create")
         commit_session()
         forget_sites()
     except ConflictError as err:
@@ -188,6 +236,9 @@ def post_survey() -> Response:
     except (ValueError, LookupError) as err:
         discard_session()
         return _error(400, str(err))
+    except OperationalError:
+        discard_session()  # a locked SQLite is a 503 (web._locked), not a 500 at the teardown's commit
+        raise
     log.info("%s: survey of %r stored as %s (duplicate: %s)", request.remote_addr, doc.get("site"),
              result.survey_id, result.duplicate)
     body = result.to_dict()
@@ -196,9 +247,16 @@ def post_survey() -> Response:
 
 
 @bp.post("/observations")
+@operation(summary="Record observations from a worker", tag="observations", body="Observations",
+           ok=(201, "ObservationsRecorded"), also_ok=(200,), errors=(400, 401, 403, 413, 503))
 @token_required(OBSERVATION_ROLES)
 def post_observations() -> Response:
-    """Record observations from a worker: a JSON list (or {"observations": [...]})."""
+    """Record observations from a worker: a JSON list (or {"observations": [...]}).
+
+    The plausible ones are stored; the answer lists the others (``refused``: index, field,
+    error), so a worker drops them instead of sending them again.  A worker token speaks only
+    for the devices /sd/prometheus gives it (its scope); an admin token for any device.
+    """
     try:
         data = _json_body()
         if isinstance(data, dict):
@@ -206,10 +264,26 @@ def post_observations() -> Response:
         if not isinstance(data, list) or not all(isinstance(o, dict) for o in data):
             raise ValueError("send a list of observation objects")
         check_observations(data)
-        count = store.record_observations(db_session(), data)
+        devices = None
+        if g.api_role != "admin":
+            devices = store.target_device_ids(db_session(), [o.get("device_id") for o in data], sites=token_sites())
+        result = store.accept_observations(db_session(), data, devices=devices)
         commit_session()
-        forget_sites()
+        if result.recorded:
+            forget_sites()
     except (ValueError, LookupError) as err:
         discard_session()
         return _error(400, str(err))
-    return _json({"recorded": count}, 201)
+    except OperationalError:
+        discard_session()
+        raise
+    body: dict[str, Any] = {"recorded": result.recorded}
+    if result.refused:
+        body["refused"] = [r.to_dict() for r in result.refused]
+        log.warning("%s: %d observation(s) refused, e.g. %s: %s", _client(), len(result.refused),
+                    result.refused[0].field, result.refused[0].message)
+    return _json(body, 201 if result.recorded else 200)
+
+
+def _client() -> str:
+    return str(request.remote_addr or "-")

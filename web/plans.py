@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+import threading
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request, url_for
+from flask_babel import format_decimal
+from flask_babel import gettext as _
 
-from sitescout.inventory import plan_io
+from sitescout.inventory.planning import plan_io
 from sitescout.inventory.db import ConflictError
-from sitescout.inventory.plans import PlanError, PlanRecord, get_plan, list_plans, save_plan
+from sitescout.inventory.planning.network_facts import with_site_network
+from sitescout.inventory.planning.plan_cost import PlanLimits, PlanTooLarge
+from sitescout.inventory.planning.plans import PlanError, PlanRecord, PlanTooFar, get_plan, list_plans, save_plan
 from sitescout.inventory.store import get_site
-from sitescout.web.api import _error, _json, _json_body, forget_sites
+from sitescout.web.api import forget_sites
+from sitescout.web.api_common import error as error_response, field_errors, json_answer as json_response, json_body
+from sitescout.web.isolation import JobFailed, run_isolated
+from sitescout.web.metrics import count_refusal
 from sitescout.web.security import EDIT_ROLES, READ_ROLES, token_or_login_required, token_required
 from sitescout.web.storage import commit_session, db_session, discard_session
 from sitescout.web.validate import check_json, check_plan_size
@@ -29,6 +36,29 @@ MAX_CAMERAS = 200
 _FILE_SECTIONS = ("demand", "mounts", "obstacles", "survey")
 #: Request options that may travel in a wrapper body {"input": {...}, "k": 4, ...} instead of the query.
 _OPTIONS = ("k", "budget", "name", "time_limit_s")
+#: Plans solved at once (each in its own capped process); more wait PLAN_QUEUE_WAIT_S, then get a 503.
+_SLOTS_KEY = "sitescout_plan_slots"
+_slots_lock = threading.Lock()
+
+
+def _slots() -> threading.BoundedSemaphore:
+    with _slots_lock:
+        slots = current_app.extensions.get(_SLOTS_KEY)
+        if slots is None:
+            slots = threading.BoundedSemaphore(int(current_app.config.get("PLAN_CONCURRENCY", 2)))
+            current_app.extensions[_SLOTS_KEY] = slots
+        return slots
+
+
+def _solve(body: dict[str, Any], k: int, budget: float | None, time_limit: float) -> dict[str, Any]:
+    """Solve in a child process: refused by the cost model before allocating, capped if the model misses."""
+    config = current_app.config
+    limits = PlanLimits(max_bytes=int(config["PLAN_COST_BYTES"]), max_seconds=float(config["PLAN_COST_SECONDS"]))
+    geojson: dict[str, Any] = run_isolated(
+        plan_io.solve_to_geojson, body, k, budget, time_limit, limits,
+        memory_bytes=int(config["PLAN_MEMORY_BYTES"]), cpu_s=float(config["PLAN_COST_SECONDS"]) + time_limit + 5,
+        wall_s=2 * float(config["PLAN_COST_SECONDS"]) + time_limit + 10)
+    return geojson
 
 
 def _options(body: Any) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -78,7 +108,7 @@ def create_plan(site_id: int) -> Response:
     """Solve a plan input (the body) for a site, save it with planned cameras, return its GeoJSON."""
     limit_max = float(current_app.config.get("PLAN_TIME_LIMIT_S", 5.0))
     try:
-        raw = _json_body()
+        raw = json_body()
         check_json(raw)
         body, options = _options(raw)
         check_plan_size(body)
@@ -88,31 +118,75 @@ def create_plan(site_id: int) -> Response:
         name = str(options.get("name") or f"K={k}").strip()
         session = db_session()
         if get_site(session, site_id) is None:
-            return _error(404, f"no site {site_id}")
-        inp = plan_io.parse_plan_input(body, Path("/nonexistent"))
-        result = plan_io.make_plan(inp, k, budget=budget, time_limit_s=time_limit)
-        record = save_plan(session, site_id, plan_io.plan_geojson(result), name=name)
+            return error_response(404, f"no site {site_id}")
+        body = with_site_network(session, site_id, body)  # the surveyed switches over typed numbers (#15, #18)
+        discard_session()  # no database connection held while a plan is solved
+        slots = _slots()
+        if not slots.acquire(timeout=float(current_app.config.get("PLAN_QUEUE_WAIT_S", 2.0))):
+            count_refusal("plan", "busy")
+            return _busy("other plans are being solved; try again in a minute")
+        try:
+            geojson = _solve(body, k, budget, time_limit)
+        finally:
+            slots.release()
+        session = db_session()
+        record = save_plan(session, site_id, geojson, name=name)
         answer = _answer(record)
         commit_session()
         forget_sites()
     except ConflictError as err:
         discard_session()
-        return _error(409, str(err))
+        return error_response(409, str(err))
+    except PlanTooLarge as err:
+        discard_session()
+        log.warning("%s: plan refused before solving: %s", request.remote_addr, err)
+        count_refusal("plan", "cost")
+        return error_response(413, str(err))
+    except JobFailed as err:
+        discard_session()
+        log.warning("%s: plan stopped by its %s limit: %s", request.remote_addr, err.reason, err)
+        if err.reason in ("memory", "cpu"):
+            count_refusal("plan", err.reason)
+            return error_response(
+                413,
+                f"the plan is too large to solve on this server: {err}; raise spacing_m, "
+                "simplify obstacles, or give fewer mounts, headings or zoom steps",
+            )
+        return _busy(f"the plan could not be solved: {err}")
+    except PlanTooFar as err:
+        discard_session()
+        return field_errors({"site": too_far_words(err)})
     except PlanError as err:
         discard_session()
-        return _error(400, err.message)
+        return error_response(400, err.message)
     except (ValueError, LookupError) as err:
         discard_session()
-        return _error(400, str(err))
+        return error_response(400, str(err))
     except (TypeError, AttributeError) as err:
-        # The plan input parser (inventory.plan_io) does not type-check every field yet: a list where it
+        # The plan input parser (inventory.planning.plan_input) does not type-check every field yet: a list where it
         # wants a number ends here.  Still the client's mistake, so a 400; logged to find the field.
         discard_session()
         log.warning("%s: plan input with a field of the wrong type: %s", request.remote_addr, err, exc_info=True)
-        return _error(400, f"the plan input has a field of the wrong type ({err}); see docs/examples/plan_village.json")
+        return error_response(
+            400, f"the plan input has a field of the wrong type ({err}); see docs/examples/plan_village.json"
+        )
     log.info("%s: plan %s saved for site %s (%d cameras, objective %s, gap %s)", request.remote_addr, record.id,
              site_id, len(record.device_ids), record.objective, record.gap)
-    return _json(answer, 201, mimetype="application/geo+json")
+    return json_response(answer, 201, mimetype="application/geo+json")
+
+
+def too_far_words(err: PlanTooFar) -> str:
+    """Return why a plan far from its site is refused, in the reader's language."""
+    return _("The plan lies %(distance)s km from the site %(site)s; every point of a plan must be within "
+             "%(limit)s km of its site. Check that this is the right site and that the plan's latitude and "
+             "longitude are right.", distance=format_decimal(round(err.distance_m / 1000, 1)), site=err.site_name,
+             limit=format_decimal(err.limit_m / 1000))
+
+
+def _busy(message: str) -> Response:
+    response = error_response(503, message)
+    response.headers["Retry-After"] = "30"
+    return response
 
 
 @bp.get("/sites/<int:site_id>/plans")
@@ -121,13 +195,13 @@ def site_plans(site_id: int) -> Response:
     """List a site's saved plans, newest first (no GeoJSON)."""
     session = db_session()
     if get_site(session, site_id) is None:
-        return _error(404, f"no site {site_id}")
+        return error_response(404, f"no site {site_id}")
     plans = [p.to_dict() for p in list_plans(session, site_id)]
     for p in plans:
         p.pop("geojson", None)
         p["url"] = url_for("plans.show_plan", site_id=site_id, plan_id=p["id"])
         p["map"] = url_for("map.show_map", plan=p["id"])
-    return _json({"plans": plans})
+    return json_response({"plans": plans})
 
 
 @bp.get("/sites/<int:site_id>/plans/<int:plan_id>")
@@ -136,5 +210,5 @@ def show_plan(site_id: int, plan_id: int) -> Response:
     """Return a saved plan as GeoJSON (cameras, coverage bands by DORI level, demand, infeasible mounts)."""
     record = get_plan(db_session(), plan_id)
     if record is None or record.site_id != site_id:
-        return _error(404, f"site {site_id} has no plan {plan_id}")
-    return _json(_answer(record), mimetype="application/geo+json")
+        return error_response(404, f"site {site_id} has no plan {plan_id}")
+    return json_response(_answer(record), mimetype="application/geo+json")

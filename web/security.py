@@ -19,12 +19,26 @@ import secrets
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from flask import Flask, Response, abort, g, jsonify, redirect, request, session, url_for
+from flask import Flask, Response, abort, g, redirect, request, session, url_for
+from flask_babel import gettext as _
+
+from sitescout.web.errors import api_error
+from sitescout.web.validate import printable
 
 __all__ = [
-    "READ_ROLES", "EDIT_ROLES", "TARGET_ROLES", "OBSERVATION_ROLES",
-    "csrf_token", "current_role", "login_stamp", "login_required", "token_or_login_required", "token_required",
-    "page_csp", "init_app",
+    "READ_ROLES",
+    "EDIT_ROLES",
+    "TARGET_ROLES",
+    "OBSERVATION_ROLES",
+    "csrf_token",
+    "current_role",
+    "token_sites",
+    "login_stamp",
+    "login_required",
+    "token_or_login_required",
+    "token_required",
+    "page_csp",
+    "init_app",
 ]
 
 log = logging.getLogger(__name__)
@@ -57,8 +71,9 @@ def _check_csrf() -> None:
     expected = session.get("csrf")
     sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
     if not expected or not hmac.compare_digest(str(expected), sent):
-        log.warning("%s: CSRF token missing or wrong on %s", request.remote_addr, request.path)
-        abort(400, description="CSRF token missing or wrong; reload the page and try again")
+        log.warning("%s: CSRF token missing or wrong on %s", request.remote_addr, printable(request.path))
+        abort(400, description=_("The form had expired or came from another page (CSRF): reload the page and "
+                                 "try again."))
 
 
 def login_stamp(password_hash: str) -> str:
@@ -69,26 +84,25 @@ def login_stamp(password_hash: str) -> str:
 def current_role() -> str | None:
     """Return the role of the logged-in user as the inventory has it now, or None.
 
-    The session cookie is signed, not stored server-side, so it is checked against the
-    user's row on each request (once): a deleted user is logged out, a changed role
-    applies at once, and a changed password ends every session made with the old one.
+    The signed cookie names a server-side session (``web_sessions``), checked with the user's
+    row on each request (once): logging out deletes the session, so a copied cookie stops
+    working; a deleted user is logged out, a changed role applies at once, and a changed
+    password ends every session made with the old one.
     """
     if "session_role" in g:
         return g.session_role
     role = None
     username = session.get("username")
     if username and session.get("role"):
-        from sqlalchemy import select
-
-        from sitescout.inventory.models import User
+        from sitescout.inventory import store
         from sitescout.web.storage import db_session
 
-        row = db_session().execute(select(User.role, User.password_hash).where(User.username == username)).first()
-        if row is not None and hmac.compare_digest(login_stamp(row.password_hash), str(session.get("stamp", ""))):
-            role = str(row.role)
+        row = store.find_web_session(db_session(), session.get("sid"), str(username))
+        if row is not None and hmac.compare_digest(login_stamp(row[1]), str(session.get("stamp", ""))):
+            role = row[0]
         else:
-            log.info("%s: session of %r no longer valid (user removed or password changed)", request.remote_addr,
-                     username)
+            log.info("%s: session of %r no longer valid (logged out, expired, user removed or password changed)",
+                     request.remote_addr, username)
             session.clear()
     g.session_role = role
     return role
@@ -102,10 +116,18 @@ def _bearer_role() -> str | None:
     from sitescout.inventory import store
     from sitescout.web.storage import db_session
 
-    role = store.check_token(db_session(), token.strip())
-    if role is None:
-        log.warning("%s: API token refused on %s", request.remote_addr, request.path)
-    return role
+    grant = store.find_token(db_session(), token.strip())
+    if grant is None:
+        log.warning("%s: API token refused on %s", request.remote_addr, printable(request.path))
+        return None
+    g.api_grant = grant
+    return grant.role
+
+
+def token_sites() -> frozenset[int] | None:
+    """Return the site ids this request's token is scoped to (None: every site, or no token)."""
+    grant = g.get("api_grant")
+    return grant.sites if grant is not None else None
 
 
 def login_required(roles: Iterable[str] = READ_ROLES) -> Callable[[F], F]:
@@ -127,9 +149,8 @@ def login_required(roles: Iterable[str] = READ_ROLES) -> Callable[[F], F]:
     return decorator
 
 
-def _api_error(status: int, message: str) -> Response:
-    response = jsonify({"error": message})
-    response.status_code = status
+def _api_error(status: int, code: str, **params: Any) -> Response:
+    response = api_error(status, code, **params)  # a code, said in the request's language
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="sitescout"'
     return response
@@ -143,12 +164,12 @@ def token_required(roles: Iterable[str]) -> Callable[[F], F]:
         @functools.wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             if not request.headers.get("Authorization"):
-                return _api_error(401, "an API token is required (Authorization: Bearer <token>)")
+                return _api_error(401, "token_required")
             role = _bearer_role()
             if role is None:
-                return _api_error(401, "API token not accepted")
+                return _api_error(401, "token_not_accepted")
             if role not in allowed:
-                return _api_error(403, f"a {role} token may not do this")
+                return _api_error(403, "role_token_refused", role=role)
             g.api_role = role
             return view(*args, **kwargs)
 
@@ -170,9 +191,9 @@ def token_or_login_required(roles: Iterable[str]) -> Callable[[F], F]:
                 return token_view(*args, **kwargs)
             role = current_role()
             if role is None:
-                return _api_error(401, "log in or send an API token (Authorization: Bearer <token>)")
+                return _api_error(401, "login_or_token")
             if role not in allowed:
-                return _api_error(403, f"a {role} may not do this")
+                return _api_error(403, "role_refused", role=role)
             return view(*args, **kwargs)
 
         return wrapped  # type: ignore[return-value]
@@ -202,14 +223,11 @@ def page_csp(**overrides: str) -> str:
 
 
 def _tile_origin(tile_url: str | None) -> str:
-    if not tile_url:
-        return ""
-    from urllib.parse import urlsplit
+    """Return " ORIGIN" of the configured tile server for img-src, or "" (no --tile-url, or not a plain URL)."""
+    from sitescout.web.tiles import tile_server_origin
 
-    # Leaflet's "{s}" subdomain placeholder becomes a CSP wildcard: a.tile…, b.tile… → *.tile…
-    parts = urlsplit(tile_url)
-    host = parts.netloc.replace("{s}", "*")
-    return f" {parts.scheme}://{host}"
+    origin = tile_server_origin(tile_url) if tile_url else None
+    return f" {origin}" if origin else ""
 
 
 def _add_headers(response: Response) -> Response:

@@ -6,15 +6,22 @@ import logging
 from contextlib import ExitStack
 
 from flask import Flask, current_app, g
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from sitescout.inventory.db import Database, default_database_url, open_database
 
-__all__ = ["init_app", "get_database", "db_session", "commit_session", "discard_session"]
+__all__ = ["init_app", "get_database", "db_session", "commit_session", "discard_session", "inventory_changed"]
 
 log = logging.getLogger(__name__)
 
 _KEY = "sitescout_db"
+#: Set in a session's `info` once it has flushed a change (an insert, update or delete).
+_FLUSHED = "sitescout_flushed"
+
+
+def _note_flush(session: Session, _context: object) -> None:
+    session.info[_FLUSHED] = True
 
 
 def init_app(app: Flask) -> None:
@@ -24,6 +31,8 @@ def init_app(app: Flask) -> None:
         database = open_database(app.config.get("DATABASE_URL") or default_database_url())
     app.extensions[_KEY] = database
     app.teardown_appcontext(_close_session)
+    if not event.contains(Session, "after_flush", _note_flush):
+        event.listen(Session, "after_flush", _note_flush)
 
 
 def get_database() -> Database:
@@ -54,9 +63,19 @@ def _close_session(error: BaseException | None) -> None:
 def commit_session() -> None:
     """Commit this request's transaction now, so a view can report a conflict instead of failing at teardown."""
     stack: ExitStack | None = g.pop("db_stack", None)
-    g.pop("db_session", None)
-    if stack is not None:
-        stack.close()
+    session: Session | None = g.pop("db_session", None)
+    if stack is None:
+        return
+    changed = session is not None and bool(session.info.get(_FLUSHED) or session.new or session.dirty
+                                           or session.deleted)
+    stack.close()  # raises (ConflictError…) when the commit fails: then nothing changed
+    if changed:
+        g.inventory_changed = True
+
+
+def inventory_changed() -> bool:
+    """Return True once this request has committed a change to the inventory (caches built before are stale)."""
+    return bool(g.get("inventory_changed"))
 
 
 def discard_session() -> None:

@@ -9,10 +9,21 @@ database integer, and nesting is bounded.  Extra fields are welcome, as the cont
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["BodyError", "check_json", "check_survey", "check_observations", "check_plan_size"]
+from flask import abort, request
+from flask_babel import gettext as _
+
+from sitescout.inventory.ids import NotAnId, parse_id
+from sitescout.inventory.search import MAX_QUERY_CHARS, fold
+from sitescout.web.errors import BodyError  # defined with the package's other errors; kept importable here
+from sitescout.web.errors import coded
+
+__all__ = [
+    "BodyError", "check_json", "check_survey", "check_observations", "check_plan_size", "query_id", "printable",
+]
 
 #: Deeper than any survey, plan or observation batch: bounds recursion in everything after us.
 MAX_DEPTH = 40
@@ -20,28 +31,69 @@ MAX_DEPTH = 40
 MAX_INT = 2**53
 
 
-class BodyError(ValueError):
-    """A request body that does not have the shape its endpoint needs; the message names the field."""
+def query_id(name: str) -> int | None:
+    """Return query argument `name` as a database id, None when absent or empty.
 
-    def __init__(self, where: str, problem: str) -> None:
-        self.where = where
-        super().__init__(f"{where}: {problem}" if where else problem)
+    Only ASCII digits make an id ("²" and "٣" are digits to Python, and int() takes "+3" and
+    " 3"): anything else is a 400; a number beyond 64 bits can name no row, so it is a 404,
+    as a path integer is.  The parsing is `sitescout.inventory.ids.parse_id` (alert labels use it too).
+    """
+    text = request.args.get(name)
+    if text is None or text == "":
+        return None
+    try:
+        found = parse_id(text)
+    except NotAnId:
+        abort(400, description=_("%(name)s must be a whole number such as 3.", name=name))
+    if found is None:
+        abort(404, description=_("Nothing has this number."))
+    return found
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\\]")
+
+
+def printable(text: str) -> str:
+    """Return text fit for one log line: control characters, line separators and backslashes escaped.
+
+    A path with %0A would otherwise end the line and forge the next one.
+    """
+    return _CONTROL.sub(_escaped, text)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    if char == "\\":
+        return "\\\\"
+    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+
+
+def search_query() -> str | None:
+    """Return the ``?q=`` search folded (case and diacritics ignored), None when absent or blank.
+
+    Longer than MAX_QUERY_CHARS is a 400: no place name is that long, and each distinct search is
+    a full pass over the sites.
+    """
+    text = request.args.get("q", "")
+    if len(text) > MAX_QUERY_CHARS:
+        abort(400, description=_("A search is at most %(count)d characters.", count=MAX_QUERY_CHARS))
+    return fold(text) or None
 
 
 def check_json(value: Any, where: str = "", depth: int = 0) -> None:
     """Check that a parsed JSON value is storable: UTF-8 strings, finite numbers, bounded depth."""
     if depth > MAX_DEPTH:
-        raise BodyError(where, f"nested more than {MAX_DEPTH} levels deep")
+        raise BodyError(where, coded("nested_too_deep", most=MAX_DEPTH))
     if isinstance(value, str):
         _check_text(value, where)
     elif isinstance(value, bool) or value is None:
         return
     elif isinstance(value, int):
         if abs(value) > MAX_INT:
-            raise BodyError(where, f"number too large (more than {MAX_INT})")
+            raise BodyError(where, coded("number_too_large", most=MAX_INT))
     elif isinstance(value, float):
         if not math.isfinite(value):
-            raise BodyError(where, "must be a finite number (not NaN or Infinity)")
+            raise BodyError(where, coded("not_finite"))
     elif isinstance(value, list):
         for i, item in enumerate(value):
             check_json(item, f"{where}[{i}]", depth + 1)
@@ -55,7 +107,7 @@ def _check_text(text: str, where: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise BodyError(where, "text is not valid Unicode (a lone surrogate)") from None
+        raise BodyError(where, coded("lone_surrogate")) from None
 
 
 # --- typed fields -----------------------------------------------------------------------------
@@ -63,24 +115,26 @@ def _check_text(text: str, where: str) -> None:
 Check = Callable[[Any, str], None]
 
 
-def _type_name(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "text", bool: "true/false", type(None): "null"}.get(
+def _wrong(code: str, value: Any) -> str:
+    """Return the problem `code` (a type the field needs), saying in English which type it got."""
+    got = {dict: "an object", list: "a list", str: "text", bool: "true/false", type(None): "null"}.get(
         type(value), "a number")
+    return coded(code, got=got)
 
 
 def _text(value: Any, where: str) -> None:
     if value is not None and not isinstance(value, str):
-        raise BodyError(where, f"must be text or null, not {_type_name(value)}")
+        raise BodyError(where, _wrong("expected_text", value))
 
 
 def _number(value: Any, where: str) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        raise BodyError(where, f"must be a number or null, not {_type_name(value)}")
+        raise BodyError(where, _wrong("expected_number", value))
 
 
 def _flag(value: Any, where: str) -> None:
     if value is not None and not isinstance(value, bool):
-        raise BodyError(where, f"must be true, false or null, not {_type_name(value)}")
+        raise BodyError(where, _wrong("expected_boolean", value))
 
 
 def _list_of(item: Check) -> Check:
@@ -88,7 +142,7 @@ def _list_of(item: Check) -> Check:
         if value is None:
             return
         if not isinstance(value, list):
-            raise BodyError(where, f"must be a list, not {_type_name(value)}")
+            raise BodyError(where, _wrong("expected_list", value))
         for i, entry in enumerate(value):
             item(entry, f"{where}[{i}]")
 
@@ -100,10 +154,10 @@ def _object(fields: Mapping[str, Check], *, required: tuple[str, ...] = ()) -> C
         if value is None and not required:
             return
         if not isinstance(value, dict):
-            raise BodyError(where, f"must be an object, not {_type_name(value)}")
+            raise BodyError(where, _wrong("expected_object", value))
         for key in required:
             if value.get(key) is None:
-                raise BodyError(f"{where}.{key}" if where else key, "is required")
+                raise BodyError(f"{where}.{key}" if where else key, coded("required"))
         for key, field_check in fields.items():
             if key in value:
                 field_check(value[key], f"{where}.{key}" if where else key)
@@ -113,7 +167,7 @@ def _object(fields: Mapping[str, Check], *, required: tuple[str, ...] = ()) -> C
 
 def _integer(value: Any, where: str) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-        raise BodyError(where, f"must be a whole number or null, not {_type_name(value)}")
+        raise BodyError(where, _wrong("expected_integer", value))
 
 
 _PROFILE = _object({
@@ -175,7 +229,7 @@ _M_PER_DEG = 111_320.0
 def _coordinate(value: Any, where: str) -> float | None:
     """Return a coordinate as the plan parser will read it (numbers, numeric text), None if it cannot."""
     if isinstance(value, bool):
-        raise BodyError(where, "coordinates must be numbers, not true/false")
+        raise BodyError(where, coded("coordinates_not_flags"))
     if isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, str):
@@ -238,12 +292,12 @@ def check_plan_size(plan: Any) -> None:
         if isinstance(items, dict):
             items = items.get("features")
         if isinstance(items, list) and len(items) > MAX_PLAN_ITEMS:
-            raise BodyError(key, f"{len(items)} entries; at most {MAX_PLAN_ITEMS} in one plan")
+            raise BodyError(key, coded("too_many_entries", count=len(items), most=MAX_PLAN_ITEMS))
     if _is_number(plan.get("headings")) and plan["headings"] > MAX_PLAN_HEADINGS:
-        raise BodyError("headings", f"at most {MAX_PLAN_HEADINGS}")
+        raise BodyError("headings", coded("at_most", most=MAX_PLAN_HEADINGS))
     for i, camera in enumerate(plan.get("cameras") or []):
         if isinstance(camera, dict) and _is_number(camera.get("zoom_steps")) and camera["zoom_steps"] > 100:
-            raise BodyError(f"cameras[{i}].zoom_steps", "at most 100")
+            raise BodyError(f"cameras[{i}].zoom_steps", coded("at_most", most=100))
     points: list[tuple[float, float]] = []
     for key in ("demand", "mounts"):
         _coordinates(plan.get(key), points)
@@ -256,8 +310,8 @@ def check_plan_size(plan: Any) -> None:
         return
     width, height = _box_m(points)
     if not max(width, height) <= MAX_PLAN_SPAN_M:  # also NaN
-        raise BodyError("plan", f"its points span {max(width, height) / 1000:.0f} km; a plan covers one site "
-                                f"(at most {MAX_PLAN_SPAN_M / 1000:.0f} km across)")
+        raise BodyError("plan", coded("plan_too_wide", span=f"{max(width, height) / 1000:.0f}",
+                                      most=f"{MAX_PLAN_SPAN_M / 1000:.0f}"))
     samples = 0.0
     demand = plan.get("demand")
     features = demand.get("features") if isinstance(demand, dict) else demand
@@ -277,5 +331,4 @@ def check_plan_size(plan: Any) -> None:
         margin = margin if margin is not None else 20.0
         samples += ((width + 2 * margin) / s + 1) * ((height + 2 * margin) / s + 1)
     if not samples <= MAX_PLAN_SAMPLES:
-        raise BodyError("demand", f"about {samples:,.0f} demand points to weigh (at most {MAX_PLAN_SAMPLES:,}); "
-                                  "raise spacing_m or cover a smaller area")
+        raise BodyError("demand", coded("plan_too_dense", count=f"{samples:,.0f}", most=f"{MAX_PLAN_SAMPLES:,}"))

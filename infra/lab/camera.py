@@ -5,17 +5,17 @@ Run one per lab namespace::
     python -m sitescout.infra.lab.camera --persona hikvision_ds2cd2012i --ip 198.51.100.11
 
 It prints one ``ready ...`` line once listening and runs until SIGTERM.
+
+The HTTP handler is in ``camera_http``, authentication in ``camera_auth``, WS-Discovery
+messages in ``camera_wsd`` and SOAP helpers in ``camera_soap``.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
-import hmac
+import functools
 import ipaddress
 import logging
-import os
 import queue
 import random
 import re
@@ -28,24 +28,19 @@ import time
 import uuid
 from collections import deque
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 from lxml import etree
 
-from sitescout.infra.lab.camera_hostile import (
-    HOSTILE_MODES,
-    hostile_reply,
-    send_flood,
-    send_spoof,
-    stream_huge,
-    stream_slow,
-    stream_snapshot_forever,
-)
-from sitescout.infra.lab.personas import PERSONAS, Persona, is_link_local, load_persona, parse_xml
+from sitescout.infra.lab.camera_auth import _AuthGuard
+from sitescout.infra.lab.camera_hostile import HOSTILE_MODES, send_flood, send_spoof, spoof_phantoms
+from sitescout.infra.lab.camera_http import _Handler
+from sitescout.infra.lab.camera_soap import _NOPROFILE_FAULT, MEDIA2_NS as MEDIA2_NS, _find, _local, _with_time
+from sitescout.infra.lab.camera_wsd import _template_scopes, _template_types, build_probematch
+from sitescout.infra.lab.personas import PERSONAS, Persona, load_persona, parse_xml
 
 __all__ = ["CameraServer", "HOSTILE_MODES", "build_probematch", "main"]
 
@@ -54,7 +49,6 @@ log = logging.getLogger(__name__)
 WSD_GROUP = "239.255.255.250"
 WSD_PORT = 3702
 JPEG_PATH = Path(__file__).resolve().parent / "data" / "snapshot.jpg"
-MEDIA2_NS = "http://www.onvif.org/ver20/media/wsdl"
 # ONVIF Core "PRE_AUTH" access class: answered without credentials.
 PRE_AUTH = frozenset({
     "GetSystemDateAndTime", "GetCapabilities", "GetServices", "GetServiceCapabilities",
@@ -62,371 +56,7 @@ PRE_AUTH = frozenset({
 })
 # Multicast (Hello, group join) only on the lab's documentation ranges, never on a real network.
 _MULTICAST_OK = (ipaddress.ip_network("198.51.100.0/24"), ipaddress.ip_network("203.0.113.0/24"))
-_MAX_BODY = 1 << 20
 _MAX_CONNECTIONS = 64
-_WSSE_WINDOW_S = 5.0
-_NONCE_TTL_S = 300.0
-
-_SOAP_CT = "application/soap+xml; charset=utf-8"
-_WELLFORMED_FAULT = b"""<?xml version="1.0" encoding="UTF-8"?>
-<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://www.w3.org/2003/05/soap-envelope" xmlns:ter="http://www.onvif.org/ver10/error">
-<SOAP-ENV:Body><SOAP-ENV:Fault><SOAP-ENV:Code><SOAP-ENV:Value>SOAP-ENV:Sender</SOAP-ENV:Value>
-<SOAP-ENV:Subcode><SOAP-ENV:Value>ter:WellFormed</SOAP-ENV:Value></SOAP-ENV:Subcode></SOAP-ENV:Code>
-<SOAP-ENV:Reason><SOAP-ENV:Text xml:lang="en">Well-formed Error</SOAP-ENV:Text></SOAP-ENV:Reason>
-</SOAP-ENV:Fault></SOAP-ENV:Body></SOAP-ENV:Envelope>
-"""
-_NOPROFILE_FAULT = b"""<?xml version="1.0" encoding="UTF-8"?>
-<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://www.w3.org/2003/05/soap-envelope" xmlns:ter="http://www.onvif.org/ver10/error">
-<SOAP-ENV:Body><SOAP-ENV:Fault><SOAP-ENV:Code><SOAP-ENV:Value>SOAP-ENV:Sender</SOAP-ENV:Value>
-<SOAP-ENV:Subcode><SOAP-ENV:Value>ter:InvalidArgVal</SOAP-ENV:Value>
-<SOAP-ENV:Subcode><SOAP-ENV:Value>ter:NoProfile</SOAP-ENV:Value></SOAP-ENV:Subcode></SOAP-ENV:Subcode></SOAP-ENV:Code>
-<SOAP-ENV:Reason><SOAP-ENV:Text xml:lang="en">The requested profile token ProfileToken does not exist.</SOAP-ENV:Text></SOAP-ENV:Reason>
-</SOAP-ENV:Fault></SOAP-ENV:Body></SOAP-ENV:Envelope>
-"""
-def _local(tag: Any) -> str:
-    return etree.QName(tag).localname if isinstance(tag, str) else ""
-
-
-def _find(root: etree._Element, name: str) -> etree._Element | None:
-    for el in root.iter():
-        if _local(el.tag) == name:
-            return el
-    return None
-
-
-def _md5(text: str) -> str:
-    return hashlib.md5(text.encode()).hexdigest()
-
-
-def _with_time(body: bytes, now: datetime) -> bytes:
-    """Set the UTC and local date/time fields of a GetSystemDateAndTime capture to ``now``."""
-
-    def read(block: bytes) -> datetime | None:
-        vals = {k: re.search(rb"<(?:[\w.-]+:)?" + k + rb">\s*(\d+)\s*<", block) for k in
-                (b"Year", b"Month", b"Day", b"Hour", b"Minute", b"Second")}
-        if not all(vals.values()):
-            return None
-        try:
-            y, mo, d, h, mi, s = (int(v.group(1)) for v in vals.values())  # type: ignore[union-attr]
-            return datetime(y, mo, d, h, mi, min(s, 59), tzinfo=timezone.utc)
-        except ValueError:
-            return None
-
-    def write(block: bytes, t: datetime) -> bytes:
-        for k, v in ((b"Year", t.year), (b"Month", t.month), (b"Day", t.day),
-                     (b"Hour", t.hour), (b"Minute", t.minute), (b"Second", t.second)):
-            block = re.sub(rb"(<(?:[\w.-]+:)?" + k + rb">)\s*\d+\s*(<)",
-                           lambda m, v=v: m.group(1) + str(v).encode() + m.group(2), block)
-        return block
-
-    pat = {k: re.compile(rb"(<(?:[\w.-]+:)?" + k + rb">)(.*?)(</(?:[\w.-]+:)?" + k + rb">)", re.S)
-           for k in (b"UTCDateTime", b"LocalDateTime")}
-    mu, ml = pat[b"UTCDateTime"].search(body), pat[b"LocalDateTime"].search(body)
-    offset = timedelta(0)
-    if mu and ml:
-        cu, cl = read(mu.group(2)), read(ml.group(2))
-        if cu and cl:
-            offset = cl - cu
-    out = body
-    if ml:
-        out = pat[b"LocalDateTime"].sub(lambda m: m.group(1) + write(m.group(2), now + offset) + m.group(3), out, 1)
-    if mu:
-        out = pat[b"UTCDateTime"].sub(lambda m: m.group(1) + write(m.group(2), now) + m.group(3), out, 1)
-    return out
-
-
-def _device_name(identity: dict[str, Any]) -> str:
-    maker, model = identity["manufacturer"], identity["model"]
-    if not maker or model.upper().startswith(maker.upper()):
-        return model
-    return f"{maker} {model}"
-
-
-def build_probematch(
-    template: bytes, *, relates_to: str, endpoint: str, ip: str, onvif_port: int,
-    identity: dict[str, Any], mac: str | None, message_number: int, hello: bool = False,
-) -> bytes:
-    """Rewrite a captured ProbeMatch into this camera's answer (or Hello)."""
-    out = template
-    msg_style = re.search(rb"<(?:\w+:)?MessageID>\s*(urn:)?uuid:", out)
-    prefix = b"urn:uuid:" if (msg_style and msg_style.group(1)) else b"uuid:"
-    fresh = prefix + str(uuid.uuid4()).encode()
-    out = re.sub(rb"(<(?:\w+:)?MessageID>)[^<]*(<)", lambda m: m.group(1) + fresh + m.group(2), out, 1)
-    out = re.sub(rb"(<(?:\w+:)?EndpointReference>\s*<(?:\w+:)?Address>)[^<]*(<)",
-                 lambda m: m.group(1) + endpoint.encode() + m.group(2), out, 1)
-    out = re.sub(rb'(MessageNumber=")\d+(")', lambda m: m.group(1) + str(message_number).encode() + m.group(2), out)
-    device_url = f"http://{ip}:{onvif_port}/onvif/device_service".encode()
-
-    def xaddr(m: re.Match[bytes]) -> bytes:
-        url = m.group(0).decode("ascii", "replace")
-        parts = urlsplit(url)
-        if parts.hostname and is_link_local(parts.hostname):
-            return m.group(0)
-        if parts.scheme == "https":
-            return f"https://{ip}/onvif/device_service".encode()
-        return device_url
-
-    out = re.sub(rb"(<(?:\w+:)?XAddrs>)([^<]*)(<)",
-                 lambda m: m.group(1) + re.sub(rb"\S+", xaddr, m.group(2)) + m.group(3), out, 1)
-    name = quote(_device_name(identity)).encode()
-    model = quote(identity["model"]).encode()
-
-    def scope(m: re.Match[bytes]) -> bytes:
-        token = m.group(0)
-        sm = re.match(rb"(onvif://www\.onvif\.org/)([A-Za-z]+)/", token)
-        if not sm:
-            return token
-        key = sm.group(2).lower()
-        if key in (b"hardware", b"model"):
-            return sm.group(0) + model
-        if key == b"name":
-            return sm.group(0) + name
-        if key == b"mac":
-            return sm.group(0) + mac.encode() if mac else b""
-        return token
-
-    out = re.sub(rb"(<(?:\w+:)?Scopes>)([^<]*)(<)",
-                 lambda m: m.group(1) + re.sub(rb"\S+", scope, m.group(2)) + m.group(3), out, 1)
-    if hello:
-        out = re.sub(rb"\s*<(\w+:)?RelatesTo>[^<]*</(\w+:)?RelatesTo>", b"", out, 1)
-        out = re.sub(rb"(<(?:\w+:)?To\b[^>]*>)[^<]*(<)",
-                     lambda m: m.group(1) + b"urn:schemas-xmlsoap-org:ws:2005:04:discovery" + m.group(2), out, 1)
-        out = re.sub(rb"(discovery/)ProbeMatches(\s*<)", rb"\1Hello\2", out, 1)
-        out = re.sub(rb"<(\w+:)?ProbeMatches>\s*<(\w+:)?ProbeMatch>", rb"<\2Hello>", out, 1)
-        out = re.sub(rb"</(\w+:)?ProbeMatch>\s*</(\w+:)?ProbeMatches>", rb"</\1Hello>", out, 1)
-    else:
-        out = re.sub(rb"(<(?:\w+:)?RelatesTo>)[^<]*(<)",
-                     lambda m: m.group(1) + relates_to.encode() + m.group(2), out, 1)
-    return out
-
-
-def _template_types(template: bytes) -> set[str]:
-    m = re.search(rb"<(?:\w+:)?Types>([^<]*)<", template)
-    if not m:
-        return {"NetworkVideoTransmitter"}
-    return {t.rsplit(":", 1)[-1] for t in m.group(1).decode().split()}
-
-
-def _template_scopes(template: bytes) -> list[str]:
-    m = re.search(rb"<(?:\w+:)?Scopes>([^<]*)<", template)
-    return m.group(1).decode("utf-8", "replace").split() if m else []
-
-
-class _AuthGuard:
-    """WS-UsernameToken and HTTP Digest checks, with a bounded failure lockout."""
-
-    def __init__(self, server: CameraServer) -> None:
-        self.cam = server
-        self.secret = os.urandom(16)
-        self.failures: deque[float] = deque(maxlen=1000)
-        self.locked_until = 0.0
-        self.lock = threading.Lock()
-
-    def is_locked(self) -> bool:
-        return time.monotonic() < self.locked_until
-
-    def record(self, username: str, method: str, outcome: str) -> None:
-        with self.lock:
-            self.cam.auth_log.append({"time": time.time(), "username": username[:64],
-                                      "method": method, "outcome": outcome})
-            if outcome == "ok":
-                return
-            self.cam.failed_auth_attempts += 1
-            if outcome == "locked":
-                return
-            now = time.monotonic()
-            self.failures.append(now)
-            recent = [t for t in self.failures if now - t <= 60.0]
-            if len(recent) >= self.cam.lockout_threshold:
-                self.locked_until = now + self.cam.lockout_seconds
-                log.info("%s: locked out after %d failed attempts", self.cam.ip, len(recent))
-
-    def check_wsse(self, root: etree._Element) -> tuple[bool | None, str]:
-        """Return (None, "") without a token, else (valid, username)."""
-        token = _find(root, "UsernameToken")
-        if token is None:
-            return None, ""
-        user = _find(token, "Username")
-        pwd = _find(token, "Password")
-        nonce = _find(token, "Nonce")
-        created = _find(token, "Created")
-        username = (user.text or "").strip() if user is not None else ""
-        assert self.cam.credentials is not None
-        good_user, good_pass = self.cam.credentials
-        if pwd is None or username != good_user:
-            return False, username
-        given = (pwd.text or "").strip()
-        created_text = (created.text or "").strip() if created is not None else ""
-        if pwd.get("Type", "").endswith("#PasswordText"):
-            ok = hmac.compare_digest(given.encode(), good_pass.encode())
-        else:
-            try:
-                raw_nonce = base64.b64decode((nonce.text or "").strip()) if nonce is not None else b""
-            except ValueError:
-                return False, username
-            want = base64.b64encode(hashlib.sha1(raw_nonce + created_text.encode() + good_pass.encode()).digest())
-            ok = hmac.compare_digest(given.encode(), want)
-        if ok and created_text:
-            try:
-                stamp = datetime.fromisoformat(created_text.replace("Z", "+00:00"))
-                if stamp.tzinfo is None:
-                    stamp = stamp.replace(tzinfo=timezone.utc)
-            except ValueError:
-                return False, username
-            if abs((stamp - self.cam.now()).total_seconds()) > _WSSE_WINDOW_S:
-                return False, username
-        return ok, username
-
-    def challenge(self) -> str:
-        stamp = f"{int(time.time()):x}"
-        sig = hmac.new(self.secret, stamp.encode(), hashlib.sha256).hexdigest()[:24]
-        return (f'Digest realm="{self.cam.realm}", qop="auth", nonce="{stamp}{sig}", '
-                f'opaque="{self.secret.hex()[:16]}", algorithm=MD5')
-
-    def check_digest(self, header: str, method: str) -> tuple[bool, str]:
-        params = dict((k.lower(), v1 or v2) for k, v1, v2 in
-                      re.findall(r'(\w+)\s*=\s*(?:"([^"]*)"|([^\s,]+))', header[len("Digest"):]))
-        username = params.get("username", "")
-        assert self.cam.credentials is not None
-        good_user, good_pass = self.cam.credentials
-        nonce = params.get("nonce", "")
-        stamp, sig = nonce[:-24], nonce[-24:]
-        want_sig = hmac.new(self.secret, stamp.encode(), hashlib.sha256).hexdigest()[:24]
-        try:
-            fresh = abs(time.time() - int(stamp, 16)) <= _NONCE_TTL_S
-        except ValueError:
-            fresh = False
-        if username != good_user or not fresh or not hmac.compare_digest(sig, want_sig):
-            return False, username
-        ha1 = _md5(f"{good_user}:{params.get('realm', '')}:{good_pass}")
-        ha2 = _md5(f"{method}:{params.get('uri', '')}")
-        if params.get("qop"):
-            want = _md5(f"{ha1}:{nonce}:{params.get('nc', '')}:{params.get('cnonce', '')}:{params.get('qop')}:{ha2}")
-        else:
-            want = _md5(f"{ha1}:{nonce}:{ha2}")
-        ok = params.get("realm") == self.cam.realm and hmac.compare_digest(params.get("response", ""), want)
-        return ok, username
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "webs"
-    sys_version = ""
-    timeout = 15
-    cam: CameraServer
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        log.debug("%s: %s", self.cam.ip, format % args)
-
-    def handle(self) -> None:
-        if not self.cam._conn_slots.acquire(blocking=False):
-            return
-        try:
-            if self.cam.hostile == "hang":
-                self.cam._stop.wait(600)
-                return
-            super().handle()
-        except (ConnectionError, TimeoutError, OSError):
-            pass
-        finally:
-            self.cam._conn_slots.release()
-
-    # -- plumbing -------------------------------------------------------------
-    def _send(self, status: int, body: bytes, ctype: str = _SOAP_CT, extra: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        for k, v in (extra or {}).items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def _challenge(self) -> None:
-        self._send(401, b"<html><body><h1>401 Unauthorized</h1></body></html>", "text/html",
-                   {"WWW-Authenticate": self.cam._guard.challenge()})
-
-    # -- snapshot -------------------------------------------------------------
-    def do_GET(self) -> None:
-        path = urlsplit(self.path).path
-        if path not in self.cam.snapshot_paths:
-            self._send(404, b"<html><body>404 Not Found</body></html>", "text/html")
-            return
-        if self.cam.credentials is not None:
-            header = self.headers.get("Authorization", "")
-            if not header.startswith("Digest "):
-                self._challenge()
-                return
-            ok, user = self.cam._guard.check_digest(header, "GET")
-            if self.cam._guard.is_locked():
-                self.cam._guard.record(user, "digest", "locked")
-                self._challenge()
-                return
-            self.cam._guard.record(user, "digest", "ok" if ok else "failed")
-            if not ok:
-                self._challenge()
-                return
-        if self.cam.hostile in ("snapshot_endless", "snapshot_drip"):
-            stream_snapshot_forever(self, self.cam.jpeg, drip=self.cam.hostile == "snapshot_drip", stop=self.cam._stop)
-            return
-        self._send(200, self.cam.jpeg, "image/jpeg")
-
-    # -- SOAP -----------------------------------------------------------------
-    def do_POST(self) -> None:
-        path = urlsplit(self.path).path
-        if path not in self.cam.service_paths:
-            self._send(404, b"<html><body>404 Not Found</body></html>", "text/html")
-            return
-        try:
-            length = int(self.headers.get("Content-Length", ""))
-        except ValueError:
-            self._send(411, b"", "text/plain")
-            return
-        if length > _MAX_BODY or length < 0:
-            self._send(413, b"", "text/plain")
-            self.close_connection = True
-            return
-        data = self.rfile.read(length)
-        try:
-            root = parse_xml(data)
-        except etree.XMLSyntaxError:
-            self._send(400, _WELLFORMED_FAULT)
-            return
-        action, token = self._action(root, path)
-        status, body = self.cam._dispatch(action, root, token, self.headers.get("Authorization", ""))
-        if status == 401 and body == b"":
-            self._challenge()
-            return
-        self._reply(action, status, body)
-
-    def _auth_headers(self, status: int) -> dict[str, str]:
-        if status == 401 and "digest" in self.cam.auth and self.cam.credentials is not None:
-            return {"WWW-Authenticate": self.cam._guard.challenge()}
-        return {}
-
-    def _action(self, root: etree._Element, path: str) -> tuple[str, str | None]:
-        body = _find(root, "Body")
-        first = next((c for c in body if isinstance(c.tag, str)), None) if body is not None else None
-        if first is not None:
-            name, ns = _local(first.tag), etree.QName(first.tag).namespace or ""
-        else:
-            m = re.search(r'action="?([^";]+)', self.headers.get("Content-Type", ""))
-            url = m.group(1) if m else ""
-            name, ns = url.rstrip("/").rsplit("/", 1)[-1], url
-        media2 = MEDIA2_NS in ns or (not ns and path.lower().endswith("media2"))
-        token_el = _find(first, "ProfileToken") if first is not None else None
-        token = (token_el.text or "").strip() if token_el is not None else None
-        return (f"Media2.{name}" if media2 else name), token
-
-    def _reply(self, action: str, status: int, body: bytes) -> None:
-        mode = self.cam.hostile
-        if mode in ("huge", "huge_chunked"):
-            stream_huge(self, status, body, chunked=mode == "huge_chunked", stop=self.cam._stop)
-        elif mode == "slow":
-            stream_slow(self, status, body, stop=self.cam._stop)
-        else:
-            status, body, ctype = hostile_reply(mode, action, status, body)
-            self._send(status, body, ctype, extra=self._auth_headers(status))
 
 
 class CameraServer:
@@ -479,6 +109,7 @@ class CameraServer:
         self.stream_scheme = stream_scheme
         # (endpoint, ip) of other devices that the wsd_spoof mode claims to be.
         self.spoof_victims = list(spoof_victims)
+        self._phantoms = spoof_phantoms(self.spoof_victims)  # the same phantoms in every spoof burst
         self.identity = self.persona.expected_identity(ip=ip, onvif_port=onvif_port, rtsp_port=rtsp_port,
                                                        stream_scheme=stream_scheme)
         self.mac = mac or self.identity["mac"]
@@ -580,7 +211,9 @@ class CameraServer:
             return m.group(1) + self.ip.encode() + m.group(3)
         body = re.sub(rb"(<(?:\w+:)?Address>\s*)(\d{1,3}(?:\.\d{1,3}){3})(\s*<)", addr, body)
         if self.mac:
-            body = re.sub(rb"(<(?:\w+:)?HwAddress>)[^<]*(<)", lambda m: m.group(1) + self.mac.encode() + m.group(2), body)
+            body = re.sub(
+                rb"(<(?:\w+:)?HwAddress>)[^<]*(<)", lambda m: m.group(1) + self.mac.encode() + m.group(2), body
+            )
         return body
 
     def _authorize(self, root: etree._Element, authz: str) -> tuple[int, bytes] | None:
@@ -667,7 +300,7 @@ class CameraServer:
         while not self._stop.is_set():
             try:
                 data, addr = self._udp.recvfrom(65535)
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -684,7 +317,8 @@ class CameraServer:
             # In flood mode the device still answers every Probe itself, as a real
             # camera would while something on its address floods the scanner.
             if self.hostile in ("wsd_flood", "wsd_spoof") and self._flooding.acquire(blocking=False):
-                self._spawn(lambda: self._flood(relates, addr), "flood")
+                # partial: the thread floods with this Probe's values, not the next loop turn's.
+                self._spawn(functools.partial(self._flood, relates, addr), "flood")
             due = time.monotonic() + random.uniform(0.0, 0.1)
             try:
                 self._outq.put_nowait((due, self._probematch(relates), addr))
@@ -714,7 +348,7 @@ class CameraServer:
                 send_flood(self._udp, addr, lambda endpoint: self._probematch(relates, endpoint=endpoint), self._stop)
             else:
                 send_spoof(self._udp, addr, self.spoof_victims,
-                           lambda endpoint, ip: self._spoofed(relates, endpoint, ip), self._stop)
+                           lambda endpoint, ip: self._spoofed(relates, endpoint, ip), self._stop, self._phantoms)
         finally:
             self._flooding.release()
 

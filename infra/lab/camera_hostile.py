@@ -37,6 +37,7 @@ __all__ = [
     "hostile_reply",
     "send_flood",
     "send_spoof",
+    "spoof_phantoms",
     "stream_huge",
     "stream_slow",
     "stream_snapshot_forever",
@@ -212,12 +213,22 @@ def send_flood(sock: socket.socket, addr: tuple[str, int], make_reply: Callable[
             time.sleep(0.008)
 
 
+def spoof_phantoms(victims: Sequence[tuple[str, str]]) -> list[str]:
+    """Return one random endpoint per victim: a phantom that claims the victim's address too."""
+    return [f"urn:uuid:{uuid.uuid4()}" for _ in victims]
+
+
 def send_spoof(sock: socket.socket, addr: tuple[str, int], victims: Sequence[tuple[str, str]],
-               make_reply: Callable[[str, str], bytes], stop: threading.Event) -> None:
-    """Claim each victim's endpoint and address (``make_reply(endpoint, ip)``), many copies of each, at once."""
+               make_reply: Callable[[str, str], bytes], stop: threading.Event,
+               phantoms: Sequence[str] = ()) -> None:
+    """Claim each victim's endpoint and address (``make_reply(endpoint, ip)``), many copies of each, at once.
+
+    `phantoms` (:func:`spoof_phantoms`, drawn once per device) are endpoints that claim the victims'
+    addresses too, the same in every burst: how many Probes a scan sends (and so how many bursts it
+    gets) must not change how many devices it is told about.
+    """
     replies = [make_reply(endpoint, ip) for endpoint, ip in victims]
-    # Random endpoints that claim the victims' addresses too: phantoms the survey must not invent.
-    replies += [make_reply(f"urn:uuid:{uuid.uuid4()}", ip) for _, ip in victims]
+    replies += [make_reply(endpoint, ip) for endpoint, (_, ip) in zip(phantoms or spoof_phantoms(victims), victims)]
     for _ in range(SPOOF_COPIES):
         for data in replies:
             if stop.is_set():

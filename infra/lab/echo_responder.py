@@ -10,8 +10,8 @@ It turns the kernel's own echo replies off in that namespace
 answers each one after ``delay ± jitter`` (uniform, or normal with
 ``--jitter-dist normal``), or drops it with probability ``--loss``.  With
 ``--drop-all`` it answers no echo at all: with ``--tcp-ports`` that is a host
-that filters ICMP but accepts TCP; ``--duplicate`` answers every request twice.  Every request is written to the ``--log``
-file as one JSON line (source, destination, identifier, sequence, dropped,
+that filters ICMP but accepts TCP; ``--duplicate`` answers every request twice.  Every request is written
+to the ``--log`` file as one JSON line (source, destination, identifier, sequence, dropped,
 monotonic receive time, planned and applied delay) so tests compare measurements with the exact truth.
 
 It refuses to run in the root network namespace: it would silence this
@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from sitescout.infra.lab.netns import ALLOWED_NETWORKS
-from sitescout.probes.icmp import ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, build_echo, parse_echo
+from sitescout.probes.net.icmp import ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, build_echo, parse_echo
 
 __all__ = ["Impairment", "EchoResponder", "check_lab_namespace", "read_ground_truth", "main"]
 

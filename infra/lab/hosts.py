@@ -26,7 +26,7 @@ __all__ = ["PLAIN_HOST_PROFILES", "PlainHost", "serve_plain_host", "main"]
 
 log = logging.getLogger(__name__)
 
-#: Which TCP ports each profile opens; every one is in probes.ports.DEFAULT_PORTS.
+#: Which TCP ports each profile opens; every one is in probes.net.ports.DEFAULT_PORTS.
 PLAIN_HOST_PROFILES: dict[str, tuple[int, ...]] = {
     "switch": (80, 443),  # managed PoE switch web UI
     "loudspeaker": (80, 8899),  # IP loudspeaker controller: web UI + control/stream port

@@ -62,8 +62,9 @@ def _mover(frames: list[bytes]) -> Any:
         import numpy as np
     except ImportError:
         return None
-    pictures = [cv2.imdecode(np.frombuffer(f, np.uint8), cv2.IMREAD_COLOR) for f in frames]
-    if any(p is None for p in pictures):
+    decoded = [cv2.imdecode(np.frombuffer(f, np.uint8), cv2.IMREAD_COLOR) for f in frames]
+    pictures = [p for p in decoded if p is not None]
+    if len(pictures) < len(decoded):
         return None
     height, width = pictures[0].shape[:2]
     side = max(height // 4, 8)

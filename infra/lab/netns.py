@@ -205,7 +205,9 @@ class LabSite:
         # Locally administered, unique per site and per run.
         self._macs += 1
         h = self.prefix[-4:]
-        return f"02:{h[:2]}:{h[2:]}:{(self._macs >> 16) & 0xff:02x}:{(self._macs >> 8) & 0xff:02x}:{self._macs & 0xff:02x}"
+        return (
+            f"02:{h[:2]}:{h[2:]}:{(self._macs >> 16) & 0xFF:02x}:{(self._macs >> 8) & 0xFF:02x}:{self._macs & 0xFF:02x}"
+        )
 
     def _plug(self, netns: str, ifname: str, subnet: str, mac: str | None) -> str:
         """Create a veth in the switch, its peer `ifname` in `netns`, attach to the subnet's bridge."""

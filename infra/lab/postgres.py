@@ -26,7 +26,9 @@ _START_TIMEOUT_S = 30.0
 
 def find_postgres_bin() -> Path | None:
     """Return the newest /usr/lib/postgresql/N/bin that has initdb and postgres, or None."""
-    dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]) if p.split("/")[-2].isdigit() else 0)
+    dirs = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]) if p.split("/")[-2].isdigit() else 0
+    )
     for d in reversed(dirs):
         if os.access(f"{d}/initdb", os.X_OK) and os.access(f"{d}/postgres", os.X_OK):
             return Path(d)
@@ -95,7 +97,9 @@ class PostgresServer:
                     return
             except psycopg.OperationalError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"postgres did not start in {_START_TIMEOUT_S:.0f} s: {self.log_tail()}") from None
+                    raise RuntimeError(
+                        f"postgres did not start in {_START_TIMEOUT_S:.0f} s: {self.log_tail()}"
+                    ) from None
                 time.sleep(0.1)
 
     def log_tail(self) -> str:
@@ -114,7 +118,7 @@ class PostgresServer:
 
         with psycopg.connect(host=str(self.dir), user="postgres", dbname="postgres", autocommit=True,
                              connect_timeout=5) as conn:
-            conn.execute(sql)  # type: ignore[arg-type]
+            conn.execute(sql)
 
     def stop(self) -> None:
         """Stop the server (fast shutdown, then kill) and delete its directory."""

@@ -5,13 +5,16 @@ Load with ``pytest_plugins = ["sitescout.infra.lab.pytest_plugin"]`` in tests/co
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from sitescout.infra.lab.netns import LabSite, netns_available
 
-__all__ = ["lab_site", "requires_netns", "skip_unless_netns"]
+__all__ = ["lab_site", "requires_netns", "skip_unless_netns", "snmp_lab_site"]
 
 _ok, _why = netns_available()
 
@@ -39,5 +42,23 @@ def lab_site() -> Iterator[LabSite]:
     site = LabSite()
     try:
         yield site
+    finally:
+        site.close()
+
+
+@contextlib.contextmanager
+def snmp_lab_site(**build: Any) -> Iterator[tuple[Any, Any]]:
+    """Yield ``(site, lab)``: the SNMP lab (infra/lab/snmp_site.py, ``build`` passed to build_snmp_lab);
+    its namespaces are removed even when a test fails.  Skips without namespaces or Debian's snmpd,
+    snmp and lldpd (tests/run.sh installs them)."""
+    skip_unless_netns()
+    if not all(shutil.which(b) for b in ("snmpd", "lldpd", "snmpget")):
+        pytest.skip("needs Debian's snmpd, snmp and lldpd (tests/run.sh installs them)")
+    from sitescout.infra.lab.snmp_site import SnmpLabSite, build_snmp_lab
+
+    LabSite.cleanup_stale()
+    site = SnmpLabSite()
+    try:
+        yield site, build_snmp_lab(site, **build)
     finally:
         site.close()

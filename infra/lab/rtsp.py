@@ -32,6 +32,7 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 SERVER_SCRIPT = Path(__file__).with_name("rtsp_server_main.py")
 CODECS = ("h264", "mjpeg")
 BEHAVIOURS = ("normal", "frozen", "black", "stall", "blur", "hang")
+TRANSPORTS = ("any", "tcp", "udp")
 # Same safe set as rtsp_server_main.quote_mount: how a client writes the path.
 _URL_SAFE = "/?&=:@!$'()*+,;-._~%"
 _GST_CHECK = (
@@ -59,12 +60,17 @@ class StreamSpec:
     behaviour: str = "normal"
     stall_after_s: float = 3.0
     bitrate_kbps: int | None = None
+    #: RTP lower transports the mount accepts: "any", "tcp" or "udp" (a UDP-only mount answers
+    #: SETUP over TCP with 461, as some encoders and NVRs do: issue #19).
+    transports: str = "any"
 
     def __post_init__(self) -> None:
         if self.codec not in CODECS:
             raise ValueError(f"codec {self.codec!r}: expected one of {CODECS}")
         if self.behaviour not in BEHAVIOURS:
             raise ValueError(f"behaviour {self.behaviour!r}: expected one of {BEHAVIOURS}")
+        if self.transports not in TRANSPORTS:
+            raise ValueError(f"transports {self.transports!r}: expected one of {TRANSPORTS}")
         for name in ("width", "height", "fps"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:

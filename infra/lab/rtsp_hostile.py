@@ -23,7 +23,27 @@ endless-frame     valid handshake, then one interleaved frame of 65535 bytes tri
                   a byte every 20 ms: the connection is never idle, the frame never ends
 flood-fragment    valid H.264 handshake, then FU-A fragments of one NAL unit at full
                   speed, never an end fragment: a never-ending picture (memory test)
+basic-only        DESCRIBE -> 401 with only a Basic challenge until the right
+                  credentials come, then healthy
+digest-only       the same with only a Digest challenge (RFC 2617, MD5, no qop)
+redirect-other    Digest as digest-only, then 302 to `redirect_to` (another host)
+redirect-other-basic  Basic as basic-only, then 302 to `redirect_to`
+ua-split          Digest to the first User-Agent the server saw, Basic to any other (a server
+                  telling a client's pre-flight from FFmpeg), then streams as healthy
+udp-then-basic    Digest and 461 for RTP over TCP, as udp-only; once TCP was refused, Basic only
+                  (a server changing its answer for the client's UDP re-open)
+udp-only          SETUP over TCP -> 461 Unsupported Transport; over UDP -> the
+                  healthy picture as RTP/JPEG datagrams to the client's port
+udp-silent        as udp-only, but not one datagram arrives (a firewall dropping UDP)
+udp-setup-silent  SETUP over TCP gets no answer at all (the connection stays open); over UDP ->
+                  the healthy picture as udp-only (a server or middlebox that swallows TCP SETUP)
+udp-setup-silent-dropped  as udp-setup-silent, but not one datagram arrives
+udp-flood         as udp-only, but H.264: FU-A fragments of one NAL unit as fast as
+                  datagrams go, never an end fragment (flood-fragment over UDP)
 ================  ==============================================================
+
+Every Authorization header the server receives is kept in `authorizations`
+(mode, header value), so tests can say exactly what reached which server.
 
 Run it in a lab namespace with ``python -m sitescout.infra.lab.rtsp_hostile --host IP
 --port 554 [--default-mode MODE]``; it prints ``ready PORT`` once listening.  In
@@ -34,9 +54,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import logging
 import os
 import random
+import socket
 import struct
 import threading
 import time
@@ -48,8 +70,40 @@ log = logging.getLogger(__name__)
 
 __all__ = ["MODES", "HostileRtspServer", "jpeg_rtp_payloads", "main"]
 
-MODES = ("healthy", "auth-forever", "redirect-self", "redirect-pingpong", "silent", "stall-mid",
-         "garbage-bytes", "garbage-rtp", "endless-frame", "flood-fragment", "silent-after-play")
+MODES = (
+    "healthy",
+    "auth-forever",
+    "redirect-self",
+    "redirect-pingpong",
+    "silent",
+    "stall-mid",
+    "garbage-bytes",
+    "garbage-rtp",
+    "endless-frame",
+    "flood-fragment",
+    "silent-after-play",
+    "basic-only",
+    "digest-only",
+    "redirect-other",
+    "redirect-other-basic",
+    "udp-only",
+    "udp-silent",
+    "udp-flood",
+    "ua-split",
+    "udp-then-basic",
+    "udp-setup-silent",
+    "udp-setup-silent-dropped",
+)
+_UDP_MODES = ("udp-only", "udp-silent", "udp-flood", "udp-then-basic", "udp-setup-silent", "udp-setup-silent-dropped")
+_H264_MODES = ("flood-fragment", "udp-flood")
+#: Modes that want credentials, and the challenge each sends.
+_CHALLENGE = {
+    "basic-only": "basic",
+    "digest-only": "digest",
+    "redirect-other": "digest",
+    "redirect-other-basic": "basic",
+}
+_REALM, _NONCE = "hostile-lab", "5175ca7e0f0a"
 _DATA_DIR = Path(__file__).with_name("data")
 _FPS = 15
 _MAX_RTP_PAYLOAD = 1400
@@ -100,7 +154,9 @@ def jpeg_rtp_payloads(jpeg: bytes, max_payload: int = _MAX_RTP_PAYLOAD) -> list[
     payloads: list[bytes] = []
     offset = 0
     while offset < len(scan) or not payloads:
-        header = struct.pack(">B", 0) + offset.to_bytes(3, "big") + struct.pack(">BBBB", 1, 255, width // 8, height // 8)
+        header = (
+            struct.pack(">B", 0) + offset.to_bytes(3, "big") + struct.pack(">BBBB", 1, 255, width // 8, height // 8)
+        )
         if offset == 0:
             header += struct.pack(">BBH", 0, 0, len(tables)) + tables
         chunk = scan[offset:offset + max_payload - len(header)]
@@ -140,6 +196,18 @@ class _Request:
     def cseq(self) -> str:
         return self.headers.get("cseq", "0")
 
+    def digest_fields(self) -> dict[str, str]:
+        """Return the fields of a Digest Authorization header (empty if there is none)."""
+        value = self.headers.get("authorization", "")
+        if not value.lower().startswith("digest "):
+            return {}
+        fields = {}
+        for part in value[7:].split(","):
+            if "=" in part:
+                k, v = part.split("=", 1)
+                fields[k.strip().lower()] = v.strip().strip('"')
+        return fields
+
     def basic_credentials(self) -> str | None:
         """Return "user:password" from a Basic Authorization header, if the client sent one."""
         value = self.headers.get("authorization", "")
@@ -154,9 +222,21 @@ class _Request:
 class _Hostile:
     """The asyncio side: one connection handler, modes by path."""
 
-    def __init__(self, default_mode: str, stall_after_s: float) -> None:
+    def __init__(self, default_mode: str, stall_after_s: float, credentials: tuple[str, str] | None = None,
+                 redirect_to: str | None = None) -> None:
         self.default_mode = default_mode
         self.stall_after_s = stall_after_s
+        self.credentials = credentials
+        self.redirect_to = redirect_to
+        self.authorizations: list[tuple[str, str]] = []
+        #: Every (mode, User-Agent) received; ua-split challenges the first User-Agent seen with
+        #: Digest and any other with Basic (a server telling a pre-flight from FFmpeg).
+        self.user_agents: list[tuple[str, str]] = []
+        #: udp-then-basic: set once SETUP over TCP was refused; from then on the challenge is Basic.
+        self.refused_tcp = False
+        self._udp_peers: dict[asyncio.StreamWriter, tuple[str, int]] = {}
+        #: Every SETUP received: (mode, "tcp" or "udp" as its Transport header asked).
+        self.setups: list[tuple[str, str]] = []
         self.connections = 0
         self.requests = 0
         self._jpegs: list[list[bytes]] | None = None
@@ -183,8 +263,16 @@ class _Hostile:
                     return
                 self.requests += 1
                 mode = self.mode_of(request.url)
+                if "authorization" in request.headers:
+                    self.authorizations.append((mode, request.headers["authorization"]))
+                self.user_agents.append((mode, request.headers.get("user-agent", "")))
                 if mode == "silent":
                     continue  # read everything, answer nothing
+                if request.method == "SETUP":
+                    lower = "tcp" if "TCP" in request.headers.get("transport", "").upper() else "udp"
+                    self.setups.append((mode, lower))
+                    if mode.startswith("udp-setup-silent") and lower == "tcp":
+                        continue  # swallow SETUP over TCP: no answer, the connection stays open
                 reply = self._reply(mode, request, writer)
                 writer.write(reply)
                 await writer.drain()
@@ -196,6 +284,7 @@ class _Hostile:
             if streaming is not None:
                 streaming.cancel()
             self._writers.discard(writer)
+            self._udp_peers.pop(writer, None)
             writer.close()
 
     def _reply(self, mode: str, req: _Request, writer: asyncio.StreamWriter) -> bytes:
@@ -209,6 +298,17 @@ class _Hostile:
             return _response(req, 401, reason, extra)
         if req.method == "OPTIONS":
             return _response(req, 200, "OK", {"Public": "OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN, GET_PARAMETER"})
+        if mode in _CHALLENGE or mode in ("ua-split", "udp-then-basic"):
+            if mode == "udp-then-basic":
+                scheme = "basic" if self.refused_tcp else "digest"
+            else:
+                scheme = _CHALLENGE.get(mode) or self._scheme_by_user_agent(req)
+            if not self._authorized(scheme, req):
+                challenge = 'Basic realm="%s"' % _REALM if scheme == "basic" else \
+                    'Digest realm="%s", nonce="%s"' % (_REALM, _NONCE)
+                return _response(req, 401, "Unauthorized", {"WWW-Authenticate": challenge})
+            if mode.startswith("redirect-other") and req.method == "DESCRIBE" and self.redirect_to:
+                return _response(req, 302, "Moved", {"Location": self.redirect_to})
         if mode == "redirect-self" and req.method == "DESCRIBE" and "authorization" not in req.headers:
             return _response(req, 401, "Unauthorized", {"WWW-Authenticate": 'Basic realm="hostile"'})
         if mode.startswith("redirect") and req.method == "DESCRIBE":
@@ -222,21 +322,61 @@ class _Hostile:
             location = urllib.parse.urlunsplit(("rtsp", f"{userinfo}{host}:{port}", path, parts.query, ""))
             return _response(req, 302, f"Moved to {location}", {"Location": location})
         if req.method == "DESCRIBE":
-            sdp = (_SDP_H264 if mode == "flood-fragment" else _SDP_JPEG).format(ip=host).encode()
-            return _response(req, 200, "OK", {"Content-Type": "application/sdp", "Content-Base": req.url.rstrip("/") + "/"},
-                             sdp)
+            sdp = (_SDP_H264 if mode in _H264_MODES else _SDP_JPEG).format(ip=host).encode()
+            return _response(
+                req, 200, "OK", {"Content-Type": "application/sdp", "Content-Base": req.url.rstrip("/") + "/"}, sdp
+            )
         if req.method == "SETUP":
             transport = req.headers.get("transport", "")
+            if mode in _UDP_MODES:
+                return self._setup_udp(req, transport, writer)
             if "TCP" not in transport.upper():
                 return _response(req, 461, "Unsupported Transport")
             return _response(req, 200, "OK", {"Transport": "RTP/AVP/TCP;unicast;interleaved=0-1",
                                               "Session": "5175ca7;timeout=60"})
         return _response(req, 200, "OK", {"Session": "5175ca7"})
 
+    def _setup_udp(self, req: _Request, transport: str, writer: asyncio.StreamWriter) -> bytes:
+        """Refuse RTP over TCP (461); accept UDP and note where the client wants the datagrams."""
+        if "TCP" in transport.upper() or "client_port=" not in transport:
+            self.refused_tcp = True
+            return _response(req, 461, "Unsupported Transport")
+        first = int(transport.split("client_port=", 1)[1].split("-", 1)[0].split(";", 1)[0])
+        peer = writer.get_extra_info("peername")[0]
+        self._udp_peers[writer] = (peer, first)
+        return _response(req, 200, "OK", {"Transport": f"RTP/AVP;unicast;client_port={first}-{first + 1};"
+                                                       "server_port=40000-40001",
+                                          "Session": "5175ca7;timeout=60"})
+
+    def _scheme_by_user_agent(self, req: _Request) -> str:
+        """ua-split: Digest for the first User-Agent this server saw, Basic for any other."""
+        first = next((ua for m, ua in self.user_agents if m == "ua-split"), "")
+        return "digest" if req.headers.get("user-agent", "") == first else "basic"
+
+    def _authorized(self, scheme: str, req: _Request) -> bool:
+        """Say whether `req` carries the right credentials in `scheme` (any, when none are set)."""
+        if scheme == "basic":
+            given = req.basic_credentials()
+            return given is not None and (self.credentials is None or given == ":".join(self.credentials))
+        fields = req.digest_fields()
+        if not fields or fields.get("nonce") != _NONCE:
+            return False
+        if self.credentials is None:
+            return True
+        user, password = self.credentials
+        ha1 = hashlib.md5(f"{user}:{_REALM}:{password}".encode()).hexdigest()
+        ha2 = hashlib.md5(f"{req.method}:{fields.get('uri', '')}".encode()).hexdigest()
+        return fields.get("username") == user and fields.get("response") == hashlib.md5(
+            f"{ha1}:{_NONCE}:{ha2}".encode()).hexdigest()
+
     async def _stream(self, mode: str, writer: asyncio.StreamWriter) -> None:
         """Send what `mode` sends after PLAY, until the client goes away."""
         try:
-            if mode in ("healthy", "stall-mid"):
+            if mode in ("udp-only", "udp-setup-silent") and writer in self._udp_peers:
+                await self._stream_jpeg_udp(writer, self._udp_peers[writer])
+            elif mode == "udp-flood" and writer in self._udp_peers:
+                await self._flood_udp(writer, self._udp_peers[writer])
+            elif mode in ("healthy", "stall-mid", "ua-split") or mode in _CHALLENGE:
                 await self._stream_jpeg(writer, self.stall_after_s if mode == "stall-mid" else None)
             elif mode == "garbage-bytes":
                 rng = random.Random(7)
@@ -278,6 +418,43 @@ class _Hostile:
             await writer.drain()
             index += 1
             await asyncio.sleep(max(0.0, started + index / _FPS - time.monotonic()))
+
+    async def _stream_jpeg_udp(self, writer: asyncio.StreamWriter, peer: tuple[str, int]) -> None:
+        """Send the healthy picture as RTP/JPEG datagrams to `peer` while the RTSP connection lives."""
+        frames = self.frames()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            started = time.monotonic()
+            seq, index = 0, 0
+            while not writer.is_closing():
+                payloads = frames[index % len(frames)]
+                ts = index * 90000 // _FPS
+                for n, payload in enumerate(payloads):
+                    sock.sendto(_rtp(seq + n, ts, payload, marker=n == len(payloads) - 1), peer)
+                seq += len(payloads)
+                index += 1
+                await asyncio.sleep(max(0.0, started + index / _FPS - time.monotonic()))
+        finally:
+            sock.close()
+
+    async def _flood_udp(self, writer: asyncio.StreamWriter, peer: tuple[str, int]) -> None:
+        """The fragment flood as datagrams (what the receiver cannot take is dropped, as on a network)."""
+        fill = b"\xff" * 1400
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setblocking(False)
+        try:
+            sock.sendto(_rtp(0, 0, bytes([0x7C, 0x85]) + fill, marker=False, pt=96), peer)
+            seq = 1
+            while not writer.is_closing():
+                for _ in range(64):
+                    try:
+                        sock.sendto(_rtp(seq, 0, bytes([0x7C, 0x05]) + fill, marker=False, pt=96), peer)
+                    except BlockingIOError:
+                        break
+                    seq += 1
+                await asyncio.sleep(0)
+        finally:
+            sock.close()
 
     async def _flood_fragment(self, writer: asyncio.StreamWriter) -> None:
         # FU-A (type 28) of an IDR slice (type 5): start bit on the first fragment,
@@ -348,11 +525,12 @@ class HostileRtspServer:
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, default_mode: str = "healthy",
-                 stall_after_s: float = 1.0) -> None:
+                 stall_after_s: float = 1.0, credentials: tuple[str, str] | None = None,
+                 redirect_to: str | None = None) -> None:
         if default_mode not in MODES:
             raise ValueError(f"mode {default_mode!r}: expected one of {MODES}")
         self.host, self.port = host, port
-        self._hostile = _Hostile(default_mode, stall_after_s)
+        self._hostile = _Hostile(default_mode, stall_after_s, credentials, redirect_to)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.base_events.Server | None = None
@@ -361,9 +539,24 @@ class HostileRtspServer:
         return f"HostileRtspServer({self.host}:{self.port}, default={self._hostile.default_mode})"
 
     @property
+    def authorizations(self) -> list[tuple[str, str]]:
+        """Return every (mode, Authorization header) the server received, in order."""
+        return list(self._hostile.authorizations)
+
+    @property
+    def user_agents(self) -> list[tuple[str, str]]:
+        """Return every (mode, User-Agent header) the server received, in order ("" when absent)."""
+        return list(self._hostile.user_agents)
+
+    @property
     def connections(self) -> int:
         """Return how many connections the server accepted."""
         return self._hostile.connections
+
+    @property
+    def setups(self) -> list[tuple[str, str]]:
+        """Return every SETUP received so far: (mode, "tcp" or "udp")."""
+        return list(self._hostile.setups)
 
     def start(self) -> None:
         """Listen (port 0 picks one) and serve in a daemon thread."""

@@ -39,10 +39,12 @@ from typing import Any
 import gi
 
 gi.require_version("Gst", "1.0")
+gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 BEHAVIOURS = ("normal", "frozen", "black", "stall", "blur", "hang")
+TRANSPORTS = ("any", "tcp", "udp")
 CODECS = ("h264", "mjpeg")
 # Characters a client leaves unescaped in an RTSP path or query.
 _SAFE = "/?&=:@!$'()*+,;-._~%"
@@ -67,7 +69,8 @@ def _source(spec: dict[str, Any]) -> str:
     if Gst.ElementFactory.find("gaussianblur") is not None:
         return f"{src} ! {caps} ! videoconvert ! gaussianblur sigma=8 ! videoconvert ! {caps},format=I420"
     small = "video/x-raw,width={},height={}".format(max(spec["width"] // 16, 2), max(spec["height"] // 16, 2))
-    return f"{src} ! {caps},format=I420 ! videoscale method=nearest-neighbour ! {small} ! videoscale method=bilinear ! {caps},format=I420"
+    return (f"{src} ! {caps},format=I420 ! videoscale method=nearest-neighbour ! {small} "
+            f"! videoscale method=bilinear ! {caps},format=I420")
 
 
 def launch_line(spec: dict[str, Any]) -> str:
@@ -84,7 +87,7 @@ def launch_line(spec: dict[str, Any]) -> str:
 def _normalise(key: str, raw: dict[str, Any]) -> dict[str, Any]:
     """Fill defaults and check one mount's spec; raise ValueError naming the mount."""
     spec = {"codec": "h264", "width": 640, "height": 480, "fps": 15, "behaviour": "normal",
-            "stall_after_s": 3.0, "bitrate_kbps": None}
+            "stall_after_s": 3.0, "bitrate_kbps": None, "transports": "any"}
     unknown = set(raw) - set(spec)
     if unknown:
         raise ValueError(f"mount {key!r}: unknown keys {sorted(unknown)}")
@@ -93,8 +96,11 @@ def _normalise(key: str, raw: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"mount {key!r}: codec must be one of {CODECS}")
     if spec["behaviour"] not in BEHAVIOURS:
         raise ValueError(f"mount {key!r}: behaviour must be one of {BEHAVIOURS}")
+    if spec["transports"] not in TRANSPORTS:
+        raise ValueError(f"mount {key!r}: transports must be one of {TRANSPORTS}")
     for name in ("width", "height", "fps"):
-        if not isinstance(spec[name], int) or spec[name] <= 0:
+        value = spec[name]
+        if not isinstance(value, int) or value <= 0:
             raise ValueError(f"mount {key!r}: {name} must be a positive integer")
     if not key.startswith("/"):
         raise ValueError(f"mount {key!r}: path must start with '/'")
@@ -125,7 +131,7 @@ class _QueryMountPoints(GstRtspServer.RTSPMountPoints):
         super().__init__()
         self._query_keys = query_keys
 
-    def do_make_path(self, url: GstRtspServer.RTSPUrl) -> str:  # type: ignore[override]
+    def do_make_path(self, url: GstRtspServer.RTSPUrl) -> str:
         path, query = url.abspath or "/", url.query
         if query and f"{path}?{query}" in self._query_keys:
             return internal_key(f"{path}?{query}")
@@ -170,6 +176,10 @@ def build_server(config: dict[str, Any]) -> GstRtspServer.RTSPServer:
         # A stall is timed per client: a shared, already stalled pipeline would
         # hand a later client nothing at all.
         factory.set_shared(spec["behaviour"] not in ("stall", "hang"))
+        if spec["transports"] != "any":
+            # A UDP-only mount answers SETUP over TCP with 461 Unsupported Transport.
+            lower = GstRtsp.RTSPLowerTrans.UDP if spec["transports"] == "udp" else GstRtsp.RTSPLowerTrans.TCP
+            factory.set_protocols(lower)
         if spec["behaviour"] in ("stall", "hang"):
             factory.connect("media-configure", _on_media_configure, spec)
         points.add_factory(internal_key(key), factory)

@@ -15,6 +15,8 @@ def _run() -> None:
     engine = config.attributes.get("engine")
     if engine is None:  # the alembic command line: sqlalchemy.url from alembic.ini or -x url=
         url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option("sqlalchemy.url")
+        if not url:
+            raise RuntimeError("no database URL: set sqlalchemy.url in alembic.ini or pass -x url=URL")
         engine = create_engine(url)
     with engine.connect() as connection:
         context.configure(

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sitescout.i18n import _, ngettext
+
 __all__ = ["register"]
 
 _KINDS = ("sites", "devices", "surveys")
@@ -18,27 +20,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the import and export subcommands."""
     p = sub.add_parser(
         "import",
-        help="import sites, devices (CSV, GeoJSON) or survey documents (JSON) into the inventory",
-        description="Import files into the inventory in one transaction: sites first, then devices, then "
+        help=_("import sites, devices (CSV, GeoJSON) or survey documents (JSON) into the inventory"),
+        description=_("Import files into the inventory in one transaction: sites first, then devices, then "
         "surveys. Sites are keyed by region, commune and name; devices by site and name (existing ones "
-        "are updated). If any row is bad, every bad row is listed and nothing changes.",
+        "are updated). If any row is bad, every bad row is listed and nothing changes."),
     )
-    p.add_argument("files", nargs="+", type=Path, metavar="FILE", help="a .csv, .geojson or .json file")
-    p.add_argument("--kind", choices=_KINDS, help="what the files hold (default: guessed from their content)")
-    p.add_argument("--format", choices=_FORMATS, help="file format (default: from the file name)")
-    p.add_argument("--db", metavar="URL", help="inventory database URL (default: a SQLite file in the user's data dir)")
+    p.add_argument("files", nargs="+", type=Path, metavar=_("FILE"), help=_("a .csv, .geojson or .json file"))
+    p.add_argument("--kind", choices=_KINDS, help=_("what the files hold (default: guessed from their content)"))
+    p.add_argument("--format", choices=_FORMATS, help=_("file format (default: from the file name)"))
+    p.add_argument("--db", metavar="URL",
+                   help=_("inventory database URL (default: a SQLite file in the user's data dir)"))
     p.set_defaults(func=_cmd_import)
 
     p = sub.add_parser(
         "export",
-        help="export sites or devices (CSV, GeoJSON) or survey documents (JSON) from the inventory",
-        description="Write the inventory's sites or devices as CSV or GeoJSON, or its survey documents as "
-        "a JSON list, in the form `sitescout import` reads back. Credentials are never exported.",
+        help=_("export sites or devices (CSV, GeoJSON) or survey documents (JSON) from the inventory"),
+        description=_("Write the inventory's sites or devices as CSV or GeoJSON, or its survey documents as "
+        "a JSON list, in the form `sitescout import` reads back. Credentials are never exported."),
     )
-    p.add_argument("kind", choices=_KINDS, help="what to export")
-    p.add_argument("--format", choices=_FORMATS, help="csv or geojson for sites/devices (default csv); json for surveys")
-    p.add_argument("-o", "--output", default="-", metavar="PATH|-", help="where to write (default: stdout)")
-    p.add_argument("--db", metavar="URL", help="inventory database URL (default: a SQLite file in the user's data dir)")
+    p.add_argument("kind", choices=_KINDS, help=_("what to export"))
+    p.add_argument("--format", choices=_FORMATS,
+                   help=_("csv or geojson for sites/devices (default csv); json for surveys"))
+    p.add_argument("-o", "--output", default="-", metavar=_("PATH|-"), help=_("where to write (default: stdout)"))
+    p.add_argument("--db", metavar="URL",
+                   help=_("inventory database URL (default: a SQLite file in the user's data dir)"))
     p.set_defaults(func=_cmd_export)
 
 
@@ -49,7 +54,7 @@ def _open(url: str | None) -> Any:
     try:
         return open_database(url or default_database_url())
     except DatabaseError as err:
-        raise CommandError(f"{err}; check --db") from err
+        raise CommandError(_("{reason}; check --db").format(reason=err)) from err
 
 
 def _format_of(path: Path, given: str | None) -> str:
@@ -60,7 +65,7 @@ def _format_of(path: Path, given: str | None) -> str:
     suffix = path.suffix.lower()
     if suffix in (".csv", ".geojson", ".json"):
         return suffix[1:]
-    raise UsageError(f"{path}: cannot tell the format from the name; add --format csv|geojson|json")
+    raise UsageError(_("{path}: cannot tell the format from the name; add --format csv|geojson|json").format(path=path))
 
 
 def _load(path: Path, fmt: str, kind: str | None) -> tuple[str, Any]:
@@ -72,9 +77,10 @@ def _load(path: Path, fmt: str, kind: str | None) -> tuple[str, Any]:
     try:
         text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's "CSV UTF-8" starts with a BOM
     except OSError as err:
-        raise CommandError(f"cannot read {path}: {err.strerror}") from err
+        raise CommandError(_("cannot read {path}: {reason}").format(path=path, reason=err.strerror)) from err
     except UnicodeDecodeError as err:
-        raise CommandError(f"{path} is not UTF-8 text; save it as UTF-8 (CSV UTF-8 in a spreadsheet)") from err
+        raise CommandError(_("{path} is not UTF-8 text; save it as UTF-8 (CSV UTF-8 in a spreadsheet)").format(
+            path=path)) from err
     try:
         if fmt == "json":
             data = json.loads(text)
@@ -82,24 +88,42 @@ def _load(path: Path, fmt: str, kind: str | None) -> tuple[str, Any]:
                 fmt = "geojson"
             else:
                 if kind not in (None, "surveys"):
-                    raise UsageError(f"{path}: {kind} are imported from CSV or GeoJSON, not survey JSON")
+                    raise UsageError(_("{path}: {kind} are imported from CSV or GeoJSON, not survey JSON").format(
+                        path=path, kind=kind))
                 return "surveys", data
-        rows = read_rows(text, fmt, source=str(path))
+        skipped: list[Any] = []
+        rows = read_rows(text, fmt, source=str(path), skipped=skipped)
+        for row in skipped:  # read_rows skips only empty rows
+            print(_("{path}: row {row}: skipped: the row is empty").format(path=path, row=row.row), file=sys.stderr)
     except ImportFailed as err:
         _print_rows(err)
-        raise CommandError(f"{err}; fix the rows and import again") from err
+        raise CommandError(_failed(err)) from err
     except (ValueError, RecursionError) as err:  # JSONDecodeError is a ValueError
-        reason = "nested too deeply" if isinstance(err, RecursionError) else str(err)
+        from sitescout.import_words import reason_text
+
+        reason = _("nested too deeply") if isinstance(err, RecursionError) else (
+            reason_text(err.args[0]) if err.args and hasattr(err.args[0], "code") else str(err))
         raise CommandError(f"{path}: {reason}") from err
     kind = kind or detect_kind(rows)
     if kind == "surveys":
-        raise UsageError(f"{path}: survey documents are JSON files")
+        raise UsageError(_("{path}: survey documents are JSON files").format(path=path))
     return kind, rows
 
 
 def _print_rows(err: Any) -> None:
+    from sitescout.import_words import reason_text
+
     for row_error in err.errors:
-        print(f"{row_error}", file=sys.stderr)
+        print(_("row {row}: {reason}").format(row=row_error.row, reason=reason_text(row_error.reason)),
+              file=sys.stderr)
+
+
+def _failed(err: Any) -> str:
+    """Return the closing line of a refused import (its rows were printed above), in the command's language."""
+    count = len(err.errors)
+    return ngettext("{source}: {count} bad row, nothing imported; fix the row and import again",
+                    "{source}: {count} bad rows, nothing imported; fix the rows and import again",
+                    count).format(source=err.source, count=count)
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
@@ -116,13 +140,14 @@ def _cmd_import(args: argparse.Namespace) -> int:
             for path, kind, data in loaded:
                 importer = {"sites": import_sites, "devices": import_devices, "surveys": import_surveys}[kind]
                 report = importer(session, data, source=str(path))
-                extra = f", surveys {report.surveys}" if kind == "surveys" else ""
-                lines.append(f"{path}: {kind}: {report.created} created, {report.updated} updated{extra}")
+                extra = _(", surveys {n}").format(n=report.surveys) if kind == "surveys" else ""
+                lines.append(_("{path}: {kind}: {created} created, {updated} updated").format(
+                    path=path, kind=kind, created=report.created, updated=report.updated) + extra)
     except ImportFailed as err:
         _print_rows(err)
-        raise CommandError(f"{err}; fix the rows and import again") from err
+        raise CommandError(_failed(err)) from err
     except (ConflictError, ValueError) as err:
-        raise CommandError(f"{err}; nothing imported") from err
+        raise CommandError(_("{reason}; nothing imported").format(reason=err)) from err
     finally:
         db.close()
     print("\n".join(lines))
@@ -142,8 +167,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     }
     exporter = exporters.get((args.kind, fmt))
     if exporter is None:
-        raise UsageError(f"{args.kind} cannot be exported as {fmt}; use " +
-                         " or ".join(f for k, f in exporters if k == args.kind))
+        raise UsageError(_("{kind} cannot be exported as {format}; use {choices}").format(
+            kind=args.kind, format=fmt, choices=" | ".join(f for k, f in exporters if k == args.kind)))
     db = _open(args.db)
     try:
         with db.session() as session:

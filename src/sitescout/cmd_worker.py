@@ -9,49 +9,61 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from sitescout.i18n import _
+
 __all__ = ["listen_warning", "register", "run"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `worker` subcommand."""
+    # Imported here, not at the top: this change touches parser construction only (the module's imports
+    # are being reorganised elsewhere); hoist it with them.
+
     p = sub.add_parser(
         "worker",
-        help="probe cameras and links on a schedule and export them to Prometheus",
-        description="Probe every target's link (ICMP bursts: loss, RTT, jitter), ONVIF identity and clock, "
+        help=_("probe cameras and links on a schedule and export them to Prometheus"),
+        description=_("Probe every target's link (ICMP bursts: loss, RTT, jitter), ONVIF identity and clock, "
         "and streams, each kind at its own interval, and serve the results on /metrics; /probe runs one "
         "probe on demand (blackbox style). The targets file is re-read when it changes, on SIGHUP and on "
-        "POST /-/reload; a bad file keeps the last good one.",
+        "POST /-/reload; a bad file keeps the last good one."),
     )
-    p.add_argument("--targets", metavar="FILE", type=Path, help="YAML targets file (see docs)")
+    p.add_argument("--targets", metavar=_("FILE"), type=Path, help=_("YAML targets file (see docs)"))
     p.add_argument("--inventory", metavar="URL",
-                   help="take targets from the inventory at URL (its /sd/prometheus) and send results back to it "
-                        "as observations (instead of --targets)")
-    p.add_argument("--token-file", metavar="FILE", type=Path,
-                   help="file holding the inventory API token (a worker token); required with --inventory")
-    p.add_argument("--settings", metavar="FILE", type=Path,
-                   help="with --inventory: a YAML file in the targets-file format giving 'defaults' (intervals) "
-                        "and 'sites' (coordinates), without targets")
-    p.add_argument("--refresh", metavar="SECONDS", type=float, default=60.0,
-                   help="with --inventory: how often to ask it for targets (default 60)")
-    p.add_argument("--flush-interval", metavar="SECONDS", type=float, default=5.0,
-                   help="how often queued observations are sent (default 5; backs off while the sink fails)")
+                   help=_("take targets from the inventory at URL (its /sd/prometheus) and send results back to it "
+                        "as observations (instead of --targets)"))
+    p.add_argument("--token-file", metavar=_("FILE"), type=Path,
+                   help=_("file holding the inventory API token (a worker token); required with --inventory"))
+    p.add_argument("--settings", metavar=_("FILE"), type=Path,
+                   help=_("with --inventory: a YAML file in the targets-file format giving 'defaults' (intervals) "
+                        "and 'sites' (coordinates), without targets"))
+    p.add_argument("--refresh", metavar=_("SECONDS"), type=float, default=60.0,
+                   help=_("with --inventory: how often to ask it for targets (default 60)"))
+    p.add_argument("--flush-interval", metavar=_("SECONDS"), type=float, default=5.0,
+                   help=_("how often queued observations are sent (default 5; backs off while the sink fails)"))
     p.add_argument("--listen", metavar="HOST:PORT", default="127.0.0.1:9110",
-                   help="address of /metrics and /probe (default 127.0.0.1:9110)")
+                   help=_("address of /metrics and /probe (default 127.0.0.1:9110)"))
     p.add_argument("--shard", metavar="K/N", default="1/1",
-                   help="probe only shard K of N (a stable hash of site and device)")
+                   help=_("probe only shard K of N (a stable hash of site and device)"))
     p.add_argument("--check-config", action="store_true",
-                   help="check the targets file and exit (0 when valid, 2 with FILE:LINE: message)")
-    p.add_argument("--credentials", metavar="FILE", type=Path,
-                   help="TOML file of camera credentials ([[credentials]] username/password)")
-    p.add_argument("--observations-spool", metavar="FILE", type=Path,
-                   help="with --targets: append every result as a JSON line to FILE; with --inventory: keep "
-                        "queued observations in FILE (and FILE.acked) until delivered, so a crash loses none")
-    p.add_argument("--targets-cache", metavar="FILE", type=Path,
-                   help="with --inventory: keep the inventory's last good targets in FILE, and start from them "
+                   help=_("check the targets file and exit (0 when valid, 2 with FILE:LINE: message)"))
+    p.add_argument("--credentials", metavar=_("FILE"), type=Path,
+                   help=_("TOML file of camera credentials ([[credentials]] username/password)"))
+    p.add_argument("--observations-spool", metavar=_("FILE"), type=Path,
+                   help=_("with --targets: append every result as a JSON line to FILE; with --inventory: keep "
+                        "queued observations in FILE (and FILE.acked) until delivered, so a crash loses none"))
+    p.add_argument("--targets-cache", metavar=_("FILE"), type=Path,
+                   help=_("with --inventory: keep the inventory's last good targets in FILE, and start from them "
                         "when the inventory is unreachable (default: SPOOL.targets.json next to "
-                        "--observations-spool SPOOL when that is given, else no cache)")
+                        "--observations-spool SPOOL when that is given, else no cache)"))
     p.add_argument("--socket", choices=["auto", "raw", "dgram"], default="auto",
-                   help="ICMP socket kind (default: raw if permitted, else unprivileged datagram)")
+                   help=_("ICMP socket kind (default: raw if permitted, else unprivileged datagram)"))
+    p.add_argument("--web.config.file", dest="web_config_file", metavar=_("FILE"), type=Path,
+                   help=_("TLS and basic auth for every HTTP path, in the Prometheus exporter-toolkit web "
+                        "configuration format (tls_server_config, basic_auth_users with bcrypt hashes; "
+                        "see infra/README.md); checked by --check-config too"))
+    p.add_argument("--probe-limit", metavar="MODULE=N", action="append", default=[],
+                   help=_("/probe requests of MODULE (icmp, tcp, onvif, stream) in flight at once; one more is "
+                        "answered 503 (default icmp=32 tcp=32 onvif=8 stream=2); repeatable"))
     p.set_defaults(func=run)
 
 
@@ -63,32 +75,48 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from sitescout.errors import CommandError, UsageError
-    from sitescout.probes.targets import TargetsError, parse_shard
+    from sitescout.probes.worker.records import TargetsError, parse_shard
 
     log = logging.getLogger("sitescout.worker")
     if args.inventory and args.targets:
-        raise UsageError("--targets and --inventory are alternatives: give one")
+        raise UsageError(_("--targets and --inventory are alternatives: give one"))
     if not args.targets and not args.inventory:
-        raise UsageError("give --targets FILE or --inventory URL --token-file FILE")
+        raise UsageError(_("give --targets FILE or --inventory URL --token-file FILE"))
     if args.token_file and not args.inventory:
-        raise UsageError("--token-file goes with --inventory URL")
+        raise UsageError(_("--token-file goes with --inventory URL"))
     if not args.inventory and (args.settings or args.refresh != 60.0 or args.targets_cache):
-        raise UsageError("--settings, --refresh and --targets-cache go with --inventory URL")
+        raise UsageError(_("--settings, --refresh and --targets-cache go with --inventory URL"))
     if not 0.1 <= args.flush_interval <= 3600 or not 1.0 <= args.refresh <= 86400:
-        raise UsageError("--flush-interval must be 0.1-3600 s and --refresh 1-86400 s")
+        raise UsageError(_("--flush-interval must be 0.1-3600 s and --refresh 1-86400 s"))
     try:
         shard = parse_shard(args.shard)
     except ValueError as err:
         raise UsageError(str(err)) from err
+    from sitescout.probes.worker.probe_service import parse_probe_limits
+    from sitescout.probes.worker.web_config import WebConfig, WebConfigError, load_web_config
 
-    from sitescout.probes.worker import FileTargetSource, JsonlSpoolSink, ObservationQueue, Worker
+    try:
+        probe_limits = parse_probe_limits(args.probe_limit)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+    web_config = WebConfig()
+    if args.web_config_file:
+        try:
+            web_config = load_web_config(args.web_config_file)
+        except WebConfigError as err:
+            if args.check_config:
+                print(str(err), file=sys.stderr)
+                return 2
+            raise UsageError(f"--web.config.file {err}") from err
+
+    from sitescout.probes.worker.scheduler import FileTargetSource, JsonlSpoolSink, ObservationQueue, Worker
 
     source: Any
-    queue = None
+    queue: ObservationQueue | None = None
     if args.inventory:
         source, sink = _inventory_link(args)
         if args.observations_spool:
-            from sitescout.probes.inventory_link import SpooledObservationQueue
+            from sitescout.probes.worker.spool import SpooledObservationQueue
 
             queue = SpooledObservationQueue(sink, args.observations_spool, flush_interval_s=args.flush_interval)
         else:
@@ -108,8 +136,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{source.name}: ok, {len(config.targets)} target(s)")
         return 0
 
-    from sitescout.probes.exporter import Exporter, parse_listen
-    from sitescout.probes.registry import ProbeContext
+    from sitescout.probes.worker.exporter import Exporter, parse_listen
+    from sitescout.probes.worker.jobs import ProbeContext
     from sitescout.cmdutil import load_credentials_option
 
     try:
@@ -117,32 +145,35 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UsageError(str(err)) from err
     credentials = load_credentials_option(args.credentials)
-    ctx = ProbeContext(credentials=credentials, socket_mode=args.socket)
+    ctx = ProbeContext(credentials=credentials, socket_mode=args.socket,
+                       snmp_credentials=_snmp_credentials(args.credentials))
     worker = Worker(source, shard=shard, ctx=ctx, queue=queue)
     try:
         worker.load_initial()
     except TargetsError as err:
         getattr(source, "close", lambda: None)()
         raise UsageError(str(err)) from err
-    warning = listen_warning(listen[0])
+    warning = listen_warning(listen[0], web_config)
     if warning:
         print(warning, file=sys.stderr)
     try:
-        exporter = Exporter(worker, listen)
+        exporter = Exporter(worker, listen, web_config=web_config, web_config_file=args.web_config_file,
+                            probe_limits=probe_limits)
     except OSError as err:
-        raise CommandError(f"cannot listen on {args.listen}: {err.strerror or err}; choose another --listen") from err
+        raise CommandError(_("cannot listen on {address}: {reason}; choose another --listen").format(
+            address=args.listen, reason=err.strerror or err)) from err
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         loop.add_signal_handler(signal.SIGINT, stop.set)
-        loop.add_signal_handler(signal.SIGHUP, worker.reload)
+        loop.add_signal_handler(signal.SIGHUP, lambda: (worker.reload(), exporter.reload_web_config()))
         worker.loop = loop
         exporter.start()
         host, port = exporter.address
-        print(f"ready http://{host}:{port}/metrics shard {shard[0]}/{shard[1]}, {len(worker.targets)} target(s)",
-              flush=True)
+        print(f"ready {exporter.scheme}://{host}:{port}/metrics shard {shard[0]}/{shard[1]}, "
+              f"{len(worker.targets)} target(s)", flush=True)
         log.info("listening on %s:%d", host, port)
         await worker.run(stop)
 
@@ -155,21 +186,29 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _snmp_credentials(path: Path | None) -> Any:
+    """Return the ``[snmp]`` table of the credentials file (empty without a file)."""
+    from sitescout.cmdutil import load_snmp_credentials_option
+
+    return load_snmp_credentials_option(path)
+
+
 def _inventory_link(args: argparse.Namespace) -> tuple[Any, Any]:
     """Build the inventory target source and observation sink (the token is read here, never printed)."""
     from sitescout.errors import UsageError
-    from sitescout.probes.inventory_link import HttpObservationSink, InventoryTargetSource
-    from sitescout.probes.targets import Defaults
+    from sitescout.probes.worker.inventory_link import HttpObservationSink
+    from sitescout.probes.worker.inventory_targets import InventoryTargetSource
+    from sitescout.probes.worker.targets import Defaults
 
     if not args.token_file:
-        raise UsageError("--inventory needs --token-file FILE (a worker token of the inventory)")
+        raise UsageError(_("--inventory needs --token-file FILE (a worker token of the inventory)"))
     try:
         token = args.token_file.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as err:
-        raise UsageError(f"--token-file {args.token_file}: cannot read: {getattr(err, 'strerror', None) or err}") \
-            from None
+        raise UsageError(_("--token-file {path}: cannot read: {reason}").format(
+            path=args.token_file, reason=getattr(err, "strerror", None) or err)) from None
     if not token or any(c.isspace() for c in token):
-        raise UsageError(f"--token-file {args.token_file}: expected one token on one line")
+        raise UsageError(_("--token-file {path}: expected one token on one line").format(path=args.token_file))
     defaults, sites = Defaults(), ()
     if args.settings:
         defaults, sites = _read_settings(args.settings)
@@ -191,7 +230,8 @@ def _read_settings(path: Path) -> tuple[Any, Any]:
     import yaml
 
     from sitescout.errors import UsageError
-    from sitescout.probes.targets import TargetsError, parse_targets
+    from sitescout.probes.worker.records import TargetsError
+    from sitescout.probes.worker.targets import parse_targets
 
     try:
         text = path.read_text(encoding="utf-8")
@@ -213,12 +253,18 @@ def _read_settings(path: Path) -> tuple[Any, Any]:
     return config.defaults, config.sites
 
 
-def listen_warning(host: str) -> str | None:
-    """Return the warning to print when the worker's HTTP port is reachable beyond loopback, else None."""
+def listen_warning(host: str, web_config: Any = None) -> str | None:
+    """Return the warning to print when the worker's HTTP port is reachable beyond loopback unprotected, else None."""
     from sitescout.cmdutil import is_loopback
 
     if is_loopback(host):
         return None
-    return ("sitescout worker: warning: listening beyond loopback; /metrics and /probe have no authentication "
-            "(put them behind a firewall or a TLS proxy with auth; /probe sends camera credentials only to "
-            "the worker's own targets)")
+    tls = web_config is not None and web_config.tls is not None
+    if web_config is not None and web_config.is_protected:
+        if tls:
+            return None
+        return ("sitescout worker: warning: listening beyond loopback with basic auth over plain HTTP; the "
+                "passwords cross the network in clear (add tls_server_config to --web.config.file)")
+    return ("sitescout worker: warning: listening beyond loopback; /metrics, /probe and POST /-/reload have no "
+            "authentication (give --web.config.file with basic_auth_users and tls_server_config, or put them "
+            "behind a firewall; /probe sends camera credentials only to the configured cameras' own endpoints)")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import ipaddress
+import json
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
 from sitescout.errors import CommandError, UsageError
+from sitescout.i18n import _
 
-__all__ = ["write_text_atomic", "load_credentials_option"]
+__all__ = ["write_text_atomic", "write_survey_outputs", "load_credentials_option"]
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -18,7 +22,24 @@ def write_text_atomic(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
     except OSError as err:
-        raise CommandError(f"cannot write {path}: {err.strerror}; choose another path") from err
+        raise CommandError(_("cannot write {path}: {reason}; choose another path").format(
+            path=path, reason=err.strerror)) from err
+
+
+def write_survey_outputs(doc: dict[str, Any], json_path: str | None, report_path: Path | None) -> None:
+    """Write a survey document as JSON (``-`` is stdout) and its HTML report, each only when asked."""
+    from sitescout.i18n import language
+    from sitescout.inventory.survey_report import DEFAULT_TIMEZONE, Reader, render_survey_html
+
+    if json_path == "-":
+        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+    elif json_path:
+        write_text_atomic(Path(json_path), json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    if report_path:
+        # In the command's language; times in the zone TZ names, else the sites' default (Asia/Ho_Chi_Minh).
+        zone = os.environ.get("TZ", "").lstrip(":") or DEFAULT_TIMEZONE
+        write_text_atomic(report_path, render_survey_html(doc, Reader(_, language(), zone)))
 
 
 def load_credentials_option(path: Path | None) -> list[Any]:
@@ -30,7 +51,29 @@ def load_credentials_option(path: Path | None) -> list[Any]:
     try:
         return load_credentials(path)
     except (OSError, ValueError) as err:
-        raise UsageError(f"--credentials: {err}") from err
+        raise UsageError(f"--credentials: {credentials_error_text(err)}") from err
+
+
+def load_snmp_credentials_option(path: Path | None) -> Any:
+    """Load the ``[snmp]`` table of ``--credentials FILE`` (empty when not given); UsageError naming the
+    option on bad input (the survey's and the worker's one way to read it)."""
+    from sitescout.probes.credentials import load_snmp_credentials
+    from sitescout.probes.snmp.client import SnmpCredentials
+
+    if path is None:
+        return SnmpCredentials()
+    try:
+        return load_snmp_credentials(path)
+    except (OSError, ValueError) as err:
+        raise UsageError(f"--credentials: {credentials_error_text(err)}") from err
+
+
+def credentials_error_text(err: Exception) -> str:
+    """Return a credentials file error in the command's language (a coded one; others as they are)."""
+    from sitescout.import_words import reason_text
+
+    detail = getattr(err, "detail", None)
+    return f"{getattr(err, 'path', '')}: {reason_text(detail)}" if hasattr(detail, "code") else str(err)
 
 
 def is_loopback(host: str) -> bool:

@@ -24,31 +24,22 @@ from pathlib import Path
 from typing import Any
 
 from sitescout.errors import CommandError
+from sitescout.cmdutil import write_survey_outputs
+from sitescout.demo_layout import (
+    DEMO_NETWORK,
+    ONVIF_PORT,
+    STREAM_PORT,
+    DEMO_PERSONAS,
+    DEMO_PLAIN_HOSTS,
+    DEMO_USER,
+    FROZEN_CAMERA,
+    SURVEYED_SITE,
+)
+from sitescout.i18n import _, language
 
 __all__ = ["run", "DEMO_NETWORK"]
 
 log = logging.getLogger(__name__)
-
-#: The demo site: cameras from .17, plain hosts from .28; nothing else listens there.
-DEMO_NETWORK = "127.0.0.16/28"
-ONVIF_PORT = 8000
-STREAM_PORT = 8554
-DEMO_PERSONAS = (
-    "hikvision_ds2cd2012i", "axis_q6045e", "bosch_flexidome5100i", "trendnet_tvip320pi",
-    "hikoem_enp1a14", "univiewoem_sunba_perf", "generic_ipdh4k8m05", "xmeye_sunba405",
-    "hikvision_ds2df7276ael", "dlink_dcs6511", "univiewoem_gx728mf", "hikvision_ds2cd2012i",
-)
-DEMO_PLAIN_HOSTS = (("switch", 28), ("loudspeaker", 29), ("pc", 30))
-#: The demo's one protected camera (index 0) uses this account; the password is
-#: written only to the temporary credentials file the survey reads.
-DEMO_USER = "admin"
-#: The demo's one faulty camera: its stream is a frozen picture, so the map shows a problem.
-FROZEN_CAMERA = 2
-#: The surveyed site of the demo commune, and the village halls the other simulated cameras stand in.
-SURVEYED_SITE = "Nhà văn hóa Thôn Đồng Bùa"
-WEB_LISTEN = ("127.0.0.1", 8080)
-METRICS_LISTEN = ("127.0.0.1", 9110)
-
 
 @dataclass
 class _DemoSite:
@@ -84,7 +75,7 @@ def _start_streams(ip: str, persona: str, paths: list[str], use_rtsp: bool, beha
         # differ by more than the frozen threshold (see docs/survey.md), a lab artefact.
         limit = 1280 * 720 if behaviour == "frozen" else 1920 * 1080
         mounts = {p: stream_spec_for(persona, p, behaviour, max_pixels=limit) for p in paths}
-        server = RtspServer(ip, STREAM_PORT, mounts)
+        server: Any = RtspServer(ip, STREAM_PORT, mounts)
     else:
         from sitescout.infra.lab.mjpeg import MjpegHttpServer
 
@@ -122,8 +113,9 @@ def demo_site(cameras: int, workdir: Path) -> Iterator[_DemoSite]:
             try:
                 camera.start()
             except OSError as err:
-                raise CommandError(f"cannot start a simulated camera on {ip}:{ONVIF_PORT}: {err.strerror} "
-                                   "(is another sitescout demo running?)") from err
+                raise CommandError(_("cannot start a simulated camera on {address}: {reason} "
+                                     "(is another sitescout demo running?)").format(
+                    address=f"{ip}:{ONVIF_PORT}", reason=err.strerror)) from err
             site.cameras.append(camera)
             paths = load_persona(persona).stream_paths()
             if paths:
@@ -142,12 +134,14 @@ def demo_site(cameras: int, workdir: Path) -> Iterator[_DemoSite]:
 
 
 def _survey(args: argparse.Namespace, site: _DemoSite, out: Any) -> dict:
+    from babel.numbers import format_decimal
+
     from sitescout import console
-    from sitescout.cli import _write_outputs
     from sitescout.probes.credentials import load_credentials
     from sitescout.probes.survey import DEFAULT_SURVEY, async_run_survey
 
-    print(f"sitescout demo: surveying {DEMO_NETWORK} as the site {SURVEYED_SITE!r} …", file=out, flush=True)
+    console.say("sitescout demo: " + _("surveying {network} as the site “{site}”").format(
+        network=DEMO_NETWORK, site=SURVEYED_SITE), out)
     config = dataclasses.replace(DEFAULT_SURVEY, multicast=False, wsd_wait_s=1.5)
     started = time.monotonic()
     with console.SurveyProgress() as progress:
@@ -156,8 +150,9 @@ def _survey(args: argparse.Namespace, site: _DemoSite, out: Any) -> dict:
             credentials=load_credentials(site.credentials_file), config=config, progress=progress.update,
         )).to_dict()
     console.print_summary(doc, to_stderr=out is sys.stderr)
-    _write_outputs(doc, args.json, args.report)
-    print(f"sitescout demo: survey finished in {time.monotonic() - started:.1f} s", file=sys.stderr)
+    write_survey_outputs(doc, args.json, args.report)
+    console.say("sitescout demo: " + _("survey finished in {seconds} s").format(
+        seconds=format_decimal(time.monotonic() - started, format="0.0", locale=language())), sys.stderr)
     return doc
 
 
@@ -175,16 +170,20 @@ def _wait(seconds: float | None) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the demo: the simulated site surveyed, then (unless --once) the whole product on loopback."""
     # With --json - stdout carries the document alone; everything else goes to stderr.
+    from sitescout import console
+
     out = sys.stderr if args.json == "-" else sys.stdout
     with tempfile.TemporaryDirectory(prefix="sitescout-demo-") as tmp, demo_site(args.cameras, Path(tmp)) as site:
         first, last = _camera_ip(0), _camera_ip(args.cameras - 1)
-        print(f"sitescout demo: {args.cameras} simulated cameras on {first}–{last} "
-              f"(ONVIF on port {ONVIF_PORT}, streams: {site.stream_kind} on port {STREAM_PORT}), "
-              f"{len(site.plain_hosts)} plain hosts; everything stays on loopback", file=out, flush=True)
+        console.say("sitescout demo: " + _("{cameras} simulated cameras on {first}–{last} (ONVIF on port {onvif_port}, "
+                                           "streams: {stream_kind} on port {stream_port}), {hosts} plain hosts; "
+                                           "everything stays on loopback").format(
+            cameras=args.cameras, first=first, last=last, onvif_port=ONVIF_PORT, stream_kind=site.stream_kind,
+            stream_port=STREAM_PORT, hosts=len(site.plain_hosts)), out)
         if args.once:
             _survey(args, site, out)
             if args.keep_running:
-                print("sitescout demo: the simulated site stays up; Ctrl-C to stop", file=sys.stderr)
+                console.say("sitescout demo: " + _("the simulated site stays up; Ctrl-C to stop"), sys.stderr)
                 _wait(None)
             return 0
         from sitescout.demo_product import run_product

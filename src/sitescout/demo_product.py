@@ -19,7 +19,10 @@ from typing import Any
 
 import yaml
 
-from sitescout.probes.inventory_link import observation_health
+from sitescout.console import say
+from sitescout.demo_layout import ONVIF_PORT, SURVEYED_SITE
+from sitescout.i18n import _
+from sitescout.probes.worker.inventory_link import observation_health
 
 __all__ = ["run_product", "InventorySink", "observation_health"]
 
@@ -65,8 +68,6 @@ def _attach(database: Any, doc: dict[str, Any]) -> list[dict[str, Any]]:
     from sitescout.inventory.demo_data import attach_addresses, seed_demo
     from sitescout.inventory.models import Device
 
-    from sitescout.demo import ONVIF_PORT, SURVEYED_SITE
-
     cameras = [h for h in doc["hosts"] if h["kind"] == "camera" and h.get("onvif")]
     targets = []
     with database.session() as session:
@@ -107,8 +108,43 @@ def _ingest(database: Any, doc: dict[str, Any]) -> str:
 
     with database.session() as session:
         result = ingest_survey(session, doc)
-    return (f"survey stored: {len(result.matched)} devices matched, {len(result.candidates)} candidates to "
-            f"accept, {len(result.findings)} findings")
+    return _("survey stored: {matched} devices matched, {candidates} candidates to accept, "
+             "{findings} findings").format(matched=len(result.matched), candidates=len(result.candidates),
+                                           findings=len(result.findings))
+
+
+def _plan(database: Any) -> Any:
+    """Save the demo village's camera plans (drawn, optimised, one the plan of record): see demo_plan."""
+    from sitescout.demo_plan import seed_demo_plan
+
+    with database.session() as session:
+        return seed_demo_plan(session)
+
+
+def _demo_basemap(database: Any, workdir: Path, out: Any) -> Path:
+    """Return the demo commune's drawn basemap (drawn on the first demo, then kept in the user's cache)."""
+    from sitescout.demo_basemap import demo_basemap_file, demo_places
+
+    with database.session() as session:
+        places = demo_places(session)
+    say("sitescout demo: " + _("map background: a drawn demo basemap of the demo commune (not a real map)"), out)
+    return demo_basemap_file(places, workdir)
+
+
+def _print_running(out: Any, web_url: str, secrets_file: str, metrics_url: str, cameras: int,
+                   run_for: float | None) -> None:
+    """Print what is running and where, last, so it stays on screen under the survey table."""
+    state = _("running for {seconds} s").format(seconds=f"{run_for:g}") if run_for else _("running; Ctrl-C to stop")
+    lines = [
+        "sitescout demo: " + state,
+        "  " + _("Web UI:  {url}").format(url=web_url),
+        "  " + _("Sign in as admin; the password and API token are in:"),
+        "    " + secrets_file,
+        "  " + _("Metrics: {url} (the worker probes {cameras} cameras)").format(url=metrics_url, cameras=cameras),
+        "  " + _("Requests to the web UI are logged with -v."),
+    ]
+    for line in lines:
+        say(line, out)
 
 
 def run_product(args: argparse.Namespace, site: Any, workdir: Path, survey: Callable[[], dict[str, Any]],
@@ -116,34 +152,41 @@ def run_product(args: argparse.Namespace, site: Any, workdir: Path, survey: Call
     """Survey, then serve inventory, worker, metrics and web UI until Ctrl-C (or --for seconds)."""
     from werkzeug.serving import make_server
 
+    from sitescout.cmd_serve import freeze_startup_objects
     from sitescout.errors import CommandError
     from sitescout.inventory.db import open_database
     from sitescout.probes.credentials import load_credentials
-    from sitescout.probes.exporter import serve_in_background
-    from sitescout.probes.registry import ProbeContext
-    from sitescout.probes.worker import FileTargetSource, ObservationQueue, Worker
+    from sitescout.probes.worker.exporter import serve_in_background
+    from sitescout.probes.worker.jobs import ProbeContext
+    from sitescout.probes.worker.scheduler import FileTargetSource, ObservationQueue, Worker
     from sitescout.web import create_app
     from sitescout.web.bootstrap import ensure_admin
 
+    # Werkzeug logs every request at INFO on its own logger: an access log, shown only with -v.
+    logging.getLogger("werkzeug").setLevel(logging.INFO if getattr(args, "verbose", 0) else logging.WARNING)
     web_host, web_port = args.listen
     metrics_host, metrics_port = args.metrics_listen
     database = open_database(f"sqlite:///{workdir / 'demo-inventory.sqlite3'}")
     created = ensure_admin(database, workdir)
-    app = create_app({"DATABASE": database})
+    app = create_app({"DATABASE": database, "TILES_FILE": str(_demo_basemap(database, workdir, out))})
+    freeze_startup_objects()
     try:
         web = make_server(web_host, web_port, app, threaded=True)
     except OSError as err:
-        raise CommandError(f"cannot listen on {web_host}:{web_port}: {err.strerror}; "
-                           "choose another --listen") from err
-    metrics_note = f"; worker metrics on http://{metrics_host}:{metrics_port}/metrics" if metrics_port else ""
-    print(f"sitescout demo: web UI on http://{web_host}:{web.server_port}/map "
-          f"(user admin; password and API token in {created.path if created else workdir}){metrics_note}",
-          file=out, flush=True)
+        raise CommandError(_("cannot listen on {address}: {reason}; choose another --listen").format(
+            address=f"{web_host}:{web_port}", reason=err.strerror)) from err
+    web_url = f"http://{web_host}:{web.server_port}/map"
+    secrets_file = str(created.path if created else workdir)
+    say("sitescout demo: " + _("web UI on {url} (user admin; password and API token in {file})").format(
+        url=web_url, file=secrets_file), out)
 
     doc = survey()
     attached = _attach(database, doc)
-    print(f"sitescout demo: inventory seeded with the demo commune (14 villages, marked as demo data); "
-          f"{_ingest(database, doc)}", file=out, flush=True)
+    say("sitescout demo: " + _("inventory seeded with the demo commune (14 villages, marked as demo data)")
+          + "; " + _ingest(database, doc), out)
+    plans = _plan(database)
+    say("sitescout demo: " + _("a saved camera plan of {site} on the planning workbench: {url}").format(
+        site=SURVEYED_SITE, url=f"http://{web_host}:{web.server_port}/sites/{plans.site_id}/plan"), out)
 
     targets_file = workdir / "demo-targets.yaml"
     defaults = {kind: {"interval_s": seconds} for kind, seconds in DEMO_INTERVALS.items()}
@@ -160,18 +203,18 @@ def run_product(args: argparse.Namespace, site: Any, workdir: Path, survey: Call
     thread.start()
     try:
         with serve_in_background(worker, (metrics_host, metrics_port)) as exporter:
-            print(f"sitescout demo: worker probing {len(attached)} cameras; metrics on "
-                  f"http://{metrics_host}:{exporter.address[1]}/metrics", file=out, flush=True)
-            print("sitescout demo: running" + (f" for {args.run_for:g} s" if args.run_for else "; Ctrl-C to stop"),
-                  file=out, flush=True)
+            metrics_url = f"http://{metrics_host}:{exporter.address[1]}/metrics"
+            say("sitescout demo: " + _("worker probing {cameras} cameras; metrics on {url}").format(
+                cameras=len(attached), url=metrics_url), out)
+            _print_running(out, web_url, secrets_file, metrics_url, len(attached), args.run_for)
             wait(args.run_for)
             if worker.queue is not None:
                 worker.queue.flush()
     except OSError as err:
-        raise CommandError(f"cannot listen on {metrics_host}:{metrics_port}: {err.strerror}; "
-                           "choose another --metrics-listen") from err
+        raise CommandError(_("cannot listen on {address}: {reason}; choose another --metrics-listen").format(
+            address=f"{metrics_host}:{metrics_port}", reason=err.strerror)) from err
     finally:
         web.shutdown()
         database.close()
-    print("sitescout demo: stopped", file=sys.stderr)
+    say("sitescout demo: " + _("stopped"), sys.stderr)
     return 0

@@ -19,14 +19,7 @@
   // markercluster needs the map's maxZoom, which a missing tile layer would leave undefined.
   var maxZoom = config.tiles ? config.tiles.maxZoom : 18;
   var map = L.map(el, { zoomControl: true, worldCopyJump: true, minZoom: 2, maxZoom: maxZoom });
-  if (config.tiles) {
-    L.tileLayer(config.tiles.url, {
-      minZoom: config.tiles.minZoom, maxZoom: config.tiles.maxZoom,
-      attribution: config.tiles.attribution || ""
-    }).addTo(map);
-  } else {
-    el.classList.add("no-basemap");  // plain background: the sites still show
-  }
+  window.sitescoutBasemap(map, el, config);  // tiles and attribution, or the no-basemap notice: basemap.js
   map.setView([16, 106], 5);
 
   var records = [];  // {feature, marker, key}
@@ -78,6 +71,31 @@
     return box;
   }
 
+  // What is wrong at a red or amber site, in words (from GET /api/v1/sites/<id>), fetched once on hover.
+  function addReasons(box, p, marker) {
+    if (box.getAttribute("data-reasons")) { return; }
+    box.setAttribute("data-reasons", "loading");
+    fetch(config.siteApiUrl + p.id, { credentials: "same-origin", headers: { Accept: "application/geo+json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (site) {
+        if (!site) { box.removeAttribute("data-reasons"); return; }
+        var list = document.createElement("ul");
+        list.className = "reasons";
+        (site.properties.devices || []).forEach(function (d) {
+          (d.reasons || []).forEach(function (reason) {
+            var li = document.createElement("li");
+            li.className = "reason-" + reason.level;
+            li.textContent = d.name + ": " + reason.text;  // text, never HTML
+            list.appendChild(li);
+          });
+        });
+        box.appendChild(list);
+        box.setAttribute("data-reasons", String(list.childNodes.length));
+        if (marker.getTooltip()) { marker.getTooltip().update(); }
+      })
+      .catch(function () { box.removeAttribute("data-reasons"); });
+  }
+
   function makeMarker(f) {
     var p = f.properties;
     var c = f.geometry.coordinates;
@@ -85,7 +103,11 @@
       icon: siteIcon(p), health: p.health, title: p.name, keyboard: true,
       riseOnHover: true, zIndexOffset: p.health === "problem" ? 1000 : 0
     });
-    marker.bindTooltip(tooltipNode(p), { direction: "top" });
+    var tip = tooltipNode(p);
+    marker.bindTooltip(tip, { direction: "top" });
+    if (p.health === "problem" || p.health === "warning") {
+      marker.on("tooltipopen", function () { addReasons(tip, p, marker); });
+    }
     marker.on("click", function () { window.location.href = config.siteUrl + p.id; });
     marker.on("add", function () {
       var icon = marker.getElement();
@@ -109,7 +131,7 @@
     records.forEach(function (r) {
       var p = r.feature.properties;
       if (words && r.key.indexOf(words) < 0) { return; }
-      if (onlyProblems && p.health !== "problem" && p.health !== "warning") { return; }
+      if (onlyProblems && p.health !== "problem") { return; }
       shown += 1;
       if (p.health === "problem") { problems.addLayer(r.marker); } else { clustered.push(r.marker); }
       if (words && shown <= 20) {
@@ -147,6 +169,8 @@
         // With a plan on show, the plan's extent wins (loadPlan fits it).
         if (bounds.length && !config.plan) { map.fitBounds(bounds, { padding: [30, 30], maxZoom: 15 }); }
         render();
+        // For the editor's tools (map_edit.js): the map and its site markers, once loaded.
+        document.dispatchEvent(new CustomEvent("sitescout:sites-loaded", { detail: { map: map, records: records } }));
         el.setAttribute("data-loaded", String(records.length));
         el.setAttribute("data-load-ms", String(Math.round(performance.now() - started)));
       })
@@ -203,28 +227,35 @@
         p.model + " · " + labels.heading + " " + Math.round(p.heading_deg) + "° · " + p.mount_id]), { direction: "top" });
     } else if (p.kind === "coverage") {
       layer.bindTooltip(textBox(labels.coverage + " " + p.camera_id, [
-        p.dori_level + " " + Math.round(p.min_m) + "–" + Math.round(p.max_m) + " m"]), { sticky: true });
+        levelName(p.dori_level) + " " + Math.round(p.min_m) + "–" + Math.round(p.max_m) + " m"]), { sticky: true });
     } else if (p.kind === "demand") {
-      layer.bindTooltip(textBox(p.area || p.demand_id, [p.dori_level]));
+      layer.bindTooltip(textBox(p.area || p.demand_id, [levelName(p.dori_level)]));
+    } else if (p.kind === "obstacle") {
+      layer.bindTooltip(textBox(labels.obstacle, [p.obstacle_id]), { sticky: true });
     }
   }
 
-  function planLegend(levels) {
+  function levelName(level) { return (labels.levels && labels.levels[level]) || level; }
+
+  function legendRow(box, colour, text, cls) {
+    var row = document.createElement("div");
+    var swatch = document.createElement("span");
+    swatch.className = "swatch" + (cls ? " " + cls : "");
+    swatch.style.background = colour;  // CSSOM, allowed under style-src 'self'
+    row.appendChild(swatch);
+    row.appendChild(document.createTextNode(text));
+    box.appendChild(row);
+  }
+
+  function planLegend(levels, obstacles) {
     var legend = L.control({ position: "bottomright" });
     legend.onAdd = function () {
       var box = L.DomUtil.create("div", "plan-legend");
       var head = document.createElement("strong");
       head.textContent = labels.plan + ": " + config.plan.name;
       box.appendChild(head);
-      Object.keys(levels).forEach(function (level) {
-        var row = document.createElement("div");
-        var swatch = document.createElement("span");
-        swatch.className = "swatch";
-        swatch.style.background = levels[level];  // CSSOM, allowed under style-src 'self'
-        row.appendChild(swatch);
-        row.appendChild(document.createTextNode(level));
-        box.appendChild(row);
-      });
+      Object.keys(levels).forEach(function (level) { legendRow(box, levels[level], levelName(level)); });
+      if (obstacles) { legendRow(box, "#6b6b6b", labels.obstacle, "swatch-obstacle"); }
       return box;
     };
     legend.addTo(map);
@@ -235,15 +266,17 @@
     fetch(config.plan.url, { credentials: "same-origin", headers: { Accept: "application/geo+json" } })
       .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
       .then(function (fc) {
-        var counts = { coverage: 0, camera: 0, infeasible_mount: 0, demand: 0 };
+        var counts = { coverage: 0, camera: 0, infeasible_mount: 0, demand: 0, obstacle: 0 };
         var levels = {};
-        // Widest bands first, so the stronger (narrower) levels lie on top.
-        fc.features.sort(function (a, b) {
-          return (b.properties.max_m || 0) - (a.properties.max_m || 0);
-        });
+        // Widest bands first, so the stronger (narrower) levels lie on top; buildings over the bands.
+        function depth(f) { return f.properties.kind === "obstacle" ? -1 : (f.properties.max_m || 0); }
+        fc.features.sort(function (a, b) { return depth(b) - depth(a); });
         var layer = L.geoJSON(fc, {
           // Applies to every vector layer, the demand dots included: only coverage bands take a colour.
           style: function (f) {
+            if (f.properties.kind === "obstacle") {  // a building footprint of the plan: it blocks the view
+              return { color: "#333333", fillColor: "#6b6b6b", fillOpacity: 0.6, weight: 1, className: "plan-obstacle" };
+            }
             if (f.properties.kind !== "coverage") { return {}; }
             var c = f.properties.colour || "#888888";
             levels[f.properties.dori_level] = c;
@@ -255,10 +288,11 @@
         var points = layer.getLayers().filter(function (l) { return l.getLatLng; });
         points.forEach(function (l) { if (l.bringToFront) { l.bringToFront(); } });
         if (layer.getBounds().isValid()) { map.fitBounds(layer.getBounds(), { padding: [30, 30], maxZoom: 19 }); }
-        planLegend(levels);
+        planLegend(levels, counts.obstacle > 0);
         el.setAttribute("data-plan-polygons", String(counts.coverage));
         el.setAttribute("data-plan-cameras", String(counts.camera));
         el.setAttribute("data-plan-infeasible", String(counts.infeasible_mount));
+        el.setAttribute("data-plan-obstacles", String(counts.obstacle));
         el.setAttribute("data-plan-loaded", String(fc.features.length));
       })
       .catch(function () {

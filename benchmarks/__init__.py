@@ -1,0 +1,1 @@
+"""Benchmarks of sitescout (run by hand, never in CI); `python -m benchmarks.ledger` records them."""

@@ -1,0 +1,1 @@
+"""Network probes: ICMP, link quality, host sweep, ports, local interfaces, OUI vendors."""

@@ -1,0 +1,1 @@
+"""ONVIF probes: WS-Discovery, XAddr choice, safe SOAP/XML parsing, device interrogation and its records."""

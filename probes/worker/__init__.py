@@ -1,0 +1,1 @@
+"""The monitoring worker: scheduler, probe registry, targets, /metrics and /probe, inventory link and spool."""
