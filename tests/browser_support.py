@@ -96,6 +96,26 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = 
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def click_to_next_page(driver: Any, element: Any, timeout: float = 20.0) -> None:
+    """Click something that loads a new page (a link, a form's submit button) and wait until it has replaced
+    the old one: reading right after `click()` can still find the old page's elements, or miss the new ones."""
+    from selenium.webdriver.common.by import By
+
+    old = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+
+    def replaced() -> bool:
+        try:
+            old.tag_name  # noqa: B018 - raises once the old document is gone
+        except Exception as err:  # noqa: BLE001 - only the page-moved kind means "replaced"
+            if _page_moved(err):
+                return driver.execute_script("return document.readyState") == "complete"
+            raise
+        return False
+
+    wait_until(replaced, timeout=timeout, what="the next page")
+
+
 def log_in(driver: Any, base: str, user: str, password: str) -> None:
     """Log in through the form."""
     from selenium.webdriver.common.by import By

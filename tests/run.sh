@@ -49,4 +49,8 @@ if [ "${SITESCOUT_SKIP_LINT:-}" != 1 ]; then
   "$VENV/bin/ruff" check .
   "$VENV/bin/mypy"
 fi
-exec "$VENV/bin/python" -m pytest -p no:cacheprovider "$@"
+# A test that fails is run once more before it counts as failed (pytest-rerunfailures): the lab tests share two
+# cores with real servers, a browser and network namespaces, and one late packet must not sink a whole run.
+# A rerun is never silent: it is marked R in the progress line and listed in the summary. Pass --reruns 0 to see
+# every first failure (do that when hunting a flaky test).
+exec "$VENV/bin/python" -m pytest -p no:cacheprovider --reruns 1 --reruns-delay 2 "$@"

@@ -18,7 +18,7 @@ from sitescout.web import create_app
 from sitescout.web.notify import NotifySettings
 from sitescout.web.notify_channels import SmsHttpChannel
 
-from browser_support import chromium, have_chromium, log_in, serve_app
+from browser_support import chromium, click_to_next_page, have_chromium, log_in, serve_app
 from notify_stubs import SmsGatewayStub
 from web_seed import seed_commune
 
@@ -210,14 +210,14 @@ def test_contacts_page_in_chromium(app: Any, database: Any, site_ids: dict[str, 
     with serve_app(app) as base, chromium("vi") as driver:
         driver.set_window_size(1400, 800)
         log_in(driver, base, "editor", "editor-password")
-        driver.find_element(By.ID, "nav-contacts").click()
+        click_to_next_page(driver, driver.find_element(By.ID, "nav-contacts"))
         assert driver.find_element(By.TAG_NAME, "h1").text == "Người nhận cảnh báo"
         rows = driver.find_elements(By.CSS_SELECTOR, "#contact-table tr[id^=contact-]")
         assert len(rows) == 2
         form = driver.find_element(By.ID, "add-contact")
         form.find_element(By.NAME, "name").send_keys("Anh Bình")
         form.find_element(By.NAME, "phone").send_keys("0900000001")
-        form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        click_to_next_page(driver, form.find_element(By.CSS_SELECTOR, "button[type=submit]"))
         assert "Đã thêm người nhận." in driver.find_element(By.CSS_SELECTOR, ".flash").text
         assert len(driver.find_elements(By.CSS_SELECTOR, "#contact-table tr[id^=contact-]")) == 3
         driver.save_screenshot(str(shots / "contacts-vi.png"))
