@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sitescout.probes.credentials import CredentialsFileError, load_credentials, load_snmp_credentials
-from sitescout.probes.snmp.client import SnmpCredentials, V2cCommunity
+from sitescout.probes.snmp.client import SnmpCredentials, V2cCommunity, V3User
 from sitescout.probes.worker.jobs import ProbeContext, ProbeJob
 from sitescout.probes.worker.kinds.snmp import SnmpSettings, build, probe_snmp
 from sitescout.probes.worker.probe_request import ProbeRequestError
@@ -122,8 +122,11 @@ def test_a_silent_agent_is_unreachable_with_its_reason_and_no_secret() -> None:
 
 
 def test_the_collection_process_is_killed_at_the_budget() -> None:
-    """A budget shorter than the child's own start: it is killed there and the probe is a timeout."""
-    ctx = ProbeContext(snmp_credentials=SnmpCredentials(communities=(V2cCommunity(SECRET),)))
+    """A budget shorter than the v3 child's own start: it is killed there and the probe is a timeout.
+
+    (A v2c probe runs on a thread in the worker: tests/test_snmp_v2c.py bounds it.)"""
+    ctx = ProbeContext(snmp_credentials=SnmpCredentials(v3_users=(V3User("noc", KEY),),
+                                                        communities=(V2cCommunity(SECRET),)))
     started = time.monotonic()
     [result] = asyncio.run(probe_snmp([_job()], SnmpSettings(timeout_s=0.05, request_timeout_s=0.05), ctx))
     assert (result.up, result.reason) == (False, "timeout")

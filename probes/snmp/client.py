@@ -1,15 +1,18 @@
-"""An SNMP session on one device: credentials tried in order, GETBULK walks with a time budget and row caps.
+"""Credentials, and an SNMP session on one device: credentials tried in order, then GET and walks within a budget.
 
-Built on ezsnmp (net-snmp's C library through SWIG): measured on a lab switch it
-walks ifTable + ifXTable (2,040 varbinds) in 85 ms where pysnmp 7's asyncio
-API took 580 ms and ``snmpbulkwalk`` 50 ms (two processes); it releases the GIL
-while it waits for the network, but net-snmp's print options are process-wide,
-so devices are read in parallel processes, one session at a time in each.
+Two clients carry a session (the walks, their order check, row cap and deadline are
+:class:`~sitescout.probes.snmp.session.SnmpSession`'s, the same for both):
 
-Every walk checks strict lexicographic progress itself (an agent whose next OID
-is not greater than the last one is broken: an OID loop ends as
-``MALFORMED``), stops at ``max_rows`` varbinds, and never waits past the
-device's deadline.  Nothing here raises anything but :class:`SnmpError`.
+- ``v2c_client="native"``: SNMPv2c in pure Python (:mod:`sitescout.probes.snmp.v2c`: BER encoded
+  and decoded there, one UDP socket, no process-wide state), so any thread may read a device;
+- ezsnmp (net-snmp's C library through SWIG) for SNMPv3 always, and for v2c with
+  ``v2c_client="netsnmp"``.  It releases the GIL while it waits for the network, but net-snmp's
+  print options are process-wide, so devices are read in parallel processes, one session at a
+  time in each.
+
+Measured on the lab's switches (docs/snmp.md, "Library choice"): the native client reads the
+worker's columns at about a third of ezsnmp's CPU; pysnmp 7's asyncio API was 7× slower than
+ezsnmp.  Nothing here raises anything but :class:`SnmpError` for device trouble.
 """
 
 from __future__ import annotations
@@ -19,23 +22,25 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from sitescout.probes.snmp.errors import SnmpError, SnmpErrorKind
+from sitescout.probes.snmp.session import ABSENT_TYPES, OID, SnmpSession, Varbind, parse_oid
+from sitescout.probes.snmp.v2c import V2cSession
 
-__all__ = ["V2cCommunity", "V3User", "SnmpScope", "SnmpCredentials", "SnmpSession", "Varbind", "open_session",
-           "DEFAULT_MAX_ATTEMPTS", "parse_oid", "init_netsnmp"]
+__all__ = ["V2cCommunity", "V3User", "SnmpScope", "SnmpCredentials", "SnmpSession", "NetsnmpSession", "Varbind",
+           "open_session", "DEFAULT_MAX_ATTEMPTS", "parse_oid", "V2C_CLIENTS"]
 
 log = logging.getLogger(__name__)
 
-OID = tuple[int, ...]
 SYS_OBJECT_ID = (1, 3, 6, 1, 2, 1, 1, 2, 0)
 #: At most this many credentials are tried per device (an agent may lock a v3 user out after a few failures).
 DEFAULT_MAX_ATTEMPTS = 3
-_MIN_TIMEOUT_S = 0.05
+#: Who carries an SNMPv2c session (``open_session(v2c_client=…)``, ``CollectSettings.v2c_client``).
+V2C_CLIENTS = ("native", "netsnmp")
 # One net-snmp session at a time per process: net-snmp's output options are
 # process-global and ezsnmp sets and resets them around every call, so two
 # threads walking at once garble each other's values (seen in the lab: a
@@ -119,25 +124,8 @@ class SnmpCredentials:
         return SnmpCredentials(tuple(users), tuple(communities), self.max_attempts)
 
 
-class Varbind(NamedTuple):
-    """One decoded variable: its OID and a Python value (int, bytes, str for OIDs and addresses)."""
-
-    # A NamedTuple, not a dataclass: thousands are made per walk and a frozen
-    # dataclass costs several times more to build (measured in bench_snmp_walk).
-    oid: OID
-    value: int | bytes | str | None
-    type: str
-
-
-def parse_oid(text: str) -> OID:
-    """Return the OID tuple of dotted ``text`` (leading dot optional)."""
-    text = text.strip().strip(".")
-    return tuple(map(int, text.split("."))) if text else ()
-
-
 _INT_TYPES = {"INTEGER", "INTEGER32", "Counter32", "Counter64", "Gauge32", "UInteger32", "UNSIGNED32",
               "TICKS", "Timeticks", "Unsigned32"}
-_ABSENT = {"NOSUCHOBJECT", "NOSUCHINSTANCE", "ENDOFMIBVIEW", "NULL"}
 
 
 def _kind_of(kind: str) -> str:
@@ -158,7 +146,7 @@ def _decode(kind: str, value: str) -> int | bytes | str | None:
         return bytes.fromhex(value)  # fromhex skips the spaces and line breaks net-snmp prints
     if kind in _INT_TYPES:
         return int(value)
-    if kind in _ABSENT or " " in kind:
+    if kind in ABSENT_TYPES or " " in kind:
         return None
     if kind == "STRING":
         return value.encode("utf-8", "surrogateescape")
@@ -182,40 +170,31 @@ def _error_of(err: Exception, device: str) -> SnmpError:
     return SnmpError(SnmpErrorKind.MALFORMED, device, f"{name}: {text[:200]}")
 
 
-class SnmpSession:
-    """An open session on one device with a deadline; walk and get tables within it."""
+class NetsnmpSession(SnmpSession):
+    """A session through ezsnmp (net-snmp): v3 always, v2c when asked (``v2c_client="netsnmp"``)."""
 
     def __init__(self, device: str, session: Any, deadline: float, timeout_s: float, label: str) -> None:
-        self.device = device
-        self.label = label  # "v2c" or "v3:<user>"; never the secret
+        super().__init__(device, deadline, timeout_s, label)
         self._session = session
-        self.deadline = deadline
-        self.timeout_s = timeout_s
-        self.requests = 0
 
-    def _remaining(self) -> float:
-        left = self.deadline - time.monotonic()
-        if left <= _MIN_TIMEOUT_S:
-            raise SnmpError(SnmpErrorKind.TIMEOUT, self.device, "time budget spent")
-        return left
-
-    def _call(self, method: str, oids: list[str], repetitions: int | None = None) -> Sequence[Any]:
+    def _call(self, method: str, oids: list[OID], repetitions: int | None = None) -> Sequence[Any]:
         self._session.timeout = f"{min(self.timeout_s, self._remaining()):.2f}"
         self.requests += 1
+        texts = [".".join(map(str, o)) for o in oids]
         try:
             with _NETSNMP_LOCK:
-                if repetitions is None:
-                    return getattr(self._session, method)(oids)
-                return self._bulk_with(oids, repetitions)
+                if method == "get":
+                    return self._session.get(texts)
+                return self._bulk_with(texts, repetitions)
         except Exception as err:  # ezsnmp raises its own tree; map every one to a kind
             raise _error_of(err, self.device) from err
 
-    def _bulk_with(self, oids: list[str], repetitions: int) -> Sequence[Any]:
+    def _bulk_with(self, oids: list[str], repetitions: int | None) -> Sequence[Any]:
         # ezsnmp's bulk_get sets max-repetitions from the value the session was made with, kept in a private
         # attribute; where a later ezsnmp has none, the request goes with the session's own (only more varbinds).
         key = "_Session__set_max_repeaters_to_num"
         kept = getattr(self._session, key, None)
-        if kept is None:
+        if repetitions is None or kept is None:
             return self._session.bulk_get(oids)
         setattr(self._session, key, str(repetitions))
         try:
@@ -223,122 +202,31 @@ class SnmpSession:
         finally:
             setattr(self._session, key, kept)
 
-    def get(self, oids: Sequence[OID]) -> dict[OID, Varbind]:
-        """GET ``oids``; absent ones are left out."""
-        out: dict[OID, Varbind] = {}
-        for r in self._call("get", [".".join(map(str, o)) for o in oids]):
-            vb = _to_varbind(r)
-            if vb.value is not None:
-                out[vb.oid] = vb
-        return out
+    def _get_raw(self, oids: list[OID]) -> Sequence[Any]:
+        return self._call("get", oids)
 
-    def walk(self, root: OID, max_rows: int = 10_000) -> list[Varbind]:
-        """Return the varbinds under ``root`` (GETBULK), at most ``max_rows`` of them."""
-        return list(self.iter_walk(root, max_rows))
+    def _bulk_raw(self, oids: list[OID], repetitions: int | None) -> Sequence[Any]:
+        return self._call("bulk_get", oids, repetitions)
 
-    def iter_walk(self, root: OID, max_rows: int = 10_000) -> Iterator[Varbind]:
-        """Yield the varbinds under ``root`` in order; raise MALFORMED on an OID that does not increase."""
-        last: OID = root
-        rows = 0
-        n = len(root)
-        while True:
-            results = self._call("bulk_get", [".".join(map(str, last))])
-            if not results:
-                return
-            for r in results:
-                vb = _to_varbind(r)
-                if vb.oid[:n] != root or vb.type in _ABSENT:
-                    return
-                if vb.oid <= last:
-                    raise SnmpError(SnmpErrorKind.MALFORMED, self.device,
-                                    f"OID not increasing after {'.'.join(map(str, last))} (a loop)")
-                last = vb.oid
-                rows += 1
-                if rows > max_rows:
-                    log.warning("%s: %s has more than %d rows; the rest is not read", self.device,
-                                ".".join(map(str, root)), max_rows)
-                    return
-                yield vb
+    def _name(self, raw: Any) -> tuple[OID, bool]:
+        oid_text = raw.oid if not raw.index else f"{raw.oid}.{raw.index}"
+        try:
+            oid = parse_oid(oid_text)
+        except ValueError as err:
+            raise SnmpError(SnmpErrorKind.MALFORMED, self.device, f"undecodable OID {oid_text[:100]}") from err
+        return oid, _kind_of(raw.type) in ABSENT_TYPES
 
-    def walk_columns(self, columns: Sequence[OID], max_rows: int = 10_000,
-                     rows_hint: int | None = None) -> tuple[dict[OID, list[Varbind]], bool]:
-        """Walk several columns (or subtrees) together: one GETBULK carries every column still going.
-
-        A GETBULK with N varbinds answers ``max_repetitions`` successors of each, interleaved
-        (row 1 of every column, then row 2 …), so N columns of R rows take about R / max_repetitions
-        requests instead of N times that.  Each column ends when its successor leaves it (or
-        endOfMibView) and is left out of the next request; each checks strict OID order on its own
-        (a loop is MALFORMED, as in :meth:`iter_walk`); ``max_rows`` caps the varbinds of all
-        columns together.  An answer cut short by the agent (RFC 3416 lets it drop trailing
-        varbinds) continues from each column's last OID; an answer that moves no column ends the walk.
-
-        Every successor is decoded by net-snmp (about 25 µs each in ezsnmp, measured), those past a
-        column's end too, so each request asks as many repetitions as a column still needs:
-        ``rows_hint`` (e.g. ifNumber) minus the rows read + 1 while the hint holds, else the session's.
-
-        Returns ({column: varbinds in order}, cut at ``max_rows``).  Successors past a column's end
-        are not decoded.
-        """
-        active = list(dict.fromkeys(columns))
-        out: dict[OID, list[Varbind]] = {c: [] for c in active}
-        last: dict[OID, OID] = {c: c for c in active}
-        prefix = {c: "." + ".".join(map(str, c)) + "." for c in active}
-        rows = 0
-        while active:
-            left = rows_hint - min(len(out[c]) for c in active) if rows_hint is not None else 0
-            results = self._call("bulk_get", [".".join(map(str, last[c])) for c in active],
-                                 left + 1 if left > 0 else None)
-            n = len(active)
-            ended: set[OID] = set()
-            moved = False
-            for i, r in enumerate(results or ()):
-                col = active[i % n]
-                if col in ended:
-                    continue
-                oid_text = r.oid if not r.index else f"{r.oid}.{r.index}"
-                if _kind_of(r.type) in _ABSENT:  # endOfMibView (named as asked), noSuchObject …
-                    ended.add(col)
-                    continue
-                inside = ("." + oid_text.lstrip(".")).startswith(prefix[col])
-                vb = _to_varbind(r) if inside else None
-                if (vb.oid if vb else _parse_successor(oid_text)) <= last[col]:  # even a successor outside it
-                    raise SnmpError(SnmpErrorKind.MALFORMED, self.device,
-                                    f"OID not increasing after {'.'.join(map(str, last[col]))} (a loop)")
-                if vb is None:
-                    ended.add(col)  # past the column's end: the rest of its repetitions are not read
-                    continue
-                last[col] = vb.oid
-                moved = True
-                rows += 1
-                if rows > max_rows:
-                    log.warning("%s: columns under %s have more than %d rows together; the rest is not read",
-                                self.device, ".".join(map(str, active[0])), max_rows)
-                    return out, True
-                out[col].append(vb)
-            if not moved:
-                break
-            active = [c for c in active if c not in ended]
-        return out, False
+    def _varbind(self, raw: Any, oid: OID) -> Varbind:
+        kind = _kind_of(raw.type)
+        try:
+            return Varbind(oid, _decode(kind, raw.value), kind)
+        except ValueError as err:
+            raise SnmpError(SnmpErrorKind.MALFORMED, self.device,
+                            f"undecodable {raw.type} at {'.'.join(map(str, oid))}") from err
 
     def close(self) -> None:
         """Release the underlying net-snmp session."""
         self._session = None
-
-
-def _parse_successor(oid_text: str) -> OID:
-    try:
-        return parse_oid(oid_text)
-    except ValueError:
-        return ()  # not an OID: not greater than anything asked
-
-
-def _to_varbind(r: Any) -> Varbind:
-    oid_text = r.oid if not r.index else f"{r.oid}.{r.index}"
-    kind = _kind_of(r.type)
-    try:
-        return Varbind(parse_oid(oid_text), _decode(kind, r.value), kind)
-    except ValueError as err:
-        raise SnmpError(SnmpErrorKind.MALFORMED, "?", f"undecodable {r.type} at {oid_text}") from err
 
 
 def _new_session(device: str, cred: V2cCommunity | V3User, port: int, timeout_s: float,
@@ -362,47 +250,54 @@ def _new_session(device: str, cred: V2cCommunity | V3User, port: int, timeout_s:
                        privacy_passphrase=cred.priv_key, **common)
 
 
-def init_netsnmp() -> None:
-    """Initialise net-snmp in this process now (its configuration from :data:`NETSNMP_CONF_DIR`); no packet is sent.
-
-    The worker's SNMP fork server runs it (:mod:`sitescout.probes.snmp.preload`), so that the v2c
-    collection processes forked from it do not each pay net-snmp's start (4.5 ms of CPU of a 25 ms
-    probe, measured on the lab's sw1).  What those processes then share is drawn here: the first
-    request and message ids (harmless for v2c: each process has its own socket) and v3's privacy
-    salt, which is why a v3 collection never comes from that fork server.
-    """
-    _new_session("127.0.0.1", V2cCommunity("-"), 161, 1.0, 1)  # made and dropped: net-snmp is initialised
-
-
 def open_session(device: str, credentials: SnmpCredentials, *, budget_s: float = 10.0, timeout_s: float = 1.0,
-                 port: int = 161, max_repetitions: int = 25) -> SnmpSession:
+                 port: int = 161, max_repetitions: int = 25, v2c_client: str = "netsnmp") -> SnmpSession:
     """Try the device's credentials in order (capped) with a GET of sysObjectID; return the first that answers.
+
+    A community is tried with ``v2c_client`` (:data:`V2C_CLIENTS`), a v3 user always through net-snmp.
+    The GET that tries a credential is sent once (an agent counts every wrong community: a retry
+    would double that); the session's later requests are retried within the budget.
 
     Raises SnmpError: AUTH when a v3 user was rejected and nothing else answered,
     UNREACHABLE when nothing answered at all, TIMEOUT when the budget ran out.
+    ValueError: an unknown ``v2c_client``.
     """
+    if v2c_client not in V2C_CLIENTS:
+        raise ValueError(f"v2c_client: {v2c_client!r} is not one of {', '.join(V2C_CLIENTS)}")
     deadline = time.monotonic() + budget_s
     last: SnmpError | None = None
     auth_failed = False
     for cred in credentials.for_device(device).candidates():
         label = "v2c" if isinstance(cred, V2cCommunity) else f"v3:{cred.username}"
+        session: SnmpSession
         try:
-            raw = _new_session(device, cred, port, timeout_s, max_repetitions)
+            if isinstance(cred, V2cCommunity) and v2c_client == "native":
+                session = V2cSession(device, cred.community, deadline=deadline, timeout_s=timeout_s, port=port,
+                                     max_repetitions=max_repetitions, retries=0)
+            else:
+                raw = _new_session(device, cred, port, timeout_s, max_repetitions)
+                session = NetsnmpSession(device, raw, deadline, timeout_s, label)
+        except SnmpError as err:
+            last = err
+            continue
         except Exception as err:  # bad protocol names and the like: the credential is unusable
             last = SnmpError(SnmpErrorKind.MALFORMED, device, f"{label}: {type(err).__name__}")
             continue
-        session = SnmpSession(device, raw, deadline, timeout_s, label)
         try:
             if session.get([SYS_OBJECT_ID]):
                 log.debug("%s: answers %s", device, label)
+                if isinstance(session, V2cSession):
+                    session.retries = 1  # a datagram lost mid-walk is asked again, within the budget
                 return session
             last = SnmpError(SnmpErrorKind.MALFORMED, device, "no sysObjectID")
         except SnmpError as err:
             if err.kind is SnmpErrorKind.TIMEOUT:
+                session.close()
                 raise
             auth_failed |= err.kind is SnmpErrorKind.AUTH
             last = err
             log.debug("%s: %s: %s", device, label, err.kind.value)
+        session.close()
     if auth_failed:
         raise SnmpError(SnmpErrorKind.AUTH, device, "no v3 user accepted and no community answered")
     raise last or SnmpError(SnmpErrorKind.UNREACHABLE, device, "no credentials to try")

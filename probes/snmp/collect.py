@@ -53,6 +53,8 @@ class CollectSettings:
     port: int = 161
     sections: tuple[str, ...] | None = None
     monitoring: bool = False
+    #: Who reads a community's device (``client.V2C_CLIENTS``): "native" (pure Python, any thread) or "netsnmp".
+    v2c_client: str = "netsnmp"
 
     def __post_init__(self) -> None:
         if self.sections is not None:
@@ -353,7 +355,8 @@ def _collect(ip: str, credentials: SnmpCredentials, settings: CollectSettings,
     session: SnmpSession | None = None
     try:
         session = open_session(ip, credentials, budget_s=settings.budget_s, timeout_s=settings.timeout_s,
-                               port=settings.port, max_repetitions=settings.max_repetitions)
+                               port=settings.port, max_repetitions=settings.max_repetitions,
+                               v2c_client=settings.v2c_client)
         snap.credential = session.label
         _read_system(session, snap)
         read(session, snap, started)

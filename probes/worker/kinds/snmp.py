@@ -5,11 +5,12 @@ inventory (its ``__meta_sitescout_snmp_*`` labels).  Each probe reads the system
 ifTable/ifXTable and PoE columns it exports (status, speed, 64-bit octet counters, errors, discards,
 PoE state, draw and budget), walked together, and nothing else (:data:`MONITORING_SECTIONS`,
 ``CollectSettings.monitoring``), with :func:`~sitescout.probes.snmp.collect.collect_device`
-in a process of its own, forked from a fork server that has the collection imported (the request
-and its credentials go through the fork server's pipe, never argv): net-snmp's print options are
-process-wide and a hung agent must never hold the event loop, so every probe gets a fresh process,
-killed at ``timeout_s``.  A hostile agent (a 30 s answer, an OID loop, a
-million rows) costs at most that.
+with SNMPv2c in the worker itself, on a thread of its own (``CollectSettings.v2c_client="native"``: the
+pure-Python client of :mod:`sitescout.probes.snmp.v2c`, which keeps no process-wide state), so the event loop
+never waits on an agent: a hung agent is a request timeout within the probe's budget, an OID loop or
+a million rows end at the walk's order check and row cap.  With v3 users the collection runs in a new
+interpreter (``python -m sitescout.probes.snmp``, the request and its credentials on stdin, never argv),
+killed at ``timeout_s``: net-snmp carries v3, and its state is process-wide.
 
 The worker's SNMP credentials (``[snmp]`` of ``--credentials``) go only to a target configured
 with ``snmp``, at its own address and port; an error text never carries them (:func:`_scrub`).
@@ -20,18 +21,21 @@ target (:mod:`sitescout.probes.worker.probe_scope`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
-import multiprocessing
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from sitescout.probes.snmp.client import SnmpCredentials
+from sitescout.probes.snmp.collect import CollectSettings, collect_device
+from sitescout.probes.snmp.models import DeviceSnapshot
 from sitescout.probes.worker import metric_defs as md
 from sitescout.probes.worker.jobs import Family, Gauge, Kind, ProbeContext, ProbeJob, ProbeResult
 from sitescout.probes.worker.probe_request import ProbeRequestError, check_ip, shown
@@ -53,8 +57,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Seconds of a probe's budget kept for the child process's start (about 0.2 s measured) and its answer.
+#: Seconds of a probe's budget kept for the v3 child process's start (about 0.2 s measured) and its answer.
 _START_S = 1.0
+#: Seconds of a v2c probe's budget kept for ending its thread and making the result.
+_END_S = 0.25
 #: What the monitoring probe reads after the system group (``CollectSettings.sections``): no ENTITY, FDB, LLDP or
 #: ARP table, which the survey reads and the series here do not use.
 MONITORING_SECTIONS = ("interfaces", "poe")
@@ -154,85 +160,47 @@ def _scrub(text: str, creds: SnmpCredentials) -> str:
     return text
 
 
-_FORKSERVER: list[Any] = []
+def _snapshot_dict(snap: DeviceSnapshot) -> dict[str, Any]:
+    """Return a snapshot as the v3 child's JSON has it (its error kind by value)."""
+    out = dataclasses.asdict(snap)
+    out["error_kind"] = snap.error_kind.value if snap.error_kind is not None else None
+    return out
 
 
-def _forkserver() -> Any:
-    """Return the multiprocessing context whose server process has the SNMP collection imported (started once).
+async def _collect_in_thread(ip: str, creds: SnmpCredentials, settings: CollectSettings,
+                             limit_s: float) -> dict[str, Any] | None:
+    """Collect one v2c device on a thread of its own; its snapshot as a dict, or None past `limit_s`.
 
-    The fork server is one per process (``multiprocessing.forkserver``): where another part started it
-    first (``web/isolation.py`` in ``sitescout serve``, not in a worker), its preload stands and a
-    collection process imports what it lacks itself.
+    The collection ends by itself at ``settings.budget_s`` (every request waits at most what is left
+    of it), so a probe abandoned at `limit_s` or cancelled (the scheduler's bound, shutdown) leaves a
+    thread that ends within its budget: a daemon thread, never waited for at the worker's exit.
     """
-    if _FORKSERVER and _FORKSERVER[0] == os.getpid():
-        return _FORKSERVER[1]
-    from multiprocessing import forkserver
-
-    server = getattr(forkserver, "_forkserver", None)
-    pid = getattr(server, "_forkserver_pid", None)
-    if pid is not None:
-        try:
-            os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)  # ours? (never reaps it)
-        except ChildProcessError:  # a fork server inherited by a fork (without exec): not ours to wait for
-            server._forkserver_pid = server._forkserver_address = server._forkserver_alive_fd = None  # type: ignore
-    os.environ.setdefault("MIBS", "")  # Debian ships no MIBs: never try to load one (read when net-snmp starts)
-    ctx = multiprocessing.get_context("forkserver")
-    # sitescout.cli too: a process started from the `sitescout` console script re-runs that script in
-    # every child (multiprocessing's main-module fix-up), and its one import is then already done.
-    # sitescout.probes.snmp.preload initialises net-snmp in the server (v2c only uses it: see init_netsnmp).
-    ctx.set_forkserver_preload(["sitescout.probes.snmp.__main__", __name__, "sitescout.cli",
-                                "sitescout.probes.snmp.preload"])
-    _FORKSERVER[:] = [os.getpid(), ctx]
-    return ctx
-
-
-def _collect_child(conn: Any, request: dict[str, Any]) -> None:
-    """Run one collection (in a process forked from the fork server) and send its JSON answer on `conn`."""
-    from sitescout.probes.snmp.__main__ import _plain, credentials_from_dict
-    from sitescout.probes.snmp.collect import CollectSettings, collect_devices
-
-    snaps = collect_devices(request["devices"], credentials_from_dict(request["credentials"]),
-                            CollectSettings(**request["settings"]))
-    conn.send_bytes(json.dumps({"devices": _plain(snaps)}).encode("utf-8"))
-    conn.close()
-
-
-async def _run_collection(request: dict[str, Any], limit_s: float) -> dict[str, Any] | None:
-    """Run one collection in a new process within `limit_s`; None when it did not answer (it is killed).
-
-    Without v3 users the process is forked from a fork server that imported the collection and
-    initialised net-snmp but never sent a request: a process of its own per probe without an interpreter's start (about
-    0.25 s and 60 ms of CPU on a loaded machine); the request (credentials included) goes through the
-    fork server's pipe, never argv.  With v3 users it is a new interpreter (``python -m
-    sitescout.probes.snmp``, the request on stdin): processes forked from one server would share the
-    net-snmp state drawn there at import (message ids, the privacy salt that makes AES's IV), and an IV
-    repeated across processes is not acceptable for authPriv (docs/snmp.md).
-    """
-    if request["credentials"]["v3"]:
-        return await _run_interpreter(request, limit_s)
-    ctx = _forkserver()
-    started = time.monotonic()
-    receiver, sender = ctx.Pipe(duplex=False)
-    # Daemonic (never joined at the worker's exit): v2c only, so collect_devices starts no retry process in it.
-    proc = ctx.Process(target=_collect_child, args=(sender, request), daemon=True)
     loop = asyncio.get_running_loop()
-    try:
-        await asyncio.to_thread(proc.start)  # the first start also starts the fork server
-        sender.close()
-        if not await _readable(loop, receiver.fileno(), max(limit_s - (time.monotonic() - started), 0.01)):
-            return None
+    done: asyncio.Future[DeviceSnapshot] = loop.create_future()
+
+    def settle(snap: DeviceSnapshot | None, error: Exception | None) -> None:
+        if done.done():  # abandoned at limit_s
+            return
+        if error is not None:
+            done.set_exception(error)
+        elif snap is not None:
+            done.set_result(snap)
+
+    def run() -> None:
+        snap, error = None, None
         try:
-            data = receiver.recv_bytes()  # readable: the answer is being written (or the process ended)
-        except EOFError:
-            await _readable(loop, proc.sentinel, 2.0)
-            raise RuntimeError(f"the SNMP collection process ended with status {proc.exitcode}") from None
-        await _readable(loop, proc.sentinel, 2.0)  # it ends right after its answer
-        return dict(json.loads(data))
-    finally:  # an answer, a timeout, a cancellation (the scheduler's bound, shutdown): never leave it behind
-        receiver.close()
-        sender.close()
-        if proc.pid is not None and proc.exitcode is None:
-            proc.kill()  # the fork server (its parent) reaps it
+            snap = collect_device(ip, creds, settings)
+        except Exception as err:  # a bug (device trouble is in the snapshot): carried to the probe
+            error = err
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile (the worker stopped): nobody waits
+            loop.call_soon_threadsafe(settle, snap, error)
+
+    threading.Thread(target=run, name=f"snmp {ip}", daemon=True).start()
+    try:
+        snap = await asyncio.wait_for(done, limit_s)
+    except TimeoutError:
+        return None
+    return _snapshot_dict(snap)
 
 
 async def _run_interpreter(request: dict[str, Any], limit_s: float) -> dict[str, Any] | None:
@@ -255,25 +223,8 @@ async def _run_interpreter(request: dict[str, Any], limit_s: float) -> dict[str,
     return dict(json.loads(out))
 
 
-async def _readable(loop: asyncio.AbstractEventLoop, fd: int, timeout_s: float) -> bool:
-    """Wait until `fd` is readable (data, end of file, a process sentinel); False after `timeout_s`."""
-    ready: asyncio.Future[bool] = loop.create_future()
-
-    def mark() -> None:
-        if not ready.done():
-            ready.set_result(True)
-
-    loop.add_reader(fd, mark)
-    try:
-        return bool(await asyncio.wait_for(ready, timeout_s))
-    except TimeoutError:
-        return False
-    finally:
-        loop.remove_reader(fd)
-
-
 async def probe_snmp(jobs: Sequence[ProbeJob], settings: SnmpSettings, ctx: ProbeContext) -> list[ProbeResult]:
-    """Read each device's uptime, interfaces and PoE over SNMP, each in its own process within `timeout_s`."""
+    """Read each device's uptime, interfaces and PoE over SNMP within `timeout_s` (v2c on a thread, v3 in a process)."""
     return [await _probe_one(job, settings, ctx.snmp_credentials) for job in jobs]
 
 
@@ -286,18 +237,28 @@ async def _probe_one(job: ProbeJob, settings: SnmpSettings, creds: SnmpCredentia
     if not creds.candidates():
         return ProbeResult(job, False, "auth", "auth: no SNMP credentials for this device (the [snmp] table of "
                                                "--credentials, and only for a configured SNMP target)", 0.0)
-    budget = max(settings.timeout_s - _START_S, 0.3)
-    request = {"devices": [target.ip], "credentials": _credentials_dict(creds),
-               "settings": {"budget_s": budget, "timeout_s": min(settings.request_timeout_s, budget),
-                            "max_rows": settings.max_rows, "port": target.snmp.port,
-                            "sections": list(MONITORING_SECTIONS), "monitoring": True}}
-    answer = await _run_collection(request, settings.timeout_s)
+    if creds.v3_users:
+        budget = max(settings.timeout_s - _START_S, 0.3)
+        request = {"devices": [target.ip], "credentials": _credentials_dict(creds),
+                   "settings": {"budget_s": budget, "timeout_s": min(settings.request_timeout_s, budget),
+                                "max_rows": settings.max_rows, "port": target.snmp.port,
+                                "sections": list(MONITORING_SECTIONS), "monitoring": True}}
+        answer = await _run_interpreter(request, settings.timeout_s)
+        snap = answer["devices"][target.ip] if answer is not None else None
+        what = "the SNMP collection process"
+    else:
+        budget = max(settings.timeout_s - _END_S, 0.3)
+        collect = CollectSettings(budget_s=budget, timeout_s=min(settings.request_timeout_s, budget),
+                                  max_rows=settings.max_rows, port=target.snmp.port, sections=MONITORING_SECTIONS,
+                                  monitoring=True, v2c_client="native")
+        snap = await _collect_in_thread(target.ip, creds, collect, settings.timeout_s)
+        what = "the SNMP collection"
     elapsed = time.monotonic() - started
-    if answer is None:
-        detail = f"timeout: no answer from the SNMP collection within {settings.timeout_s:g} s; process killed"
+    if snap is None:
+        detail = f"timeout: no answer from {what} within {settings.timeout_s:g} s" + (
+            "; process killed" if creds.v3_users else "")
         log.info("%s/%s: snmp: %s", target.site, target.device, detail)
         return ProbeResult(job, False, "timeout", detail, elapsed)
-    snap = answer["devices"][target.ip]
     return _result(job, snap, elapsed, creds)
 
 
