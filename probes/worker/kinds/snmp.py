@@ -161,10 +161,14 @@ def _scrub(text: str, creds: SnmpCredentials) -> str:
 
 
 def _snapshot_dict(snap: DeviceSnapshot) -> dict[str, Any]:
-    """Return a snapshot as the v3 child's JSON has it (its error kind by value)."""
-    out = dataclasses.asdict(snap)
-    out["error_kind"] = snap.error_kind.value if snap.error_kind is not None else None
-    return out
+    """Return what :func:`_result` reads of a snapshot, as the v3 child's JSON has it (its error kind by value).
+
+    The records' own attribute dicts, not copies (``dataclasses.asdict`` deep-copied them: 1.5 ms a probe).
+    """
+    return {"interfaces": {i: vars(iface) for i, iface in snap.interfaces.items()},
+            "poe_ports": [vars(p) for p in snap.poe_ports], "poe_budgets": [vars(b) for b in snap.poe_budgets],
+            "system": vars(snap.system), "truncated": snap.truncated, "error": snap.error,
+            "error_kind": snap.error_kind.value if snap.error_kind is not None else None}
 
 
 async def _collect_in_thread(ip: str, creds: SnmpCredentials, settings: CollectSettings,
