@@ -4,13 +4,14 @@ A target gets an SNMP job when it has ``snmp`` (targets file) or is a switch or 
 inventory (its ``__meta_sitescout_snmp_*`` labels).  Each probe reads the system group and the
 ifTable/ifXTable and PoE columns it exports (status, speed, 64-bit octet counters, errors, discards,
 PoE state, draw and budget), walked together, and nothing else (:data:`MONITORING_SECTIONS`,
-``CollectSettings.monitoring``), with :func:`~sitescout.probes.snmp.collect.collect_device`
-with SNMPv2c in the worker itself, on a thread of its own (``CollectSettings.v2c_client="native"``: the
-pure-Python client of :mod:`sitescout.probes.snmp.v2c`, which keeps no process-wide state), so the event loop
-never waits on an agent: a hung agent is a request timeout within the probe's budget, an OID loop or
-a million rows end at the walk's order check and row cap.  With v3 users the collection runs in a new
-interpreter (``python -m sitescout.probes.snmp``, the request and its credentials on stdin, never argv),
-killed at ``timeout_s``: net-snmp carries v3, and its state is process-wide.
+``CollectSettings.monitoring``), with :func:`~sitescout.probes.snmp.collect.collect_device`.
+With SNMPv2c that runs in the worker itself, on a thread of its own (``CollectSettings.v2c_client="native"``:
+the pure-Python client of :mod:`sitescout.probes.snmp.v2c`, which keeps no process-wide state), so the event
+loop never waits on an agent: a hung agent is a request timeout within the probe's budget, an OID loop or
+a million rows end at the walk's order check and row cap (docs/snmp.md, "The worker's snmp kind").
+With v3 users the collection runs in a new interpreter (``python -m sitescout.probes.snmp``, the
+request and its credentials on stdin, never argv), killed at ``timeout_s``: net-snmp carries v3, and
+its state is process-wide.
 
 The worker's SNMP credentials (``[snmp]`` of ``--credentials``) go only to a target configured
 with ``snmp``, at its own address and port; an error text never carries them (:func:`_scrub`).
