@@ -4,7 +4,9 @@ ignored (None: not our answer) or raises SnmpError MALFORMED, never another exce
 Inputs: random bytes; Response-PDUs built by the lab's hostile agent's own BER writer (another
 implementation: infra/lab/snmp_hostile.py) from random varbinds, checked to decode to what was
 written, then mutated byte-wise (flip, cut, insert, length bytes made long) with the request's
-community and request-id kept, so the mutations reach the body's decoding.
+community and request-id kept, so the mutations reach the body's decoding.  The walks (shared by both
+clients) on random answers: they end, keep each column's rows in strict order under its root, cap
+the rows, or raise MALFORMED for an OID that does not increase.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from hypothesis import strategies as st
 
 from sitescout.infra.lab import snmp_hostile
 from sitescout.probes.snmp.errors import SnmpError, SnmpErrorKind
-from sitescout.probes.snmp.session import Varbind
+from sitescout.probes.snmp.session import SnmpSession, Varbind
 from sitescout.probes.snmp.v2c import GETBULK, decode_response, encode_request
 
 _SCALE = max(1, int(os.environ.get("SITESCOUT_FUZZ_SCALE", "1")))
@@ -125,3 +127,51 @@ def test_the_header_decides_whose_answer_it_is() -> None:
             assert err.kind is SnmpErrorKind.MALFORMED
         else:
             raise AssertionError(f"{var} decoded")
+
+
+# -- the walks on whatever an agent answers -----------------------------------------------------------
+
+class _Scripted(SnmpSession):
+    """A session whose GETBULK answers come from a list (what a hostile agent could send), then nothing."""
+
+    def __init__(self, answers: list[list[Varbind]]) -> None:
+        super().__init__("198.51.100.9", float("inf"), 1.0, "v2c")
+        self.answers = answers
+
+    def _bulk_raw(self, oids: list[tuple[int, ...]], repetitions: int | None) -> list[Varbind]:
+        self.requests += 1
+        return self.answers.pop(0) if self.answers else []
+
+    def _name(self, raw: Varbind) -> tuple[tuple[int, ...], bool]:
+        return raw.oid, raw.value is None
+
+    def _varbind(self, raw: Varbind, oid: tuple[int, ...]) -> Varbind:
+        return raw
+
+
+_IF = (1, 3, 6, 1, 2, 1, 2, 2, 1)
+_NEAR = st.builds(lambda col, rest: _IF + (col, *rest), st.integers(0, 4), st.lists(st.integers(0, 3), max_size=2))
+_ANSWER = st.lists(st.builds(lambda oid, v: Varbind(oid, v, "INTEGER" if v is not None else "ENDOFMIBVIEW"),
+                             _NEAR, st.one_of(st.none(), st.integers(0, 9))), max_size=12)
+
+
+@FUZZ
+@given(st.lists(_ANSWER, max_size=8), st.integers(1, 30))
+def test_walks_end_on_any_answers_with_rows_in_order(answers: list, max_rows: int) -> None:  # type: ignore[type-arg]
+    columns = [_IF + (1,), _IF + (2,), _IF + (3,)]
+    for walk in ("columns", "one"):
+        session = _Scripted([list(a) for a in answers])
+        try:
+            if walk == "columns":
+                got, cut = session.walk_columns(columns, max_rows, rows_hint=2)
+                rows = [vb for c in columns for vb in got[c]]
+                for c in columns:
+                    assert all(vb.oid[:len(c)] == c and vb.oid > c for vb in got[c])
+                    assert [vb.oid for vb in got[c]] == sorted({vb.oid for vb in got[c]})  # strictly increasing
+            else:
+                rows = session.walk(columns[0], max_rows)
+                assert [vb.oid for vb in rows] == sorted({vb.oid for vb in rows})
+            assert len(rows) <= max_rows and all(vb.value is not None for vb in rows)
+        except SnmpError as err:
+            assert err.kind is SnmpErrorKind.MALFORMED and "not increasing" in err.detail
+        assert session.requests <= len(answers) + 1  # every request moved the walk, or it ended
