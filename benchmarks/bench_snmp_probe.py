@@ -122,8 +122,8 @@ _MUST["before"] = _MUST["sitescout"]
 def _cpu_s(pid: int) -> float:
     """Return the CPU seconds of a process and its descendants, live and reaped (/proc/PID/stat).
 
-    The worker's collection processes are forked by its fork server: their CPU is the fork server's
-    reaped children's, not the worker's own.
+    A worker reads v2c devices on threads of its own (its CPU); a tree before that (``--before-src``) forked
+    collection processes from its fork server: their CPU is the fork server's reaped children's.
     """
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
