@@ -29,11 +29,12 @@ from sitescout.probes.snmp.client import SnmpCredentials
 from sitescout.probes.snmp.collect import CollectSettings, collect_device_twice, collect_devices
 from sitescout.probes.snmp.detect import AgentProbe, async_detect_agents
 from sitescout.probes.snmp.errors import SnmpErrorKind
-from sitescout.probes.snmp.models import DeviceSnapshot, PoePort
+from sitescout.probes.snmp.models import DeviceSnapshot, LldpNeighbor, PoePort
 from sitescout.probes.snmp.place import Attachment, place_hosts, uplink_ports
 
 __all__ = ["SnmpStageConfig", "DEFAULT_SNMP_STAGE", "SnmpStageResult", "async_survey_snmp", "snmp_field",
-           "MAX_INTERFACES"]
+           "MAX_INTERFACES", "neighbor_claim", "CLAIM_FROM_LLDP_MED", "CLAIM_FROM_LLDP_DOT3",
+           "CLAIM_FROM_LLDP"]
 
 log = logging.getLogger(__name__)
 
@@ -86,16 +87,35 @@ class SnmpStageResult:
     device_class: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-#: Where a port's claimed power comes from (``interfaces[].poe.claim_from``, ``poe.used_from``).
+#: Where a port's claimed power comes from (``interfaces[].poe.claim_from``, ``poe.used_from``): the powered
+#: device's LLDP-MED extended power-via-MDI TLV, or its IEEE 802.3 power-via-MDI TLV (802.3at requested power);
+#: ``lldp`` in ``used_from`` when the ports' claims come from both.
 CLAIM_FROM_LLDP_MED = "lldp-med"
+CLAIM_FROM_LLDP_DOT3 = "lldp-dot3"
+CLAIM_FROM_LLDP = "lldp"
 
 
-def _med_claims(snap: DeviceSnapshot) -> dict[int, int]:
-    """Return {ifIndex: mW} of the LLDP-MED power claims of the neighbours on each port (the largest per port)."""
-    claims: dict[int, int] = {}
+def neighbor_claim(n: LldpNeighbor) -> tuple[int, str] | None:
+    """Return (mW, source) a neighbour claims: its 802.3at requested power, else its LLDP-MED claim, else None.
+
+    IEEE 802.3at's power-via-MDI TLV is what the PSE's data-link power classification acts on (the PSE answers it
+    with the power it allocated); LLDP-MED's power TLV is the older way for the same figure.
+    """
+    if n.dot3_requested_mw is not None:
+        return n.dot3_requested_mw, CLAIM_FROM_LLDP_DOT3
+    if n.med_power_mw is not None:
+        return n.med_power_mw, CLAIM_FROM_LLDP_MED
+    return None
+
+
+def _claims(snap: DeviceSnapshot) -> dict[int, tuple[int, str]]:
+    """Return {ifIndex: (mW, source)} of the power the neighbours on each port claim over LLDP (the largest)."""
+    claims: dict[int, tuple[int, str]] = {}
     for n in snap.neighbors:
-        if n.med_power_mw is not None and n.local_if_index is not None:
-            claims[n.local_if_index] = max(claims.get(n.local_if_index, 0), n.med_power_mw)
+        claim = neighbor_claim(n)
+        if claim is not None and n.local_if_index is not None:
+            if n.local_if_index not in claims or claim[0] > claims[n.local_if_index][0]:
+                claims[n.local_if_index] = claim
     return claims
 
 
@@ -103,39 +123,43 @@ def _poe_summary(snap: DeviceSnapshot) -> dict[str, Any] | None:
     """The switch's PoE budget and use; the use from the PSE's consumption, else the ports' draws, else the claims.
 
     ``used_from``: ``pse`` (pethMainPseConsumptionPower), ``ports`` (the vendor MIB's per-port draw),
-    ``lldp-med`` (the powered devices' LLDP-MED claims: what they may draw, an upper estimate) or None (nothing).
+    ``lldp-med`` / ``lldp-dot3`` / ``lldp`` (what the powered devices claim over LLDP: the LLDP-MED power TLV,
+    the IEEE 802.3at power-via-MDI TLV, or both on different ports; what they may draw, an upper estimate)
+    or None (nothing).
     """
     if not snap.poe_budgets:
         return None
     budget = sum(b.power_w or 0 for b in snap.poe_budgets)
     consumption = [b.consumption_w for b in snap.poe_budgets if b.consumption_w is not None]
     draws = [p.power_mw for p in snap.poe_ports if p.power_mw is not None]
-    claims = _med_claims(snap)
+    claims = _claims(snap)
+    claimed_mw = sum(mw for mw, _ in claims.values())
+    sources = {source for _, source in claims.values()}
     used: float
     if consumption:
         used, used_from = sum(consumption), "pse"
     elif draws:
         used, used_from = round(sum(draws) / 1000, 1), "ports"
     elif claims:
-        used, used_from = round(sum(claims.values()) / 1000, 1), CLAIM_FROM_LLDP_MED
+        used, used_from = round(claimed_mw / 1000, 1), sources.pop() if len(sources) == 1 else CLAIM_FROM_LLDP
     else:
         used, used_from = 0, None
     thresholds = [b.threshold_pct for b in snap.poe_budgets if b.threshold_pct]
     return {"budget_w": budget, "used_w": used, "free_w": round(budget - used, 1),
             "threshold_pct": min(thresholds) if thresholds else None, "used_from": used_from,
-            "claimed_w": round(sum(claims.values()) / 1000, 1) if claims else None}
+            "claimed_w": round(claimed_mw / 1000, 1) if claims else None}
 
 
-def _port_poe(port: PoePort | None, claim_mw: int | None) -> dict[str, Any] | None:
-    """An interface's ``poe``: the PSE port's state and draw, and the powered device's LLDP-MED claim."""
-    if port is None and claim_mw is None:
+def _port_poe(port: PoePort | None, claim: tuple[int, str] | None) -> dict[str, Any] | None:
+    """An interface's ``poe``: the PSE port's state and draw, and the powered device's claim over LLDP."""
+    if port is None and claim is None:
         return None
     out: dict[str, Any] = {"enabled": None, "delivering": None, "class": None, "power_w": None}
     if port is not None:
         out = {"enabled": port.admin_enabled, "delivering": port.delivering, "class": port.power_class,
                "power_w": round(port.power_mw / 1000, 3) if port.power_mw is not None else None}
-    if claim_mw is not None:
-        out |= {"claimed_w": round(claim_mw / 1000, 3), "claim_from": CLAIM_FROM_LLDP_MED}
+    if claim is not None:
+        out |= {"claimed_w": round(claim[0] / 1000, 3), "claim_from": claim[1]}
     return out
 
 
@@ -166,7 +190,7 @@ def _two_reads(snap: DeviceSnapshot, index: int) -> dict[str, Any]:
 
 def _interfaces(snap: DeviceSnapshot, uplinks: set[int]) -> list[dict[str, Any]]:
     poe = {p.if_index: p for p in snap.poe_ports if p.if_index is not None}
-    claims = _med_claims(snap)
+    claims = _claims(snap)
     out = []
     for index in sorted(snap.interfaces)[:MAX_INTERFACES]:
         iface = snap.interfaces[index]
@@ -244,7 +268,14 @@ def snmp_field(snap: DeviceSnapshot, uplinks: set[int], probe: AgentProbe | None
         "neighbors": [{"port": n.local_port, "sys_name": n.sys_name, "chassis_id": n.chassis_id,
                        "port_id": n.port_id, "port_desc": n.port_desc, "mgmt_address": n.mgmt_address,
                        "med_power_w": None if n.med_power_mw is None else round(n.med_power_mw / 1000, 3),
-                       "med_power_source": n.med_power_source, "med_power_priority": n.med_power_priority}
+                       "med_power_source": n.med_power_source, "med_power_priority": n.med_power_priority,
+                       # the IEEE 802.3 power-via-MDI TLV (802.3at): requested and allocated watts, type, class
+                       "dot3_requested_w": None if n.dot3_requested_mw is None else round(n.dot3_requested_mw / 1000,
+                                                                                          3),
+                       "dot3_allocated_w": None if n.dot3_allocated_mw is None else round(n.dot3_allocated_mw / 1000,
+                                                                                          3),
+                       "dot3_power_type": n.dot3_power_type, "dot3_power_class": n.dot3_power_class,
+                       "dot3_pd": n.dot3_is_pd}
                       for n in snap.neighbors[:MAX_INTERFACES]],
         "fdb_entries": len(snap.fdb),
         "poe": _poe_summary(snap),
