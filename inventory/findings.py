@@ -282,6 +282,17 @@ MESSAGES.update({
         N_("{switch} port {port} is cabled to {device} port {device_port} (LLDP)"),
         N_("apply it to record the cable"),
     ),
+    # A complete survey of the switch no longer lists these interfaces (inventory/network_proposals.py).
+    "interfaces_gone": (
+        N_("{switch} no longer reports {count} of the inventory's ports: {ports}"),
+        N_("apply it if the ports are really gone (a module removed, the switch replaced): they are deleted; "
+           "dismiss it to keep them"),
+    ),
+    "interfaces_gone_cabled": (
+        N_("{switch} no longer reports {count} of the inventory's ports: {ports}; their cables go with them: "
+           "{cables}"),
+        N_("apply it if the ports are really gone: they and their cables are deleted; dismiss it to keep them"),
+    ),
 })
 
 #: Names of device fields in finding sentences ("{field}").

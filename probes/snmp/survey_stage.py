@@ -33,7 +33,7 @@ from sitescout.probes.snmp.models import DeviceSnapshot, LldpNeighbor, PoePort
 from sitescout.probes.snmp.place import Attachment, place_hosts, uplink_ports
 
 __all__ = ["SnmpStageConfig", "DEFAULT_SNMP_STAGE", "SnmpStageResult", "async_survey_snmp", "snmp_field",
-           "MAX_INTERFACES", "neighbor_claim", "CLAIM_FROM_LLDP_MED", "CLAIM_FROM_LLDP_DOT3",
+           "MAX_INTERFACES", "interfaces_complete", "neighbor_claim", "CLAIM_FROM_LLDP_MED", "CLAIM_FROM_LLDP_DOT3",
            "CLAIM_FROM_LLDP"]
 
 log = logging.getLogger(__name__)
@@ -205,6 +205,18 @@ def _interfaces(snap: DeviceSnapshot, uplinks: set[int]) -> list[dict[str, Any]]
     return out
 
 
+def interfaces_complete(snap: DeviceSnapshot) -> bool:
+    """Say whether ``interfaces`` lists every interface of the agent: the collection answered and ended without
+    error, neither ifTable nor ifXTable was cut at the row cap, and the document keeps them all.
+
+    Only then may the inventory propose removing interfaces the survey does not list (inventory/network_proposals.py,
+    ``interfaces_gone``): a partial read must never look like ports taken away.
+    """
+    cut = {".".join(map(str, mibs.IF_TABLE)), ".".join(map(str, mibs.IF_X_TABLE))}
+    return (snap.credential is not None and snap.error_kind is None and "interfaces" not in snap.skipped
+            and not cut & set(snap.truncated) and 0 < len(snap.interfaces) <= MAX_INTERFACES)
+
+
 def _uplinks(snap: DeviceSnapshot, lldp_uplinks: set[int]) -> set[int]:
     named = {i.if_index for i in snap.interfaces.values()
              if any(_UPLINK_WORDS.search(t or "") for t in (i.alias, i.name))}
@@ -263,6 +275,8 @@ def snmp_field(snap: DeviceSnapshot, uplinks: set[int], probe: AgentProbe | None
         "manufacturer": entity.manufacturer if entity else None,
         "default_communities": list(probe.default_communities) if probe else [],
         "interfaces": _interfaces(snap, ports),
+        # every interface of the agent is listed (no error, no row cap): the inventory may propose removing others
+        "interfaces_complete": interfaces_complete(snap),
         "uplinks": [snap.interfaces[i].name or snap.interfaces[i].descr for i in sorted(ports)
                     if i in snap.interfaces],
         "neighbors": [{"port": n.local_port, "sys_name": n.sys_name, "chassis_id": n.chassis_id,
