@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
 import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from sitescout.probes.net.http_title import HttpTitle, async_http_titles
 from sitescout.probes.net.sip import SipAnswer, async_sip_options
 from sitescout.probes.snmp import mibs
 from sitescout.probes.snmp.client import SnmpCredentials
@@ -34,7 +36,7 @@ from sitescout.probes.snmp.place import Attachment, place_hosts, uplink_ports
 
 __all__ = ["SnmpStageConfig", "DEFAULT_SNMP_STAGE", "SnmpStageResult", "async_survey_snmp", "snmp_field",
            "MAX_INTERFACES", "interfaces_complete", "neighbor_claim", "CLAIM_FROM_LLDP_MED", "CLAIM_FROM_LLDP_DOT3",
-           "CLAIM_FROM_LLDP"]
+           "CLAIM_FROM_LLDP", "classify_hosts"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,11 @@ class SnmpStageConfig:
     #: One SIP OPTIONS on UDP 5060 to every live host (loudspeaker receivers are often SIP endpoints).
     sip_probe: bool = True
     sip_wait_s: float = 1.0
+    #: One bounded GET / to every host with an open web port (probes/net/http_title.py): its <title> is evidence
+    #: of what the device is (a loudspeaker receiver's web UI, a router's login page) and goes in the document.
+    http_title: bool = True
+    http_timeout_s: float = 3.0
+    http_max_bytes: int = 65536
 
 
 DEFAULT_SNMP_STAGE = SnmpStageConfig()
@@ -83,8 +90,11 @@ class SnmpStageResult:
 
     snmp: dict[str, dict[str, Any]] = field(default_factory=dict)
     attached_to: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: {"kind": switch|router|loudspeaker|access_point|camera, "from": fdb|sys_descr|arp|sip, "detail": words}
+    #: {"kind": switch|router|loudspeaker|access_point|camera, "from": fdb|sys_descr|arp|sip|http_title,
+    #: "detail": words}
     device_class: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The host's web page (``http``: {port, scheme, status, title}), for every host whose web port answered.
+    http: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 #: Where a port's claimed power comes from (``interfaces[].poe.claim_from``, ``poe.used_from``): the powered
@@ -224,12 +234,15 @@ def _uplinks(snap: DeviceSnapshot, lldp_uplinks: set[int]) -> set[int]:
 
 
 def class_of_words(text: str) -> str | None:
-    """Return the device kind a product description names (sysDescr, a SIP User-Agent), or None."""
+    """Return the device kind a product description names (sysDescr, a SIP User-Agent, a page title), or None."""
     return next((kind for kind, words in _CLASS_WORDS if words.search(text)), None)
 
 
-def _classes(snmp: Mapping[str, dict[str, Any]], sip: Mapping[str, SipAnswer]) -> dict[str, dict[str, Any]]:
-    """The document's ``device_class`` of every host classified by its SNMP answer, else by its SIP answer."""
+def classify_hosts(snmp: Mapping[str, dict[str, Any]], sip: Mapping[str, SipAnswer],
+                   http: Mapping[str, HttpTitle] | None = None) -> dict[str, dict[str, Any]]:
+    """The document's ``device_class`` of every host classified by its SNMP answer, else by its SIP answer, else by
+    its web page's title (what the device says of itself, in that order: an agent's sysDescr names the product,
+    a SIP User-Agent the firmware, a title often only the product line)."""
     out: dict[str, dict[str, Any]] = {}
     for ip, field_ in snmp.items():
         if field_.get("device_class"):
@@ -239,6 +252,10 @@ def _classes(snmp: Mapping[str, dict[str, Any]], sip: Mapping[str, SipAnswer]) -
         kind = class_of_words(answer.agent or "")
         if ip not in out and kind:
             out[ip] = {"kind": kind, "from": "sip", "detail": answer.agent}
+    for ip, page in (http or {}).items():
+        kind = class_of_words(page.title or "")
+        if ip not in out and kind:
+            out[ip] = {"kind": kind, "from": "http_title", "detail": page.title}
     return out
 
 
@@ -333,16 +350,29 @@ def _unanswered_note(snap: DeviceSnapshot, credentials: SnmpCredentials) -> None
 
 
 async def async_survey_snmp(live: Sequence[str], macs: Mapping[str, str | None], credentials: SnmpCredentials,
-                            config: SnmpStageConfig = DEFAULT_SNMP_STAGE) -> SnmpStageResult:
-    """Run the SNMP stage over the live hosts; return the document fields by address."""
+                            config: SnmpStageConfig = DEFAULT_SNMP_STAGE, *,
+                            open_ports: Mapping[str, Sequence[int]] | None = None,
+                            networks: Sequence[ipaddress.IPv4Network] = ()) -> SnmpStageResult:
+    """Run the SNMP stage over the live hosts; return the document fields by address.
+
+    ``open_ports`` (what the port scan found) and ``networks`` (the surveyed networks) feed the web page
+    titles: only a host inside ``networks`` with a web port in ``open_ports`` is asked.
+    """
     result = SnmpStageResult()
     if not config.enabled or not live:
         return result
     communities = ("public", "private") if config.check_default_communities else ()
     sip_task = asyncio.create_task(async_sip_options(live, wait_s=config.sip_wait_s)) if config.sip_probe else None
+    web = {ip: ports for ip, ports in (open_ports or {}).items() if ip in set(live)}
+    http_task = asyncio.create_task(async_http_titles(
+        web, networks, timeout_s=config.http_timeout_s, max_bytes=config.http_max_bytes)) \
+        if config.http_title and web and networks else None
     probes = await async_detect_agents(live, port=config.port, wait_s=config.detect_wait_s,
                                        retries=config.detect_retries, communities=communities)
     sip = await sip_task if sip_task is not None else {}
+    # awaited before the collection forks its workers (no socket of ours open in the children)
+    http = await http_task if http_task is not None else {}
+    result.http = {ip: page.to_dict() for ip, page in http.items()}
     agents = [ip for ip in live if probes[ip].is_agent]
     # Only devices with credentials (global, or of a [[snmp.scope]] holding their address) are read.
     targets = [ip for ip in (live if config.all_hosts else agents) if credentials.for_device(ip).candidates()]
@@ -368,5 +398,5 @@ async def async_survey_snmp(live: Sequence[str], macs: Mapping[str, str | None],
         result.snmp[ip] = snmp_field(snap, uplinks.get(ip, set()), probes[ip], tried)
     answered = {ip: s for ip, s in snapshots.items() if s.credential is not None}
     result.attached_to = _attachments(place_hosts(answered), answered, macs)
-    result.device_class = _classes(result.snmp, sip)
+    result.device_class = classify_hosts(result.snmp, sip, http)
     return result
