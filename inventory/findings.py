@@ -247,6 +247,18 @@ URI_FIELD_LABELS = {
     "snapshot": N_("the snapshot's URI"), "text": N_("a text"),
 }
 
+# The switch reports no consumption and no per-port draw: its use is what the powered devices request in the
+# IEEE 802.3at power-via-MDI TLV (some of them perhaps in the LLDP-MED one; probes/snmp/survey_stage.py).
+MESSAGES.update({
+    "poe_budget_low_claimed_lldp": (
+        N_(
+            "{switch}: PoE budget nearly spent by what the powered devices request over LLDP (IEEE 802.3at "
+            "power TLV): {free_w} W free of {budget_w} W, one more camera needs up to {class_w} W"
+        ),
+        N_("power the next camera from another switch or a PoE injector"),
+    ),
+})
+
 # What a survey's SNMP stage proposes for the inventory's interfaces and cables (inventory/network_proposals.py).
 MESSAGES.update({
     "interfaces_found": (
@@ -269,6 +281,17 @@ MESSAGES.update({
     "lldp_link": (
         N_("{switch} port {port} is cabled to {device} port {device_port} (LLDP)"),
         N_("apply it to record the cable"),
+    ),
+    # A complete survey of the switch no longer lists these interfaces (inventory/network_proposals.py).
+    "interfaces_gone": (
+        N_("{switch} no longer reports {count} of the inventory's ports: {ports}"),
+        N_("apply it if the ports are really gone (a module removed, the switch replaced): they are deleted; "
+           "dismiss it to keep them"),
+    ),
+    "interfaces_gone_cabled": (
+        N_("{switch} no longer reports {count} of the inventory's ports: {ports}; their cables go with them: "
+           "{cables}"),
+        N_("apply it if the ports are really gone: they and their cables are deleted; dismiss it to keep them"),
     ),
 })
 
@@ -353,8 +376,10 @@ def snmp_findings(doc: dict[str, Any]) -> list[CodedFinding]:
             found.append(CodedFinding("snmp_error", "warning", ip, {"kind": kind, "detail": _str(snmp.get("error"))}))
         poe = _dict(snmp.get("poe"))
         if poe and _poe_low(poe):
-            claimed = poe.get("used_from") == "lldp-med"  # probes/snmp/survey_stage.py CLAIM_FROM_LLDP_MED
-            found.append(CodedFinding("poe_budget_low_claimed" if claimed else "poe_budget_low", "warning", ip, {
+            # probes/snmp/survey_stage.py CLAIM_FROM_LLDP_MED, CLAIM_FROM_LLDP_DOT3, CLAIM_FROM_LLDP
+            code = {"lldp-med": "poe_budget_low_claimed", "lldp-dot3": "poe_budget_low_claimed_lldp",
+                    "lldp": "poe_budget_low_claimed_lldp"}.get(_str(poe.get("used_from")), "poe_budget_low")
+            found.append(CodedFinding(code, "warning", ip, {
                 "switch": name, "free_w": _num(poe.get("free_w")), "budget_w": _num(poe.get("budget_w")),
                 "class_w": POE_CAMERA_CLASS_W}))
         for iface in map(_dict, _list(snmp.get("interfaces"))):

@@ -11,6 +11,10 @@ only for devices the survey matched to the inventory (its ``survey`` observation
   applying cables the device's interface (its own, or a new ``eth0``) to the port.  When the
   inventory says otherwise it says so: ``port_taken`` (the port's cable goes to another device) and
   ``cable_moved`` (the device's cable goes to another switch port); applying replaces that cable;
+- ``interfaces_gone`` (``interfaces_gone_cabled`` when some have cables): the inventory has interfaces on a
+  switch or router whose survey listed all its interfaces (``snmp.interfaces_complete``: no error, no row cap)
+  and not these; applying deletes them and their cables (each logged), dismissing keeps them.  A survey whose
+  interface read was partial, failed or capped never proposes it (documents without the flag neither);
 - ``lldp_link``: two devices read over SNMP see each other over LLDP (a switch's uplink to the next
   switch or the router) and the inventory has no cable between those ports; applying cables them
   (``port_taken`` when one of the ports has a cable elsewhere).  A link the host's own placement
@@ -36,12 +40,13 @@ from sitescout.inventory.errors import Coded
 from sitescout.inventory.lenient import as_dict, as_list, as_num, as_str, texts
 from sitescout.inventory.model_network import MAX_SPEED_BPS, Cable, Interface, port_name_problem
 from sitescout.inventory.models import Device, Observation, Survey, ValidationError, normalize_mac
-from sitescout.inventory.network import cable_of, far_end
+from sitescout.inventory.network import cable_of, delete_interface, far_end
 
 __all__ = ["NetworkProposal", "network_proposals", "apply_network_proposal", "NETWORK_CODES"]
 
 #: The finding codes this module proposes (their sentences are in inventory/findings.py).
-NETWORK_CODES = ("interfaces_found", "port_uplink", "cabled_to", "port_taken", "cable_moved", "lldp_link")
+NETWORK_CODES = ("interfaces_found", "port_uplink", "cabled_to", "port_taken", "cable_moved", "lldp_link",
+                 "interfaces_gone", "interfaces_gone_cabled")
 #: Ports read per device at most (the survey keeps up to 512).
 _MAX_PORTS = 512
 _NAME_MAX = 64
@@ -153,6 +158,10 @@ def network_proposals(session: Session, survey: Survey, devices: dict[int, Devic
                 ("interfaces", switch.id, digest), "interfaces_found", "info", ip,
                 {"switch": switch.name, "count": len(ports), "new": len(new), "changed": len(changed)}, switch.id,
                 {"op": "interfaces", "switch_id": switch.id, "ports": new + changed}))
+        if snmp.get("interfaces_complete") is True:
+            gone = _gone_proposal(session, ip, switch, snmp)
+            if gone is not None:
+                interfaces.append(gone)
         neighbours = {as_str(n.get("port")): as_str(n.get("sys_name"))
                       for n in map(as_dict, as_list(snmp.get("neighbors")))}
         for port in ports:
@@ -163,6 +172,30 @@ def network_proposals(session: Session, survey: Survey, devices: dict[int, Devic
                     switch.id, {"op": "uplink", "switch_id": switch.id, "port": port}))
     cables = [p for host in hosts if (p := _cable_proposal(session, host, matched, ports_of)) is not None]
     return interfaces + uplinks + cables + _lldp_proposals(session, hosts, matched, ports_of, cables)
+
+
+#: How many port names and cables a removal's sentence lists (the rest is counted in ``count``).
+_GONE_NAMED = 20
+
+
+def _gone_proposal(session: Session, ip: str, switch: Device, snmp: dict[str, Any]) -> NetworkProposal | None:
+    """The inventory's interfaces of `switch` that a complete survey of it does not list, to remove (with cables)."""
+    listed = {as_str(as_dict(raw).get("name")).strip() for raw in as_list(snmp.get("interfaces"))}
+    gone = sorted((i for i in switch.interfaces if i.name not in listed), key=lambda i: (i.name, i.id))
+    if not gone:
+        return None
+    cables = []
+    for port in gone:
+        cable = cable_of(session, port.id)
+        if cable is not None:
+            peer = far_end(cable, port.id)
+            cables.append(f"{port.name} ↔ {peer.device.name} {peer.name}")
+    params = {"switch": switch.name, "count": len(gone), "ports": ", ".join(i.name for i in gone[:_GONE_NAMED]),
+              "cables": "; ".join(cables[:_GONE_NAMED]), "cabled": len(cables)}
+    return NetworkProposal(
+        ("gone", switch.id, [(i.id, i.name) for i in gone]), "interfaces_gone_cabled" if cables else "interfaces_gone",
+        "warning", ip, params, switch.id,
+        {"op": "remove_interfaces", "switch_id": switch.id, "ports": [{"id": i.id, "name": i.name} for i in gone]})
 
 
 def _remote_port(neighbour: dict[str, Any], ports: list[dict[str, Any]]) -> str | None:
@@ -290,6 +323,11 @@ def apply_network_proposal(session: Session, spec: dict[str, Any], actor: str) -
             raise ValidationError("finding", _DEVICE_GONE)
         port = _upsert_port(session, actor, switch, spec["port"], only_missing=True)
         _cable(session, actor, device, port, spec.get("mac"))
+    elif spec["op"] == "remove_interfaces":
+        for gone in spec["ports"]:
+            old = session.get(Interface, gone.get("id"))
+            if old is not None and old.device_id == switch.id and old.name == gone.get("name"):
+                delete_interface(session, actor, old, if_version=None)  # its cable first; both logged
     elif spec["op"] == "link":
         remote = session.get(Device, spec.get("device_id"))
         if remote is None:

@@ -249,10 +249,20 @@ def _finding_rows(doc: dict[str, Any], reader: Reader) -> str:
     return rows or f'<tr><td colspan="4">{nothing}</td></tr>'
 
 
+def _kind_cell(h: dict[str, Any], reader: Reader) -> str:
+    """The host's kind and, when its web page had one, that page's title (what the device calls itself)."""
+    kind = escape(_word(KIND_WORDS, device_kind(h), reader))
+    title = _str(_dict(h.get("http")).get("title"))
+    if not title:
+        return kind
+    words = reader._(N_("web page: “{title}”")).format(title=title[:128])
+    return f'{kind}<br><span class="http-title">{escape(words)}</span>'
+
+
 def _host_rows(hosts: list[dict[str, Any]], reader: Reader) -> str:
     return "".join(
         f"<tr><td>{escape(_str(h.get('ip')))}</td><td>{escape(_str(h.get('mac')))}</td>"
-        f"<td>{escape(_str(h.get('vendor')))}</td><td>{escape(_word(KIND_WORDS, device_kind(h), reader))}</td>"
+        f"<td>{escape(_str(h.get('vendor')))}</td><td>{_kind_cell(h, reader)}</td>"
         f"<td>{escape(' '.join(_str(p) for p in _list(h.get('open_ports')) if p is not None))}</td></tr>"
         for h in hosts
     )

@@ -163,6 +163,8 @@ class HostRecord:
     attached_to: dict[str, Any] | None = None
     #: What the host is from what it answered (SNMP sysDescr, forwarding table, SIP User-Agent): docs/survey.md.
     device_class: dict[str, Any] | None = None
+    #: The host's web page as a bounded GET / read it: {port, scheme, status, title} (probes/net/http_title.py).
+    http: dict[str, Any] | None = None
     #: The ``error_codes`` entry (probes/errors.py) of each typed entry of ``errors``, by its text;
     #: an entry not here is written with the code ``other``.
     error_codes: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -194,6 +196,7 @@ class HostRecord:
             "snmp": self.snmp,
             "attached_to": self.attached_to,
             "device_class": self.device_class,
+            "http": self.http,
             # Extra field: each of "errors" as its code and parameters, in the same order (docs/survey.md).
             "error_codes": [self.error_codes.get(text) or text_entry(text) for text in self.errors],
         }

@@ -335,13 +335,17 @@ class _Survey:
         """Read the SNMP agents and place every host on its switch port (probes/snmp/survey_stage.py)."""
         self.progress("snmp", 0, len(live))
         macs = {ip: self.drafts[ip].record.mac for ip in live}
-        result = await async_survey_snmp(live, macs, credentials, self.config.snmp)
+        ports = {ip: self.drafts[ip].record.open_ports for ip in live}
+        result = await async_survey_snmp(live, macs, credentials, self.config.snmp, open_ports=ports,
+                                         networks=self.nets)
         for ip, value in result.snmp.items():
             self.draft(ip).record.snmp = value
         for ip, value in result.attached_to.items():
             self.draft(ip).record.attached_to = value
         for ip, value in result.device_class.items():
             self.draft(ip).record.device_class = value
+        for ip, value in result.http.items():
+            self.draft(ip).record.http = value
         self.progress("snmp", len(live), len(live))
 
     def hosts(self) -> list[HostRecord]:

@@ -5,7 +5,8 @@ Run one inside a namespace::
     python -m sitescout.infra.lab.hosts --ip 198.51.100.20 --profile switch
 
 It prints ``ready <ip> <ports>`` once every port listens, then serves until killed.
-HTTP ports answer any request with a minimal page whose title names the device;
+HTTP ports answer any request with a minimal page whose title names the device (the access point's
+"/" redirects to its login page on the same host, which has the title);
 SSH and RDP ports send a banner or just accept.  Port 443 speaks plain HTTP:
 a port scan only needs the TCP handshake, and this keeps the lab free of certificates.
 """
@@ -33,6 +34,7 @@ PLAIN_HOST_PROFILES: dict[str, tuple[int, ...]] = {
     "router": (22, 80, 443, 8291),  # uplink router: SSH, web UI, MikroTik Winbox
     "nvr": (80, 554, 8000),  # recorder: web UI, RTSP, Hikvision SDK port
     "pc": (22, 3389),  # operator workstation: SSH, RDP
+    "wifi_ap": (22, 80),  # Wi-Fi access point: its web UI sends "/" to a login page on the same host
 }
 
 _TITLES = {
@@ -41,7 +43,10 @@ _TITLES = {
     "router": "RouterOS router",
     "nvr": "Network Video Recorder",
     "pc": "Operator PC",
+    "wifi_ap": "Wireless Access Point - Login",
 }
+#: Profiles whose "/" answers 302 to a page of the same host (as many login pages do); that page has the title.
+_LOGIN_REDIRECTS = {"wifi_ap": "/cgi-bin/luci/login.html"}
 
 _BANNERS = {22: b"SSH-2.0-dropbear_2020.81\r\n"}
 _SILENT_PORTS = {3389, 8291}  # binary protocols: accept and wait for the client
@@ -62,7 +67,12 @@ class _Handler(socketserver.BaseRequestHandler):
             if port in _SILENT_PORTS:
                 sock.recv(1024)
                 return
-            sock.recv(4096)
+            request = sock.recv(4096).split(b" ")
+            login = _LOGIN_REDIRECTS.get(self.server.profile)
+            if login and len(request) > 1 and request[1] == b"/":
+                sock.sendall(b"HTTP/1.0 302 Found\r\nLocation: " + login.encode()
+                             + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                return
             body = (f"<!DOCTYPE html><html><head><title>{self.server.title}</title></head>"
                     f"<body><h1>{self.server.title}</h1></body></html>").encode()
             sock.sendall(b"HTTP/1.0 200 OK\r\nServer: lab-" + self.server.profile.encode()

@@ -64,6 +64,11 @@ class AgentSpec:
     #: power-via-MDI claim it sends (``configure med power pd …``), in milliwatts; None sends no MED power TLV
     lldp_med_class: int | None = None
     lldp_med_power_mw: int | None = None
+    #: IEEE 802.3 power-via-MDI TLV as a type 2 powered device (802.3at: ``configure dot3 power pd … requested N
+    #: allocated N``), the power requested and allocated in milliwatts; None sends no 802.3 power TLV
+    lldp_dot3_power_mw: int | None = None
+    #: False: no snmpd in this namespace, only lldpd (a powered device that speaks LLDP but not SNMP)
+    snmpd: bool = True
 
 
 @dataclass
@@ -147,6 +152,9 @@ def _lldpd_conf(spec: AgentSpec) -> str:
         "configure lldp tx-interval 1",
         *([f"configure med power pd source pse priority high value {spec.lldp_med_power_mw}"]
           if spec.lldp_med_power_mw is not None else []),
+        *([f"configure dot3 power pd supported enabled powerpairs signal class class-3 type 2 source pse "
+            f"priority high requested {spec.lldp_dot3_power_mw} allocated {spec.lldp_dot3_power_mw}"]
+          if spec.lldp_dot3_power_mw is not None else []),
     ]) + "\n"
 
 
@@ -163,27 +171,28 @@ def _wait_for_line(path: Path, needle: str, proc: subprocess.Popen[Any], what: s
 
 
 def start_agent(host: LabHost, spec: AgentSpec, workdir: Path) -> SnmpAgent:
-    """Start snmpd (and lldpd when ``spec.lldp_interfaces``) inside ``host``'s namespace."""
+    """Start snmpd (unless ``spec.snmpd`` is False) and lldpd (``spec.lldp_interfaces``) in ``host``'s namespace."""
     _check_lab_namespace(host, "snmpd")
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "persist").mkdir(exist_ok=True)
     ifindex = _ifindexes(host)
     agent = SnmpAgent(spec, host, workdir, ifindex)
     agent.write_state()
-    conf = workdir / "snmpd.conf"
-    conf.write_text(_snmpd_conf(spec, workdir, ifindex))
-    env = {**os.environ, "MIBS": "", "SNMP_PERSISTENT_DIR": str(workdir / "persist")}
-    log = workdir / "snmpd.log"
-    snmpd = host.popen(["snmpd", "-f", "-C", "-c", str(conf), "-Lf", str(log), "-p", str(workdir / "snmpd.pid")],
-                       env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _wait_for_line(log, "NET-SNMP version", snmpd, f"snmpd in {host.netns}")
+    if spec.snmpd:
+        conf = workdir / "snmpd.conf"
+        conf.write_text(_snmpd_conf(spec, workdir, ifindex))
+        env = {**os.environ, "MIBS": "", "SNMP_PERSISTENT_DIR": str(workdir / "persist")}
+        log = workdir / "snmpd.log"
+        snmpd = host.popen(["snmpd", "-f", "-C", "-c", str(conf), "-Lf", str(log), "-p", str(workdir / "snmpd.pid")],
+                           env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_for_line(log, "NET-SNMP version", snmpd, f"snmpd in {host.netns}")
     if spec.lldp_interfaces:
         start_lldpd(host, spec, workdir)
     return agent
 
 
 def start_lldpd(host: LabHost, spec: AgentSpec, workdir: Path) -> None:
-    """Start lldpd on ``spec.lldp_interfaces`` of ``host``'s namespace (AgentX to a snmpd there, if any)."""
+    """Start lldpd on ``spec.lldp_interfaces`` of ``host``'s namespace (AgentX to the snmpd there, unless none)."""
     _check_lab_namespace(host, "lldpd")
     workdir.mkdir(parents=True, exist_ok=True)
     Path("/run/lldpd").mkdir(exist_ok=True)  # lldpd's privilege-separation chroot
@@ -191,7 +200,8 @@ def start_lldpd(host: LabHost, spec: AgentSpec, workdir: Path) -> None:
     lconf.write_text(_lldpd_conf(spec))
     log = workdir / "lldpd.log"
     with open(log, "w") as out:
-        lldpd = host.popen(["lldpd", "-d", "-x", "-X", str(workdir / "agentx.sock"),
+        agentx = ["-x", "-X", str(workdir / "agentx.sock")] if spec.snmpd else []
+        lldpd = host.popen(["lldpd", "-d", *agentx,
                             "-u", str(workdir / "lldpd.sock"), "-I", ",".join(spec.lldp_interfaces),
                             *(["-M", str(spec.lldp_med_class)] if spec.lldp_med_class else []),
                             "-O", str(lconf)],

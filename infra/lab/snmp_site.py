@@ -37,6 +37,7 @@ __all__ = [
     "LAB_V3_USER",
     "LAB_COMMUNITY",
     "CAM0_MED_CLAIM_MW",
+    "CAM1_DOT3_CLAIM_MW",
 ]
 
 LAB_COMMUNITY = "lab-ro"
@@ -45,6 +46,9 @@ UPLINK_MBPS = 1000
 #: What cam0's lldpd claims as a powered device (LLDP-MED extended power-via-MDI: PD, power from the PSE, high
 #: priority), in mW; the switch's lldpd publishes it in lldpXMedRemXPoEPDTable (LLDP-EXT-MED-MIB) over AgentX.
 CAM0_MED_CLAIM_MW = 12950
+#: What cam1's lldpd requests (and says its PSE allocated) in the IEEE 802.3 power-via-MDI TLV as an 802.3at type 2
+#: powered device, in mW (``build_snmp_lab(dot3_power=True)``); sw1's lldpd publishes it in lldpXdot3RemPowerTable.
+CAM1_DOT3_CLAIM_MW = 12950
 
 
 class SnmpLabSite(LabSite):
@@ -155,6 +159,8 @@ class SnmpGroundTruth:
     macs: dict[str, str] = field(default_factory=dict)  # host ip → MAC
     #: switch ip → {port ifname: mW a powered device claims over LLDP-MED, as the switch publishes it}
     med_claims_mw: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: switch ip → {port ifname: mW a powered device requests in the 802.3 power-via-MDI TLV, as published}
+    dot3_claims_mw: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -175,11 +181,13 @@ def _entity(model: str, serial: str, firmware: str, maker: str) -> dict[str, str
 
 
 def build_snmp_lab(site: SnmpLabSite, *, uplink_mbps: int = UPLINK_MBPS,
-                   sw1_duplex: dict[str, int] | None = None) -> SnmpLab:
+                   sw1_duplex: dict[str, int] | None = None, dot3_power: bool = False) -> SnmpLab:
     """Build the router, two switches (sw1 with PoE), hosts and cameras, with their agents and ground truth.
 
     ``uplink_mbps`` is the speed both ends of the sw1–sw2 uplink report; ``sw1_duplex`` overrides
     sw1's dot3StatsDuplexStatus per port (2 half, 3 full; net-snmp reports full for every veth).
+    ``dot3_power``: cam1 runs lldpd (no snmpd) as an 802.3at type 2 powered device requesting
+    :data:`CAM1_DOT3_CLAIM_MW` in the IEEE 802.3 power-via-MDI TLV, and becomes sw1's LLDP neighbour.
     """
     truth = SnmpGroundTruth()
     router = site.add_router("198.51.100.1/24", "203.0.113.1/24")
@@ -217,10 +225,15 @@ def build_snmp_lab(site: SnmpLabSite, *, uplink_mbps: int = UPLINK_MBPS,
         (cams[0], AgentSpec("cam0", cams[0].ip, sys_descr="IPC lab camera", lldp_interfaces=("eth0",),
                             lldp_med_class=1, lldp_med_power_mw=CAM0_MED_CLAIM_MW)),
     ]
+    if dot3_power:
+        specs.append((cams[1], AgentSpec("cam1", cams[1].ip, sys_descr="IPC lab camera (802.3at PD)",
+                                         lldp_interfaces=("eth0",), lldp_dot3_power_mw=CAM1_DOT3_CLAIM_MW,
+                                         snmpd=False)))
     agents: dict[str, SnmpAgent] = {}
     for host, spec in specs:
         agent = start_agent(host, spec, site.workdir / spec.name)
-        agents[spec.ip] = agent
+        if spec.snmpd:  # an lldpd-only device is no SNMP agent
+            agents[spec.ip] = agent
     truth.poe_mw[sw1.ip] = {name: p["mw"] for name, p in poe["ports"].items()}
     truth.poe_budget_w[sw1.ip] = 120
     # The LLDP-MED TLV carries 0.1 W steps: lldpd sends 12950 mW as 129, so the switch publishes 12.9 W.
@@ -231,6 +244,9 @@ def build_snmp_lab(site: SnmpLabSite, *, uplink_mbps: int = UPLINK_MBPS,
         sw2.ip: {"up1": "sw1"},
         router.ip: {"eth0": "sw1", "eth1": "sw1"},
     }
+    if dot3_power:  # the TLV carries 0.1 W: 12950 mW is sent as 129
+        truth.neighbors[sw1.ip][cam1_port] = "cam1"
+        truth.dot3_claims_mw[sw1.ip] = {cam1_port: CAM1_DOT3_CLAIM_MW // 100 * 100}
     truth.identity = {sw1.ip: {"sys_name": "sw1", "model": "J9983A", "serial": "SG00LAB001", "vendor": "HPE"},
                       sw2.ip: {"sys_name": "sw2", "model": "TL-SG2210MP", "serial": "2210LAB0002",
                                "vendor": "TP-Link"},

@@ -197,18 +197,25 @@ def _read_lldp(s: SnmpSession, snap: DeviceSnapshot, max_rows: int) -> None:
             mgmt[index[:3]] = addr
     # LLDP-MED power claims of powered devices (survey only; the monitoring read never walks LLDP)
     claims = mibs.med_power_claims((vb.oid, vb.value) for vb in s.walk(mibs.LLDP_X_MED_REM_XPOE_PD, max_rows))
+    # … and the IEEE 802.3 power-via-MDI TLV (802.3at: requested and allocated power), where sent
+    dot3 = mibs.dot3_power_claims((vb.oid, vb.value) for vb in s.walk(mibs.LLDP_X_DOT3_REM_POWER, max_rows))
     for index, r in sorted(rows.items()):
         if len(index) != 3:
             continue
         local = index[1]
         if_index = _local_if_index(snap, local, loc_desc.get(local), loc_id.get(local))
         claim_mw, source, priority = claims.get(index, (None, None, None))
+        power = dot3.get(index)
         snap.neighbors.append(LldpNeighbor(
             local_port_num=local, local_if_index=if_index, local_port=_port_name(snap, if_index),
             chassis_id=_id_text(r.get(4), r.get(5)), port_id=_id_text(r.get(6), r.get(7)),
             port_desc=mibs.text_of(r.get(8)), sys_name=mibs.text_of(r.get(9)), sys_descr=mibs.text_of(r.get(10)),
             mgmt_address=mgmt.get(index), med_power_mw=claim_mw, med_power_source=source,
-            med_power_priority=priority))
+            med_power_priority=priority,
+            dot3_requested_mw=power.requested_mw if power else None,
+            dot3_allocated_mw=power.allocated_mw if power else None,
+            dot3_power_type=None if power is None or power.type2 is None else (2 if power.type2 else 1),
+            dot3_power_class=power.power_class if power else None, dot3_is_pd=power.is_pd if power else None))
 
 
 def _local_if_index(snap: DeviceSnapshot, port_num: int, desc: str | None, port_id: str | None) -> int | None:

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 __all__ = ["SYSTEM", "IF_TABLE", "IF_X_TABLE", "ENT_PHYSICAL", "DOT1D_BASE_PORT_IFINDEX", "DOT1D_TP_FDB_PORT",
            "DOT1Q_TP_FDB_PORT", "LLDP_LOC_PORT_ID", "LLDP_LOC_PORT_DESC", "LLDP_REM", "LLDP_REM_MAN_ADDR",
            "IP_NET_TO_PHYSICAL_PHYS", "IP_NET_TO_MEDIA_PHYS", "PETH_PSE_PORT", "PETH_MAIN_PSE", "HPICF_POE_PORT_POWER",
            "DOT3_STATS_DUPLEX", "DUPLEX_WORDS", "IF_LAST_CHANGE_COLUMN",
            "ENTERPRISES", "vendor_of", "mac_text", "text_of", "column_rows", "split_column",
-           "LLDP_X_MED_REM_XPOE_PD", "MED_POWER_SOURCES", "MED_POWER_PRIORITIES", "med_power_claims"]
+           "LLDP_X_MED_REM_XPOE_PD", "MED_POWER_SOURCES", "MED_POWER_PRIORITIES", "med_power_claims",
+           "LLDP_X_DOT3_REM_POWER", "Dot3PowerClaim", "dot3_power_claims"]
 
 OID = tuple[int, ...]
 
@@ -63,6 +65,15 @@ LLDP_X_MED_REM_XPOE_PD: OID = (1, 0, 8802, 1, 1, 2, 1, 5, 4795, 1, 3, 7, 1)
 MED_POWER_SOURCES = {1: "unknown", 2: "pse", 3: "local", 4: "pse_and_local"}
 #: lldpXMedRemXPoEPDPowerPriority: unknown(1), critical(2), high(3), low(4).
 MED_POWER_PRIORITIES = {1: "unknown", 2: "critical", 3: "high", 4: "low"}
+#: LLDP-EXT-DOT3-MIB (1.0.8802.1.1.2.1.5.4623) lldpXdot3RemPowerTable: the IEEE 802.3 power-via-MDI TLV a neighbour
+#: sends, as the switch publishes it; index as lldpRemTable.  Columns of 802.1AB: PortClass .1 (pClassPSE(1),
+#: pClassPD(2)), MDISupported .2, MDIEnabled .3, PairControlable .4, PowerPairs .5, PowerClass .6 (class0(1) ..
+#: class4(5)); the 802.3at extension (IEEE 802.3.1 IEEE8023-LLDP-EXT-MIB numbering, published there by lldpd):
+#: PowerType .7 (BITS), PowerSource .8 (BITS), PowerPriority .9, PDRequestedPowerValue .10 and
+#: PSEAllocatedPowerValue .11, both in 0.1 W.
+LLDP_X_DOT3_REM_POWER: OID = (1, 0, 8802, 1, 1, 2, 1, 5, 4623, 1, 3, 2, 1)
+#: The 802.3at TLV's power values are 16 bits of 0.1 W; 802.3bt stops at 99.9 W (999): more is not a claim.
+_DOT3_MAX_DECIWATTS = 999
 #: EtherLike-MIB dot3StatsDuplexStatus, index ifIndex: unknown(1), halfDuplex(2), fullDuplex(3).
 DOT3_STATS_DUPLEX: OID = (1, 3, 6, 1, 2, 1, 10, 7, 2, 1, 19)
 DUPLEX_WORDS = {1: "unknown", 2: "half", 3: "full"}
@@ -150,4 +161,45 @@ def med_power_claims(varbinds: Iterable[tuple[OID, object]]) -> dict[OID, tuple[
         source, priority = row.get(2), row.get(3)
         claims[index] = (req * 100, MED_POWER_SOURCES.get(source) if isinstance(source, int) else None,
                          MED_POWER_PRIORITIES.get(priority) if isinstance(priority, int) else None)
+    return claims
+
+
+@dataclass(frozen=True)
+class Dot3PowerClaim:
+    """One neighbour's IEEE 802.3 power-via-MDI TLV (lldpXdot3RemPowerTable row): who it is, its class, and, with
+    the 802.3at extension, the power it requests and the power its PSE allocated (milliwatts, sent in 0.1 W).
+
+    The priority column is not read: lldpd 1.0.x publishes it as 4 minus its own code (critical 3, high 2, low 1),
+    not in IEEE 802.3.1's numbering (unknown 1, critical 2, high 3, low 4), so the figure would mislead.
+    """
+
+    is_pd: bool | None  # pClassPD(2): the neighbour is a powered device
+    power_class: int | None  # 0..4
+    requested_mw: int | None
+    allocated_mw: int | None
+    type2: bool | None  # the 802.3at type: 2 (up to 25.5 W) or 1; None without the extension
+
+
+def _deciwatts(value: object) -> int | None:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= _DOT3_MAX_DECIWATTS:
+        return None
+    return value * 100
+
+
+def dot3_power_claims(varbinds: Iterable[tuple[OID, object]]) -> dict[OID, Dot3PowerClaim]:
+    """Return {(timeMark, localPortNum, remIndex): claim} of a walked lldpXdot3RemPowerTable.
+
+    A requested or allocated value of 0, or past 99.9 W, is no figure (None).  PowerType is BITS: its first
+    bit (0x80) set is a type 2 device, as lldpd publishes it; a row without it has ``type2`` None.
+    """
+    claims: dict[OID, Dot3PowerClaim] = {}
+    for index, row in column_rows(LLDP_X_DOT3_REM_POWER, varbinds).items():
+        if len(index) != 3:
+            continue
+        port_class, power_class, kind = row.get(1), row.get(6), row.get(7)
+        claims[index] = Dot3PowerClaim(
+            is_pd=port_class == 2 if isinstance(port_class, int) and port_class in (1, 2) else None,
+            power_class=power_class - 1 if isinstance(power_class, int) and 1 <= power_class <= 5 else None,
+            requested_mw=_deciwatts(row.get(10)), allocated_mw=_deciwatts(row.get(11)),
+            type2=bool(kind[0] & 0x80) if isinstance(kind, bytes) and kind else None)
     return claims

@@ -86,6 +86,14 @@ class LldpNeighbor:
     med_power_mw: int | None = None
     med_power_source: str | None = None  # pse, local, pse_and_local, unknown
     med_power_priority: str | None = None  # critical, high, low, unknown
+    #: LLDP-EXT-DOT3-MIB lldpXdot3RemPowerTable: the IEEE 802.3 power-via-MDI TLV (mibs.Dot3PowerClaim): with
+    #: 802.3at, the power the neighbour requests and its PSE allocated (mW, sent in 0.1 W), its type (1 or 2);
+    #: the class and whether it is a powered device (PD) from the 802.1AB columns; None when not sent
+    dot3_requested_mw: int | None = None
+    dot3_allocated_mw: int | None = None
+    dot3_power_type: int | None = None
+    dot3_power_class: int | None = None
+    dot3_is_pd: bool | None = None
 
 
 @dataclass

@@ -17,23 +17,26 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
 import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from sitescout.probes.net.http_title import HttpTitle, async_http_titles
 from sitescout.probes.net.sip import SipAnswer, async_sip_options
 from sitescout.probes.snmp import mibs
 from sitescout.probes.snmp.client import SnmpCredentials
 from sitescout.probes.snmp.collect import CollectSettings, collect_device_twice, collect_devices
 from sitescout.probes.snmp.detect import AgentProbe, async_detect_agents
 from sitescout.probes.snmp.errors import SnmpErrorKind
-from sitescout.probes.snmp.models import DeviceSnapshot, PoePort
+from sitescout.probes.snmp.models import DeviceSnapshot, LldpNeighbor, PoePort
 from sitescout.probes.snmp.place import Attachment, place_hosts, uplink_ports
 
 __all__ = ["SnmpStageConfig", "DEFAULT_SNMP_STAGE", "SnmpStageResult", "async_survey_snmp", "snmp_field",
-           "MAX_INTERFACES"]
+           "MAX_INTERFACES", "interfaces_complete", "neighbor_claim", "CLAIM_FROM_LLDP_MED", "CLAIM_FROM_LLDP_DOT3",
+           "CLAIM_FROM_LLDP", "classify_hosts"]
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,11 @@ class SnmpStageConfig:
     #: One SIP OPTIONS on UDP 5060 to every live host (loudspeaker receivers are often SIP endpoints).
     sip_probe: bool = True
     sip_wait_s: float = 1.0
+    #: One bounded GET / to every host with an open web port (probes/net/http_title.py): its <title> is evidence
+    #: of what the device is (a loudspeaker receiver's web UI, a router's login page) and goes in the document.
+    http_title: bool = True
+    http_timeout_s: float = 3.0
+    http_max_bytes: int = 65536
 
 
 DEFAULT_SNMP_STAGE = SnmpStageConfig()
@@ -82,20 +90,42 @@ class SnmpStageResult:
 
     snmp: dict[str, dict[str, Any]] = field(default_factory=dict)
     attached_to: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: {"kind": switch|router|loudspeaker|access_point|camera, "from": fdb|sys_descr|arp|sip, "detail": words}
+    #: {"kind": switch|router|loudspeaker|access_point|camera, "from": fdb|sys_descr|arp|sip|http_title,
+    #: "detail": words}
     device_class: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The host's web page (``http``: {port, scheme, status, title}), for every host whose web port answered.
+    http: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-#: Where a port's claimed power comes from (``interfaces[].poe.claim_from``, ``poe.used_from``).
+#: Where a port's claimed power comes from (``interfaces[].poe.claim_from``, ``poe.used_from``): the powered
+#: device's LLDP-MED extended power-via-MDI TLV, or its IEEE 802.3 power-via-MDI TLV (802.3at requested power);
+#: ``lldp`` in ``used_from`` when the ports' claims come from both.
 CLAIM_FROM_LLDP_MED = "lldp-med"
+CLAIM_FROM_LLDP_DOT3 = "lldp-dot3"
+CLAIM_FROM_LLDP = "lldp"
 
 
-def _med_claims(snap: DeviceSnapshot) -> dict[int, int]:
-    """Return {ifIndex: mW} of the LLDP-MED power claims of the neighbours on each port (the largest per port)."""
-    claims: dict[int, int] = {}
+def neighbor_claim(n: LldpNeighbor) -> tuple[int, str] | None:
+    """Return (mW, source) a neighbour claims: its 802.3at requested power, else its LLDP-MED claim, else None.
+
+    IEEE 802.3at's power-via-MDI TLV is what the PSE's data-link power classification acts on (the PSE answers it
+    with the power it allocated); LLDP-MED's power TLV is the older way for the same figure.
+    """
+    if n.dot3_requested_mw is not None:
+        return n.dot3_requested_mw, CLAIM_FROM_LLDP_DOT3
+    if n.med_power_mw is not None:
+        return n.med_power_mw, CLAIM_FROM_LLDP_MED
+    return None
+
+
+def _claims(snap: DeviceSnapshot) -> dict[int, tuple[int, str]]:
+    """Return {ifIndex: (mW, source)} of the power the neighbours on each port claim over LLDP (the largest)."""
+    claims: dict[int, tuple[int, str]] = {}
     for n in snap.neighbors:
-        if n.med_power_mw is not None and n.local_if_index is not None:
-            claims[n.local_if_index] = max(claims.get(n.local_if_index, 0), n.med_power_mw)
+        claim = neighbor_claim(n)
+        if claim is not None and n.local_if_index is not None:
+            if n.local_if_index not in claims or claim[0] > claims[n.local_if_index][0]:
+                claims[n.local_if_index] = claim
     return claims
 
 
@@ -103,39 +133,43 @@ def _poe_summary(snap: DeviceSnapshot) -> dict[str, Any] | None:
     """The switch's PoE budget and use; the use from the PSE's consumption, else the ports' draws, else the claims.
 
     ``used_from``: ``pse`` (pethMainPseConsumptionPower), ``ports`` (the vendor MIB's per-port draw),
-    ``lldp-med`` (the powered devices' LLDP-MED claims: what they may draw, an upper estimate) or None (nothing).
+    ``lldp-med`` / ``lldp-dot3`` / ``lldp`` (what the powered devices claim over LLDP: the LLDP-MED power TLV,
+    the IEEE 802.3at power-via-MDI TLV, or both on different ports; what they may draw, an upper estimate)
+    or None (nothing).
     """
     if not snap.poe_budgets:
         return None
     budget = sum(b.power_w or 0 for b in snap.poe_budgets)
     consumption = [b.consumption_w for b in snap.poe_budgets if b.consumption_w is not None]
     draws = [p.power_mw for p in snap.poe_ports if p.power_mw is not None]
-    claims = _med_claims(snap)
+    claims = _claims(snap)
+    claimed_mw = sum(mw for mw, _ in claims.values())
+    sources = {source for _, source in claims.values()}
     used: float
     if consumption:
         used, used_from = sum(consumption), "pse"
     elif draws:
         used, used_from = round(sum(draws) / 1000, 1), "ports"
     elif claims:
-        used, used_from = round(sum(claims.values()) / 1000, 1), CLAIM_FROM_LLDP_MED
+        used, used_from = round(claimed_mw / 1000, 1), sources.pop() if len(sources) == 1 else CLAIM_FROM_LLDP
     else:
         used, used_from = 0, None
     thresholds = [b.threshold_pct for b in snap.poe_budgets if b.threshold_pct]
     return {"budget_w": budget, "used_w": used, "free_w": round(budget - used, 1),
             "threshold_pct": min(thresholds) if thresholds else None, "used_from": used_from,
-            "claimed_w": round(sum(claims.values()) / 1000, 1) if claims else None}
+            "claimed_w": round(claimed_mw / 1000, 1) if claims else None}
 
 
-def _port_poe(port: PoePort | None, claim_mw: int | None) -> dict[str, Any] | None:
-    """An interface's ``poe``: the PSE port's state and draw, and the powered device's LLDP-MED claim."""
-    if port is None and claim_mw is None:
+def _port_poe(port: PoePort | None, claim: tuple[int, str] | None) -> dict[str, Any] | None:
+    """An interface's ``poe``: the PSE port's state and draw, and the powered device's claim over LLDP."""
+    if port is None and claim is None:
         return None
     out: dict[str, Any] = {"enabled": None, "delivering": None, "class": None, "power_w": None}
     if port is not None:
         out = {"enabled": port.admin_enabled, "delivering": port.delivering, "class": port.power_class,
                "power_w": round(port.power_mw / 1000, 3) if port.power_mw is not None else None}
-    if claim_mw is not None:
-        out |= {"claimed_w": round(claim_mw / 1000, 3), "claim_from": CLAIM_FROM_LLDP_MED}
+    if claim is not None:
+        out |= {"claimed_w": round(claim[0] / 1000, 3), "claim_from": claim[1]}
     return out
 
 
@@ -166,7 +200,7 @@ def _two_reads(snap: DeviceSnapshot, index: int) -> dict[str, Any]:
 
 def _interfaces(snap: DeviceSnapshot, uplinks: set[int]) -> list[dict[str, Any]]:
     poe = {p.if_index: p for p in snap.poe_ports if p.if_index is not None}
-    claims = _med_claims(snap)
+    claims = _claims(snap)
     out = []
     for index in sorted(snap.interfaces)[:MAX_INTERFACES]:
         iface = snap.interfaces[index]
@@ -181,6 +215,18 @@ def _interfaces(snap: DeviceSnapshot, uplinks: set[int]) -> list[dict[str, Any]]
     return out
 
 
+def interfaces_complete(snap: DeviceSnapshot) -> bool:
+    """Say whether ``interfaces`` lists every interface of the agent: the collection answered and ended without
+    error, neither ifTable nor ifXTable was cut at the row cap, and the document keeps them all.
+
+    Only then may the inventory propose removing interfaces the survey does not list (inventory/network_proposals.py,
+    ``interfaces_gone``): a partial read must never look like ports taken away.
+    """
+    cut = {".".join(map(str, mibs.IF_TABLE)), ".".join(map(str, mibs.IF_X_TABLE))}
+    return (snap.credential is not None and snap.error_kind is None and "interfaces" not in snap.skipped
+            and not cut & set(snap.truncated) and 0 < len(snap.interfaces) <= MAX_INTERFACES)
+
+
 def _uplinks(snap: DeviceSnapshot, lldp_uplinks: set[int]) -> set[int]:
     named = {i.if_index for i in snap.interfaces.values()
              if any(_UPLINK_WORDS.search(t or "") for t in (i.alias, i.name))}
@@ -188,12 +234,15 @@ def _uplinks(snap: DeviceSnapshot, lldp_uplinks: set[int]) -> set[int]:
 
 
 def class_of_words(text: str) -> str | None:
-    """Return the device kind a product description names (sysDescr, a SIP User-Agent), or None."""
+    """Return the device kind a product description names (sysDescr, a SIP User-Agent, a page title), or None."""
     return next((kind for kind, words in _CLASS_WORDS if words.search(text)), None)
 
 
-def _classes(snmp: Mapping[str, dict[str, Any]], sip: Mapping[str, SipAnswer]) -> dict[str, dict[str, Any]]:
-    """The document's ``device_class`` of every host classified by its SNMP answer, else by its SIP answer."""
+def classify_hosts(snmp: Mapping[str, dict[str, Any]], sip: Mapping[str, SipAnswer],
+                   http: Mapping[str, HttpTitle] | None = None) -> dict[str, dict[str, Any]]:
+    """The document's ``device_class`` of every host classified by its SNMP answer, else by its SIP answer, else by
+    its web page's title (what the device says of itself, in that order: an agent's sysDescr names the product,
+    a SIP User-Agent the firmware, a title often only the product line)."""
     out: dict[str, dict[str, Any]] = {}
     for ip, field_ in snmp.items():
         if field_.get("device_class"):
@@ -203,6 +252,10 @@ def _classes(snmp: Mapping[str, dict[str, Any]], sip: Mapping[str, SipAnswer]) -
         kind = class_of_words(answer.agent or "")
         if ip not in out and kind:
             out[ip] = {"kind": kind, "from": "sip", "detail": answer.agent}
+    for ip, page in (http or {}).items():
+        kind = class_of_words(page.title or "")
+        if ip not in out and kind:
+            out[ip] = {"kind": kind, "from": "http_title", "detail": page.title}
     return out
 
 
@@ -239,12 +292,21 @@ def snmp_field(snap: DeviceSnapshot, uplinks: set[int], probe: AgentProbe | None
         "manufacturer": entity.manufacturer if entity else None,
         "default_communities": list(probe.default_communities) if probe else [],
         "interfaces": _interfaces(snap, ports),
+        # every interface of the agent is listed (no error, no row cap): the inventory may propose removing others
+        "interfaces_complete": interfaces_complete(snap),
         "uplinks": [snap.interfaces[i].name or snap.interfaces[i].descr for i in sorted(ports)
                     if i in snap.interfaces],
         "neighbors": [{"port": n.local_port, "sys_name": n.sys_name, "chassis_id": n.chassis_id,
                        "port_id": n.port_id, "port_desc": n.port_desc, "mgmt_address": n.mgmt_address,
                        "med_power_w": None if n.med_power_mw is None else round(n.med_power_mw / 1000, 3),
-                       "med_power_source": n.med_power_source, "med_power_priority": n.med_power_priority}
+                       "med_power_source": n.med_power_source, "med_power_priority": n.med_power_priority,
+                       # the IEEE 802.3 power-via-MDI TLV (802.3at): requested and allocated watts, type, class
+                       "dot3_requested_w": None if n.dot3_requested_mw is None else round(n.dot3_requested_mw / 1000,
+                                                                                          3),
+                       "dot3_allocated_w": None if n.dot3_allocated_mw is None else round(n.dot3_allocated_mw / 1000,
+                                                                                          3),
+                       "dot3_power_type": n.dot3_power_type, "dot3_power_class": n.dot3_power_class,
+                       "dot3_pd": n.dot3_is_pd}
                       for n in snap.neighbors[:MAX_INTERFACES]],
         "fdb_entries": len(snap.fdb),
         "poe": _poe_summary(snap),
@@ -288,16 +350,29 @@ def _unanswered_note(snap: DeviceSnapshot, credentials: SnmpCredentials) -> None
 
 
 async def async_survey_snmp(live: Sequence[str], macs: Mapping[str, str | None], credentials: SnmpCredentials,
-                            config: SnmpStageConfig = DEFAULT_SNMP_STAGE) -> SnmpStageResult:
-    """Run the SNMP stage over the live hosts; return the document fields by address."""
+                            config: SnmpStageConfig = DEFAULT_SNMP_STAGE, *,
+                            open_ports: Mapping[str, Sequence[int]] | None = None,
+                            networks: Sequence[ipaddress.IPv4Network] = ()) -> SnmpStageResult:
+    """Run the SNMP stage over the live hosts; return the document fields by address.
+
+    ``open_ports`` (what the port scan found) and ``networks`` (the surveyed networks) feed the web page
+    titles: only a host inside ``networks`` with a web port in ``open_ports`` is asked.
+    """
     result = SnmpStageResult()
     if not config.enabled or not live:
         return result
     communities = ("public", "private") if config.check_default_communities else ()
     sip_task = asyncio.create_task(async_sip_options(live, wait_s=config.sip_wait_s)) if config.sip_probe else None
+    web = {ip: ports for ip, ports in (open_ports or {}).items() if ip in set(live)}
+    http_task = asyncio.create_task(async_http_titles(
+        web, networks, timeout_s=config.http_timeout_s, max_bytes=config.http_max_bytes)) \
+        if config.http_title and web and networks else None
     probes = await async_detect_agents(live, port=config.port, wait_s=config.detect_wait_s,
                                        retries=config.detect_retries, communities=communities)
     sip = await sip_task if sip_task is not None else {}
+    # awaited before the collection forks its workers (no socket of ours open in the children)
+    http = await http_task if http_task is not None else {}
+    result.http = {ip: page.to_dict() for ip, page in http.items()}
     agents = [ip for ip in live if probes[ip].is_agent]
     # Only devices with credentials (global, or of a [[snmp.scope]] holding their address) are read.
     targets = [ip for ip in (live if config.all_hosts else agents) if credentials.for_device(ip).candidates()]
@@ -323,5 +398,5 @@ async def async_survey_snmp(live: Sequence[str], macs: Mapping[str, str | None],
         result.snmp[ip] = snmp_field(snap, uplinks.get(ip, set()), probes[ip], tried)
     answered = {ip: s for ip, s in snapshots.items() if s.credential is not None}
     result.attached_to = _attachments(place_hosts(answered), answered, macs)
-    result.device_class = _classes(result.snmp, sip)
+    result.device_class = classify_hosts(result.snmp, sip, http)
     return result
