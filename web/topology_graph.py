@@ -28,6 +28,7 @@ from sitescout.inventory.models import Device as DeviceRow
 from sitescout.inventory.models import Site
 from sitescout.inventory.network import SwitchView
 from sitescout.inventory.records import DeviceSummary
+from sitescout.inventory.snmp_port_findings import UPLINK_BUSY_PCT
 from sitescout.web.topology_layout import ROW_H, Device, Layout, Port, Row, layout_topology
 
 __all__ = ["TopologyView", "NodeView", "RowView", "site_topology", "observed_ports", "PortFacts"]
@@ -161,6 +162,11 @@ def _percent(share: float) -> str:
     return f"{format_decimal(round(share * 100), format='#,##0')} %"
 
 
+def _is_busy(port: Port) -> bool:
+    """Return whether an uplink is busier than the survey's "uplink busy" finding allows."""
+    return port.uplink and port.utilisation is not None and port.utilisation * 100 > UPLINK_BUSY_PCT
+
+
 def _port_words(port: Port, speed: Callable[[int | None], str]) -> list[str]:
     words = []
     if not port.enabled:
@@ -173,7 +179,9 @@ def _port_words(port: Port, speed: Callable[[int | None], str]) -> list[str]:
         words.append(_("PoE %(watts)s W", watts=format_decimal(port.poe_w, format="#,##0.#")))
     elif port.poe:
         words.append("PoE")
-    if port.utilisation is not None:
+    if _is_busy(port):
+        words.append("⚠ " + _("high load %(percent)s", percent=_percent(port.utilisation or 0.0)))
+    elif port.utilisation is not None:
         words.append(_("load %(percent)s", percent=_percent(port.utilisation)))
     if port.planned:
         words.append(_("cable planned"))
@@ -183,13 +191,13 @@ def _port_words(port: Port, speed: Callable[[int | None], str]) -> list[str]:
 def _row_view(row: Row, names: dict[int, str], box_w: float, speed: Callable[[int | None], str]) -> RowView:
     if row.port is None:
         text = _("%(count)s more ports: unused or no link", count=row.hidden)
-        return RowView(row, _cut(text, box_w - 16, _TEXT_PX), "", text, "port rest")
+        return RowView(row, _cut(text, box_w - 16, _TEXT_PX), "", text, "port port-rest")
     port = row.port
     words = _port_words(port, speed)
     name = port.name + (" ↑" if port.uplink else "")
     facts = " · ".join(words)
     classes = ["port", f"port-{row.role}"] + (["uplink"] if port.uplink else []) + (
-        ["down"] if port.is_down else []) + (["up"] if port.oper_up else [])
+        ["down"] if port.is_down else []) + (["up"] if port.oper_up else []) + (["busy"] if _is_busy(port) else [])
     title = _("Port %(port)s", port=port.name)
     if port.uplink:
         title += " (" + _("uplink") + ")"
