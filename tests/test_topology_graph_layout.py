@@ -134,6 +134,21 @@ def test_a_switch_whose_uplink_leads_to_another_site_hangs_from_that_sites_devic
     assert [r.role for r in sw.rows] == ["child", "parent"]
 
 
+def test_a_routers_way_out_to_another_site_is_a_row_not_a_column() -> None:
+    devices = [
+        Device(1, "rt", "router", ports=(Port("wan", uplink=True, peer=90, peer_port="ge-1/0/3"),
+                                         Port("lan", peer=2))),
+        Device(2, "sw", "switch", ports=(Port("p8", uplink=True, peer=1),)),
+        Device(90, "Commune office: core", "switch", site_id=7, external=True),
+    ]
+    lay = layout_topology(devices)
+    _check_geometry(lay)
+    rt = lay.box(1)
+    assert rt is not None and rt.depth == 0 and lay.box(90) is None
+    assert [(r.role, r.seen) for r in rt.rows] == [("away", 90), ("child", None)]
+    assert lay.devices[90].name == "Commune office: core"
+
+
 def test_a_chain_deeper_than_the_limit_goes_on_as_a_tree_of_its_own() -> None:
     n = MAX_DEPTH + 10
     devices = [Device(k, f"sw{k}", "switch", ports=tuple(

@@ -37,12 +37,14 @@ def _wire(database: Any, site_id: int) -> dict[str, int]:
         site = session.get(Site, site_id)
         assert site is not None
         devices = {d.name: d for d in session.query(Device).filter_by(site_id=site_id)}
+        other = next(s for s in session.query(Site) if s.id != site_id and s.name.startswith("Nhà văn hóa"))
         evil = Device(site=site, kind="camera", name=EVIL, ip="127.77.2.66")
         yard2 = Device(site=site, kind="switch", name="Switch sân", ip="127.77.2.3")
         ap = Device(site=site, kind="access_point", name="Wi-Fi hội trường", ip="127.77.2.30")
-        session.add_all([evil, yard2, ap])
+        core = Device(site=other, kind="switch", name="Switch lõi", ip="127.77.3.250")
+        session.add_all([evil, yard2, ap, core])
         session.flush()
-        devices |= {d.name: d for d in (evil, yard2, ap)}
+        devices |= {d.name: d for d in (evil, yard2, ap, core)}
         ports: dict[tuple[str, str], Interface] = {}
 
         def port(device: str, name: str, **kw: Any) -> Interface:
@@ -53,6 +55,7 @@ def _wire(database: Any, site_id: int) -> dict[str, int]:
 
         port("Uplink", "ether1", uplink=True, speed_bps=100_000_000)
         port("Uplink", "ether2", speed_bps=1_000_000_000)
+        port("Switch lõi", "ge-1/0/3", speed_bps=1_000_000_000)
         for n in range(1, 49):
             port("Switch PoE", f"ge-0/0/{n}", poe=n <= 24, speed_bps=1_000_000_000, uplink=n == 48, if_index=n)
         port("Switch sân", "p1")
@@ -61,7 +64,8 @@ def _wire(database: Any, site_id: int) -> dict[str, int]:
         for name in ("Camera cổng", EVIL, "Loa truyền thanh", "Wi-Fi hội trường"):
             port(name, "eth0")
         session.flush()
-        for a, b, status in ((("Uplink", "ether2"), ("Switch PoE", "ge-0/0/48"), "connected"),
+        for a, b, status in ((("Uplink", "ether1"), ("Switch lõi", "ge-1/0/3"), "connected"),  # to another site
+                             (("Uplink", "ether2"), ("Switch PoE", "ge-0/0/48"), "connected"),
                              (("Switch PoE", "ge-0/0/1"), ("Camera cổng", "eth0"), "connected"),
                              (("Switch PoE", "ge-0/0/2"), (EVIL, "eth0"), "connected"),
                              (("Switch PoE", "ge-0/0/3"), ("Loa truyền thanh", "eth0"), "planned"),
@@ -78,7 +82,7 @@ def _wire(database: Any, site_id: int) -> dict[str, int]:
                             {"name": "ge-0/0/48", "oper_up": True, "utilisation_pct": 72.4}]}}]}
         session.add(Survey(site_id=site_id, site_name=HD, started_at=datetime(2026, 3, 2, 8, tzinfo=timezone.utc),
                            content_sha256="0" * 64, document=document))
-        ids = {name: d.id for name, d in devices.items()}
+        ids = {name: d.id for name, d in devices.items()} | {"other site": other.id}
         store.record_observations(session, [{"device_id": ids["Camera cổng"], "kind": "stream", "health": "problem",
                                              "observed_at": "2026-03-02T09:00:00+00:00", "values": {"fps": 0.0}}])
         return ids
@@ -116,6 +120,11 @@ def test_site_page_draws_the_topology_graph(client: Any, database: Any, site_ids
     xs = {name: float(re.search(rf'id="topo-node-{ids[name]}".*?<rect class="frame" x="([\d.]+)"', graph,
                                 re.S).group(1)) for name in ("Uplink", "Switch PoE", "Switch sân", "Wi-Fi hội trường")}
     assert xs["Uplink"] < xs["Switch PoE"] < xs["Switch sân"] < xs["Wi-Fi hội trường"]
+    # The router's way out is a row linking to the other site's switch, not a column of its own.
+    router = graph.split(f'id="topo-node-{ids["Uplink"]}"', 1)[1].split('id="topo-node-', 1)[0]
+    away = f'href="/sites/{ids["other site"]}#device-{ids["Switch lõi"]}"'
+    assert away in router and f'id="topo-node-{ids["Switch lõi"]}"' not in graph
+    assert "Switch lõi" in html.unescape(router.split(away, 1)[1].split("</a>", 1)[0])
     # 48 ports: the cabled ones and the uplink as rows, the 42 others one line.
     switch = graph.split(f'id="topo-node-{ids["Switch PoE"]}"', 1)[1].split('id="topo-node-', 1)[0]
     assert re.findall(r'data-port="([^"]+)"', switch) == ["ge-0/0/1", "ge-0/0/2", "ge-0/0/3", "ge-0/0/23",

@@ -150,7 +150,7 @@ def _graph_devices(session: Session, site_id: int, network: Sequence[SwitchView]
         rows = session.execute(select(DeviceRow.id, DeviceRow.name, DeviceRow.kind, DeviceRow.ip, DeviceRow.site_id,
                                       Site.name).join(Site, Site.id == DeviceRow.site_id)
                                .where(DeviceRow.id.in_(sorted(far))))
-        out += [Device(r[0], f"{r[5]}: {r[1]}", r[2], r[3], "unknown", r[4], external=True) for r in rows]
+        out += [Device(r[0], f"{r[1]} ({r[5]})", r[2], r[3], "unknown", r[4], external=True) for r in rows]
     return out
 
 
@@ -188,7 +188,7 @@ def _port_words(port: Port, speed: Callable[[int | None], str]) -> list[str]:
     return words
 
 
-def _row_view(row: Row, names: dict[int, str], box_w: float, speed: Callable[[int | None], str]) -> RowView:
+def _row_view(row: Row, devices: dict[int, Device], box_w: float, speed: Callable[[int | None], str]) -> RowView:
     if row.port is None:
         text = _("%(count)s more ports: unused or no link", count=row.hidden)
         return RowView(row, _cut(text, box_w - 16, _TEXT_PX), "", text, "port port-rest")
@@ -204,15 +204,25 @@ def _row_view(row: Row, names: dict[int, str], box_w: float, speed: Callable[[in
     if facts:
         title += ": " + facts
     href = None
-    if row.role == "seen" and row.seen is not None:
-        far = names.get(row.seen, "?")
-        facts = _("to %(device)s (already drawn)", device=far) + (" · " + facts if facts else "")
-        title += " — " + _("cabled to %(device)s %(port)s, shown elsewhere in the graph", device=far,
+    far = devices.get(row.seen) if row.seen is not None else None
+    if row.role == "seen" and far is not None:
+        facts = " · ".join(words + [_("to %(device)s (already drawn)", device=far.name)])
+        title += " — " + _("cabled to %(device)s %(port)s, shown elsewhere in the graph", device=far.name,
                            port=port.peer_port)
-        href = f"#topo-node-{row.seen}"
+        href = f"#topo-node-{far.key}"
+    elif row.role == "away" and far is not None:
+        facts = " · ".join(words + [_("to %(device)s", device=far.name)])
+        title += " — " + _("cabled to %(device)s %(port)s at another site", device=far.name, port=port.peer_port)
+        href = _device_href(far)
     room = box_w - 16 - min(len(name), 16) * _TEXT_PX - 10
     return RowView(row, _cut(name, 16 * _TEXT_PX, _TEXT_PX), _cut(facts, room, _TEXT_PX), title, " ".join(classes),
                    href)
+
+
+def _device_href(device: Device) -> str:
+    """Return the link to a device's row on its site's page (this page's anchor for one of this site)."""
+    page = url_for("sites.show_site", site_id=device.site_id) if device.external and device.site_id else ""
+    return f"{page}#device-{device.key}"
 
 
 def _health_words(health: str) -> str:
@@ -223,7 +233,6 @@ def site_topology(session: Session, site_id: int, site_name: str, network: Seque
                   devices: Sequence[DeviceSummary], speed: Callable[[int | None], str]) -> TopologyView:
     """Return the topology graph of a site: the layout and every word and link the template draws."""
     layout = layout_topology(_graph_devices(session, site_id, network, devices))
-    names = {b.device.key: b.device.name for b in layout.boxes}
     nodes = []
     for box in layout.boxes:
         d = box.device
@@ -235,12 +244,12 @@ def site_topology(session: Session, site_id: int, site_name: str, network: Seque
         title = " · ".join(t for t in (d.name, kind, d.ip or "", health) if t)
         if d.external:
             title += " — " + _("at another site")
-        href = (url_for("sites.show_site", site_id=d.site_id) if d.external and d.site_id else "") + f"#device-{d.key}"
+        href = _device_href(d)
         classes = ["node", f"kind-{d.kind}", f"health-{d.health}"] + (["external"] if d.external else []) + (
             ["network"] if box.rows else ["leaf"]) + ([] if box.placed else ["unplaced"])
         nodes.append(NodeView(d.key, box.x, box.y, box.w, box.h, _cut(d.name, box.w - 16, _NAME_PX),
                               _cut(sub, box.w - 16, _TEXT_PX), title, href, " ".join(classes),
-                              [_row_view(r, names, box.w, speed) for r in box.rows]))
+                              [_row_view(r, layout.devices, box.w, speed) for r in box.rows]))
     edges = [(e.path, " ".join(["edge"] + (["trunk"] if e.trunk else []) + (["planned"] if e.planned else [])
                                 + (["down"] if e.down else []))) for e in layout.edges]
     placed = [b for b in layout.boxes if b.placed and not b.rows and not b.device.external]

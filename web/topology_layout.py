@@ -10,8 +10,11 @@ Rules:
   cable, an uplink, a port drawing PoE or seen up; the other ports (unused, disabled, down) are
   one counted row, so a 48-port switch with three cameras is five rows, not 48;
 - the graph is a layered tree, left to right: the roots are the routers, then the switches whose
-  uplink leads to another site (that site's device is drawn as their root), then any switch not
-  reached; columns are the depth, children follow their parent's port order;
+  uplink leads to another site, then any switch not reached; columns are the depth, children
+  follow their parent's port order;
+- the way out of the site (an uplink cabled to another site's device) is a row naming that
+  device (``away``), except at a site with no router: there the other site's device is drawn
+  as the root, left of the switch it feeds;
 - each device is drawn once: a second cable to it (a loop, a ring, a second link) is a row that
   names it (``Row.seen``), no second box, no edge;
 - an end device (camera, loudspeaker, access point, host) on no port of the site's network
@@ -90,7 +93,8 @@ class Row:
     """One row of a network device's box.
 
     ``role``: "child" (an edge leaves it to the right), "parent" (the edge from the device above
-    enters it), "seen" (its cable leads to a device drawn elsewhere: ``seen`` names it), "free"
+    enters it), "seen" (its cable leads to a device drawn elsewhere: ``seen`` names it), "away" (its
+    cable leads to a device of another site that is not drawn: ``seen`` names it too), "free"
     (no cable, shown because it is an uplink, up or drawing PoE), "rest" (``hidden`` ports in one line).
     """
 
@@ -148,6 +152,7 @@ class Layout:
     edges: list[Edge]
     unplaced_y: float | None = None
     has_network: bool = False
+    devices: dict[int, Device] = field(default_factory=dict)  # every device given, by key
 
     def box(self, key: int) -> Box | None:
         """Return the box of device `key`, if drawn."""
@@ -179,6 +184,7 @@ class _Tree:
         self.boxes: list[Box] = []
         self.edges: list[Edge] = []
         self.drops: dict[int, float] = {}
+        self.has_router = any(d.is_network and d.kind == "router" for d in devices)
 
     def grow(self) -> None:
         """Find the roots and each device's parent, visiting each device once."""
@@ -187,8 +193,9 @@ class _Tree:
                 continue
             start = root
             node = self.devices[root]
-            outward = next((p for p in node.ports if p.uplink and p.peer in self.devices
-                            and self.devices[p.peer].external and p.peer not in self.depth), None)
+            outward = None if self.has_router else next(
+                (p for p in node.ports if p.uplink and p.peer in self.devices and self.devices[p.peer].external
+                 and p.peer not in self.depth), None)
             if outward is not None and outward.peer is not None:  # the other site's device is the root
                 far = self.devices[outward.peer]
                 self.devices[far.key] = Device(far.key, far.name, far.kind, far.ip, far.health, far.site_id, True,
@@ -206,7 +213,8 @@ class _Tree:
                 continue
             for index, port in enumerate(self.devices[key].ports):
                 peer = port.peer
-                if peer is None or peer not in self.devices or peer in self.depth:
+                if peer is None or peer not in self.devices or peer in self.depth or (
+                        port.uplink and self.devices[peer].external):  # the way out: a row, not a box
                     continue
                 self.depth[peer] = self.depth[key] + 1
                 self.parent[peer] = key
@@ -235,7 +243,8 @@ class _Tree:
                 entered = True
                 rows.append(Row("parent", y, port))
             elif port.peer is not None and port.peer in self.devices:
-                rows.append(Row("seen", y, port, seen=port.peer))
+                away = self.devices[port.peer].external and port.peer not in self.depth
+                rows.append(Row("away" if away else "seen", y, port, seen=port.peer))
             else:
                 rows.append(Row("free", y, port))
         if hidden:
@@ -311,4 +320,4 @@ def layout_topology(devices: Sequence[Device]) -> Layout:
                                   LEAF_W, LEAF_H, 0, placed=False))
         lines = -(-len(loose) // per_line)
         top = unplaced_y + UNPLACED_LABEL_H + lines * (LEAF_H + SIBLING_GAP) + TREE_GAP
-    return Layout(width, top - TREE_GAP + MARGIN, tree.boxes, tree.edges, unplaced_y, has_network)
+    return Layout(width, top - TREE_GAP + MARGIN, tree.boxes, tree.edges, unplaced_y, has_network, tree.devices)
