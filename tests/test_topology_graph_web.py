@@ -24,6 +24,7 @@ from sitescout.inventory import store
 from sitescout.inventory.model_network import Cable, Interface
 from sitescout.inventory.model_survey import Survey
 from sitescout.inventory.models import Device, Site
+from sitescout.web.topology_graph import PortFacts, observed_ports
 
 DATABASE_BACKENDS = ("sqlite",)
 VI = {"Accept-Language": "vi-VN,vi;q=0.9"}
@@ -189,3 +190,24 @@ def test_topology_graph_in_chromium(app: Any, database: Any, site_ids: dict[str,
         driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", link)
         link.click()
         wait_until(lambda: driver.current_url.endswith(f"#device-{ids['Wi-Fi hội trường']}"), what="the device link")
+
+
+def test_port_facts_come_from_the_newest_survey_with_snmp_and_odd_fields_read_as_absent(
+        database: Any, site_ids: dict[str, int]) -> None:
+    site_id = site_ids[HD]
+    older = {"hosts": [{"ip": "127.77.2.2", "snmp": {"interfaces": [
+        {"name": "p1", "oper_up": True, "utilisation_pct": 250, "poe": {"power_w": 6.5}},
+        {"name": "p2", "oper_up": "yes", "utilisation_pct": "x", "poe": {"power_w": float("nan")}},
+        {"name": "p3", "oper_up": False, "utilisation_pct": -1, "poe": {"power_w": -5}},
+        {"name": "p4", "poe": [1, 2]}, {"name": None}, "p5", 7]}},
+        {"ip": "127.77.2.9", "snmp": {"interfaces": 12}}, {"ip": {"x": 1}, "snmp": None}, "host", None]}
+    newer = {"hosts": [{"ip": "127.77.2.2", "kind": "host"}]}  # no SNMP: the older one still tells
+    with database.session() as session:
+        for day, document in ((2, older), (3, newer)):
+            session.add(Survey(site_id=site_id, site_name=HD, started_at=datetime(2026, 3, day, tzinfo=timezone.utc),
+                               content_sha256=f"{day}" * 64, document=document))
+        session.flush()
+        facts = observed_ports(session, site_id)
+    assert facts == {"127.77.2.2": {
+        "p1": PortFacts(True, 1.0, 6.5), "p2": PortFacts(None, None, None), "p3": PortFacts(False, None, None),
+        "p4": PortFacts(None, None, None)}}

@@ -37,6 +37,8 @@ __all__ = ["TopologyView", "NodeView", "RowView", "site_topology", "observed_por
 SURVEYS_LOOKED_AT = 5
 #: Statuses of a device that is there (a planned or retired one is "not placed" only when a cable says otherwise).
 _ON_SITE = frozenset({Status.ACTIVE.value, Status.OFFLINE.value})
+#: More than any PoE port gives (802.3bt type 4 is 90 W at the switch).
+MAX_PORT_W = 1000.0
 #: Average glyph widths (px) of DejaVu Sans at the graph's sizes, to cut a text before it leaves its box.
 _NAME_PX, _TEXT_PX = 7.9, 6.4
 
@@ -119,10 +121,16 @@ def observed_ports(session: Session, site_id: int) -> dict[str, dict[str, PortFa
                 facts.setdefault(ip, {})[name] = PortFacts(
                     up if isinstance(up, bool) else None,
                     min(pct / 100.0, 1.0) if pct is not None and pct >= 0 else None,
-                    as_num(as_dict(iface.get("poe")).get("power_w")))
+                    _watts(as_dict(iface.get("poe")).get("power_w")))
         if facts:
             return facts
     return {}
+
+
+def _watts(value: object) -> float | None:
+    """Return a port's PoE draw, or None for what no port draws (negative, NaN, infinite: a hostile document)."""
+    watts = as_num(value)
+    return watts if watts is not None and 0 <= watts <= MAX_PORT_W else None
 
 
 def _graph_devices(session: Session, site_id: int, network: Sequence[SwitchView],
@@ -144,18 +152,15 @@ def _graph_devices(session: Session, site_id: int, network: Sequence[SwitchView]
         out.append(Device(sw.id, sw.name, sw.kind, sw.ip, summary.health if summary else "unknown", site_id,
                           ports=tuple(ports)))
     drawn = {sw.id for sw in network}
+    cabled = {p.peer_device_id for sw in network for p in sw.ports if p.peer_device_id is not None}
     out += [Device(d.id, d.name, d.kind, d.ip, d.health, site_id) for d in devices
-            if d.id not in drawn and (d.status in _ON_SITE or d.id in _cabled(network))]
+            if d.id not in drawn and (d.status in _ON_SITE or d.id in cabled)]
     if far:
         rows = session.execute(select(DeviceRow.id, DeviceRow.name, DeviceRow.kind, DeviceRow.ip, DeviceRow.site_id,
                                       Site.name).join(Site, Site.id == DeviceRow.site_id)
                                .where(DeviceRow.id.in_(sorted(far))))
         out += [Device(r[0], f"{r[1]} ({r[5]})", r[2], r[3], "unknown", r[4], external=True) for r in rows]
     return out
-
-
-def _cabled(network: Sequence[SwitchView]) -> set[int]:
-    return {p.peer_device_id for sw in network for p in sw.ports if p.peer_device_id is not None}
 
 
 def _percent(share: float) -> str:
