@@ -30,6 +30,7 @@ from sitescout.web.history import site_history
 from sitescout.web.i18n import report_reader, site_timezone
 from sitescout.web.metrics import count_refusal
 from sitescout.web.security import EDIT_ROLES, current_role, login_required, page_csp
+from sitescout.web.topology_graph import site_topology
 from sitescout.web.storage import commit_session, db_session, discard_session
 from sitescout.web.validate import query_id, search_query
 from sitescout.web.workflow_api import finding_words
@@ -77,6 +78,7 @@ def show_site(site_id: int) -> str:
     observed = {d.id: local_time(d.observed_at) for d in detail.devices if d.observed_at}
     every_finding = site_findings(session, site_id)
     findings = [(f, finding_words(f)) for f in every_finding[:FINDINGS_ON_PAGE]]
+    network = site_network(session, site_id)
     return render_template("site.html", detail=detail, site=detail.site, figures=figures, history=history,
                            plans=plans, reasons=reasons, observed=observed,
                            alerts=site_alert_rows(session, site_id), findings=findings,
@@ -84,7 +86,9 @@ def show_site(site_id: int) -> str:
                            merge_targets=[d for d in detail.devices if d.status != "retired"],
                            appliable_surveys=_appliable(every_finding),
                            more_findings=len(every_finding) - len(findings),
-                           network=site_network(session, site_id), port_speed=port_speed,
+                           network=network, port_speed=port_speed,
+                           topology=site_topology(session, site_id, detail.site.name, network, detail.devices,
+                                                  port_speed),
                            change_log=site_history(session, site_id) if current_role() in EDIT_ROLES else None)
 
 
