@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from sitescout.inventory.choices import SNMP_KINDS, DeviceKind, Status
@@ -53,7 +53,7 @@ from .catalogue import CameraModelRow
 from .feasibility import POE_CLASS_W
 
 __all__ = ["NETWORK_KEY", "SiteSwitch", "SiteNetwork", "network_from_document", "site_network",
-           "with_site_network", "plan_device_ids", "planned_cameras", "inventory_taken_ports", "survey_mark"]
+           "with_site_network", "plan_device_ids", "planned_cameras", "inventory_taken_ports"]
 
 #: The plan input's key for the facts.
 NETWORK_KEY = "network"
@@ -364,29 +364,17 @@ def plan_device_ids(session: Session, site_id: int) -> set[int]:
 
 def inventory_taken_ports(session: Session, site_id: int) -> dict[str, set[str]]:
     """Return {switch address: port names} the inventory says are taken: a cable recorded on it, or disabled."""
-    rows = session.execute(select(Interface.id, Interface.name, Interface.enabled, Device.ip)
+    rows = session.execute(select(Interface.name, Interface.enabled, Device.ip, Cable.id)
                            .join(Device, Device.id == Interface.device_id)
+                           .outerjoin(Cable, or_(Cable.a_interface_id == Interface.id,
+                                                 Cable.b_interface_id == Interface.id))
                            .where(Device.site_id == site_id, Device.kind.in_(sorted(SNMP_KINDS)),
                                   Device.ip.is_not(None))).all()
-    if not rows:
-        return {}
-    ids = [r.id for r in rows]
-    cabled: set[int] = set()
-    for a, b in session.execute(select(Cable.a_interface_id, Cable.b_interface_id)
-                                .where(or_(Cable.a_interface_id.in_(ids), Cable.b_interface_id.in_(ids)))):
-        cabled.update((a, b))
     taken: dict[str, set[str]] = {}
-    for r in rows:
-        if r.id in cabled or not r.enabled:
-            taken.setdefault(str(r.ip), set()).add(r.name)
+    for name, enabled, ip, cable in rows:
+        if cable is not None or not enabled:
+            taken.setdefault(str(ip), set()).add(name)
     return taken
-
-
-def survey_mark(session: Session, site_id: int) -> list[int]:
-    """Return [how many, newest id] of the site's surveys: it changes whenever one is ingested or deleted."""
-    count, newest = session.execute(select(func.count(Survey.id), func.max(Survey.id))
-                                    .where(Survey.site_id == site_id)).one()
-    return [int(count or 0), int(newest or 0)]
 
 
 def _without_taken(net: SiteNetwork, taken: dict[str, set[str]]) -> SiteNetwork:
