@@ -141,6 +141,13 @@ def test_ports_the_inventory_says_are_taken_since_the_survey_are_not_offered(app
     eth0 = api("post", f"/api/v1/devices/{cam['id']}/interfaces", name="eth0")
     cable = api("post", "/api/v1/cables", a_interface_id=p4["id"], b_interface_id=eth0["id"])
 
+    # The print shows the facts of the day without saving them; the next read through the workbench saves them.
+    login(client, "viewer")
+    client.get("/lang/en?next=/map")
+    page = client.get(f"/sites/{site_id}/plans/{plan_id}/print").text
+    assert "Ports taken in the inventory since the survey: sw1 p3, sw1 p4." in page
+    assert _listed(client, site_id)[plan_id]["network_stale"] is True
+
     doc = _read(client, token, plan_id)
     network = doc["plan"]["network"]
     assert network["inventory_taken"] == ["sw1 p3", "sw1 p4"]
