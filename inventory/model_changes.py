@@ -43,4 +43,5 @@ class Change(Base):
 
 
 #: What a change log entry did: a write of one record, or a decision (inventory.changes.record_event).
-CHANGE_ACTIONS = ("create", "update", "delete", "move", "apply", "dismiss", "accept", "merge", "reject")
+CHANGE_ACTIONS = ("create", "update", "delete", "move", "apply", "dismiss", "accept", "merge", "reject",
+                  "reevaluate")  # reevaluate: a workbench plan evaluated again on new network facts (#18)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from sitescout.i18n import DOMAIN, TRANSLATIONS_DIR
-from sitescout.inventory.planning import network_facts
+from sitescout.inventory.planning import network_limits
 from sitescout.inventory.planning.network_facts import SiteNetwork, network_from_document
 from sitescout.inventory.planning.plan_input import PlanInputError, parse_plan_input
 from sitescout.inventory.planning.plan_io import make_plan, plan_geojson
@@ -269,7 +269,7 @@ def test_a_network_that_is_not_an_object_is_refused() -> None:
 def test_hand_layout_beyond_the_free_ports_says_which_camera_has_none() -> None:
     net = facts(used_w=0.0)
     inp = parse_plan_input(plan_input(mounts=3, network=net))
-    ports = network_facts.assign_ports(inp.mounts, inp.switches, [0, 1, 2])
+    ports = network_limits.assign_ports(inp.mounts, inp.switches, [0, 1, 2])
     assert [p.port for p in ports] == ["p3", "p4", None]  # type: ignore[union-attr]
     assert ports[2].to_dict()["reason_codes"] == [{"code": "no_free_poe_port", "switch": "sw1"}]  # type: ignore[union-attr]
 

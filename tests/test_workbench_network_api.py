@@ -110,7 +110,10 @@ def test_redrawing_the_plan_of_record_does_not_count_its_own_cameras_twice(app, 
     assert [c["switch_port"] for c in _cameras(redrawn)] == ports
     assert not _port_problems(redrawn)
 
-    # Another alternative of the site still sees the plan of record's cameras as already planned.
+    # Another alternative is evaluated as if it replaced the plan of record: those cameras hold nothing either
+    # (tests/test_workbench_network_fresh.py: a camera planned outside any plan still does).
     other = _alternative(client, token, site_id, design, "B")
-    assert other["plan"]["network"]["planned_cameras"] == len(own) and other["plan"]["network"]["planned_poe_w"] > 0
-    assert any("Cameras already planned at the site: " in line for line in other["plan"]["network_lines"])
+    assert other["plan"]["network"]["planned_cameras"] == 0 and other["plan"]["network"]["planned_poe_w"] == 0
+    assert not any("Cameras already planned at the site: " in line for line in other["plan"]["network_lines"])
+    b_ports = [c["switch_port"] for c in _cameras(_optimise(client, token, other["saved"]["plan_id"], 3))]
+    assert b_ports == ports  # the same free ports the plan of record took: B would replace it

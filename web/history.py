@@ -33,7 +33,7 @@ _VALUE_MAX = 120
 _ACTIONS = {
     "create": _l("created"), "update": _l("changed"), "delete": _l("deleted"), "apply": _l("applied"),
     "dismiss": _l("dismissed"), "accept": _l("accepted"), "merge": _l("merged"), "reject": _l("rejected"),
-    "move": _l("moved"),
+    "move": _l("moved"), "reevaluate": _l("evaluated again"),
 }
 _OBJECTS = {
     "site": _l("site"), "device": _l("device"), "camera": _l("camera details"), "candidate": _l("candidate"),
@@ -46,6 +46,8 @@ _FIELDS = {
     "longitude": _l("Longitude"), "has_credential": _l("Credentials set"),
     "firmware": _l("Firmware"), "model": _l("Model"),
     "manufacturer": _l("Manufacturer"), "serial": _l("Serial number"), "version": _l("Version"),
+    "feasible": _l("Feasible"), "camera_problems": _l("Camera problems"),
+    "network_survey": _l("Network facts from the survey of"),
 }
 
 

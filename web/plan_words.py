@@ -6,13 +6,15 @@ the words are made here, at the edge, so a plan solved in English reads in Vietn
 
 from __future__ import annotations
 
-from typing import Any
+import json
 from collections.abc import Callable
+from datetime import datetime
+from typing import Any
 
-from flask_babel import format_date, format_decimal, format_percent
+from flask_babel import format_date, format_decimal, format_percent, get_locale
 from flask_babel import gettext as _
 
-__all__ = ["level_words", "reason_words", "network_lines", "port_words"]
+__all__ = ["level_words", "reason_words", "network_lines", "refreshed_lines", "port_words", "add_words"]
 
 
 def level_words(name: str) -> str:
@@ -139,12 +141,7 @@ def network_lines(network: dict[str, Any] | None) -> list[str]:
     network = network or {}
     if network.get("source") != "survey":
         return [_("Network: typed numbers (no survey with SNMP data for this site).")]
-    try:
-        from datetime import datetime
-
-        date = str(format_date(datetime.fromisoformat(str(network.get("surveyed_at")))))
-    except ValueError:
-        date = str(network.get("surveyed_at"))
+    date = _date(network.get("surveyed_at"))
     age = network.get("age_days")
     lines = [_("Network facts from the survey of %(date)s (%(days)s days old).", date=date,
                days=_n(age, 0) if age is not None else "?"),
@@ -154,6 +151,32 @@ def network_lines(network: dict[str, Any] | None) -> list[str]:
     if network.get("planned_cameras"):
         lines.append(_("Cameras already planned at the site: %(count)s, holding %(watts)s W and their ports.",
                        count=network["planned_cameras"], watts=_n(network.get("planned_poe_w"), 1)))
+    if network.get("inventory_taken"):
+        lines.append(_("Ports taken in the inventory since the survey: %(ports)s.",
+                       ports=", ".join(str(p) for p in network["inventory_taken"])))
+    return lines
+
+
+def _date(value: Any) -> str:
+    try:
+        return str(format_date(datetime.fromisoformat(str(value))))
+    except ValueError:
+        return str(value)
+
+
+def refreshed_lines(refreshed: dict[str, Any] | None) -> list[str]:
+    """Return that a plan was evaluated again because the site's network facts changed, and with what before."""
+    if not isinstance(refreshed, dict):
+        return []
+    previous = refreshed.get("previous") or {}
+    before = (_("the survey of %(date)s", date=_date(previous.get("surveyed_at")))
+              if previous.get("source") == "survey" else _("typed numbers"))
+    lines = [_("Network facts updated on %(date)s (they were from %(before)s); feasibility evaluated again.",
+               date=_date(refreshed.get("at")), before=before)]
+    if refreshed.get("verdict_changed"):
+        lines.append(_("The verdict changed with the new facts: every camera can go where it is.")
+                     if refreshed.get("feasible") else
+                     _("The verdict changed with the new facts: some cameras cannot go where they are."))
     return lines
 
 
@@ -164,3 +187,47 @@ def port_words(port: dict[str, Any] | None) -> str:
     if port.get("port"):
         return f"{port.get('switch')} {port['port']}"
     return _("none free on %(switch)s", switch=port.get("switch"))
+
+
+# ---------------------------------------------------------------------------
+# A workbench answer's words (web/workbench.py).
+
+
+def add_words(geojson: dict[str, Any]) -> None:
+    """Give reasons and levels their words in the reader's language beside the codes and English text."""
+    levels: dict[str, str] = {}  # a village has hundreds of demand points and a few levels
+    for feature in geojson.get("features", []):
+        props = feature.get("properties") or {}
+        if props.get("kind") == "infeasible_mount":
+            props["reasons_text"] = _reason_words(props.get("reason_codes") or [])
+        elif props.get("kind") == "camera" and isinstance(props.get("switch_port"), dict):
+            port = props["switch_port"]
+            props["switch_port_text"] = port_words(port)
+            if port.get("reason_codes"):
+                props["switch_port_reasons_text"] = _reason_words(port["reason_codes"])
+        level = props.get("dori_level")
+        if level is not None:
+            if level not in levels:
+                levels[level] = level_words(level)
+            props["dori_level_text"] = levels[level]
+    plan = geojson.get("plan") or {}
+    for problem in plan.get("camera_problems", []):
+        problem["reasons_text"] = reason_words(problem.get("reason_codes") or [])
+    if "network" in plan:  # where the PoE, port and uplink limits came from (#15, #18)
+        plan["network_lines"] = refreshed_lines(plan.get("network_refreshed")) + network_lines(plan["network"])
+
+
+#: Reasons rendered lately, by language and codes: a camera move redraws the same unusable mounts.
+_WORDS: dict[tuple[str, str], list[str]] = {}
+_WORDS_MAX = 512
+
+
+def _reason_words(codes: list[dict[str, Any]]) -> list[str]:
+    key = (str(get_locale()), json.dumps(codes, sort_keys=True, default=str))
+    words = _WORDS.get(key)
+    if words is None:
+        words = reason_words(codes)
+        if len(_WORDS) >= _WORDS_MAX:
+            _WORDS.clear()
+        _WORDS[key] = words
+    return list(words)

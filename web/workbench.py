@@ -17,14 +17,15 @@ from typing import Any, TypeVar
 from collections.abc import Callable
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, session, url_for
-from flask_babel import get_locale, gettext as _
+from flask_babel import gettext as _
 
 from sitescout.inventory import store
 from sitescout.inventory.db import ConflictError
 from sitescout.inventory.models import ValidationError
 from sitescout.inventory.planning import catalogue, workbench
 from sitescout.inventory.planning.dori import DEFAULT_PROFILE
-from sitescout.inventory.planning.network_facts import with_site_network
+from sitescout.inventory.planning.network_freshness import (ACTOR, refresh_plan, refreshed_state, site_stamp,
+                                                           with_workbench_network)
 from sitescout.inventory.planning.plan_cost import PlanLimits, PlanTooLarge
 from sitescout.inventory.planning.plan_input import PlanInputError
 from sitescout.inventory.planning.plan_io import LEVEL_COLOURS, PlanResult
@@ -33,7 +34,7 @@ from sitescout.inventory.planning.plans import (PlanError, PlanRecord, adopt_pla
 from sitescout.web.api_common import error as error_response, json_answer as json_response, json_body
 from sitescout.web.isolation import JobFailed, run_isolated
 from sitescout.web.map import basemap_config, tiles_source
-from sitescout.web.plan_words import level_words, network_lines, port_words, reason_words
+from sitescout.web.plan_words import add_words, level_words
 from sitescout.web.security import (EDIT_ROLES, READ_ROLES, csrf_token, current_role, login_required,
                                     token_or_login_required, token_sites)
 from sitescout.web.storage import commit_session, db_session, discard_session
@@ -77,6 +78,14 @@ def _plan_or_none(plan_id: int) -> PlanRecord | None:
     return record
 
 
+def _fresh_plan(plan_id: int) -> PlanRecord | None:
+    """Return a plan in scope, re-evaluated first when its network facts are not the site's any more (#15, #18)."""
+    record = _plan_or_none(plan_id)
+    if record is None:
+        return None
+    return refresh_plan(db_session(), record, _limits(), actor=ACTOR) or record
+
+
 def _site_point(site_id: int) -> tuple[str, tuple[float, float] | None] | None:
     detail = store.get_site(db_session(), site_id)
     if detail is None:
@@ -108,8 +117,12 @@ def layout_result(state: dict[str, Any]) -> PlanResult:
 
 
 def workbench_state(record: PlanRecord) -> dict[str, Any]:
-    """Return a plan's workbench state; PlanInputError when it was made without the workbench."""
-    return _state(record)
+    """Return a plan's workbench state, with the site's current network facts; PlanInputError without the workbench.
+
+    Nothing is saved: a printed plan shows the facts of today, its next read through the workbench saves them.
+    """
+    state = _state(record)
+    return refreshed_state(db_session(), record.site_id, state) or state
 
 
 def _evaluated(state: dict[str, Any]) -> dict[str, Any]:
@@ -120,51 +133,12 @@ def _evaluated(state: dict[str, Any]) -> dict[str, Any]:
 def _answer(record: PlanRecord) -> dict[str, Any]:
     geojson = dict(record.geojson or {})
     if isinstance(geojson.get("workbench"), dict):  # the plan input is the server's own: not sent to the page
-        geojson["workbench"] = {k: v for k, v in geojson["workbench"].items() if k not in ("input", "input_digest")}
+        geojson["workbench"] = {k: v for k, v in geojson["workbench"].items()
+                                if k not in ("input", "input_digest", "network_stamp")}
     geojson["saved"] = {"plan_id": record.id, "site_id": record.site_id, "name": record.name,
                         "of_record": bool(record.device_ids), "device_ids": record.device_ids}
-    _add_words(geojson)
+    add_words(geojson)
     return geojson
-
-
-def _add_words(geojson: dict[str, Any]) -> None:
-    """Give reasons and levels their words in the reader's language beside the codes and English text."""
-    levels: dict[str, str] = {}  # a village has hundreds of demand points and a few levels
-    for feature in geojson.get("features", []):
-        props = feature.get("properties") or {}
-        if props.get("kind") == "infeasible_mount":
-            props["reasons_text"] = _reason_words(props.get("reason_codes") or [])
-        elif props.get("kind") == "camera" and isinstance(props.get("switch_port"), dict):
-            port = props["switch_port"]
-            props["switch_port_text"] = port_words(port)
-            if port.get("reason_codes"):
-                props["switch_port_reasons_text"] = _reason_words(port["reason_codes"])
-        level = props.get("dori_level")
-        if level is not None:
-            if level not in levels:
-                levels[level] = level_words(level)
-            props["dori_level_text"] = levels[level]
-    plan = geojson.get("plan") or {}
-    for problem in plan.get("camera_problems", []):
-        problem["reasons_text"] = reason_words(problem.get("reason_codes") or [])
-    if "network" in plan:  # where the PoE, port and uplink limits came from (#15, #18)
-        plan["network_lines"] = network_lines(plan["network"])
-
-
-#: Reasons rendered lately, by language and codes: a camera move redraws the same unusable mounts.
-_WORDS: dict[tuple[str, str], list[str]] = {}
-_WORDS_MAX = 512
-
-
-def _reason_words(codes: list[dict[str, Any]]) -> list[str]:
-    key = (str(get_locale()), json.dumps(codes, sort_keys=True, default=str))
-    words = _WORDS.get(key)
-    if words is None:
-        words = reason_words(codes)
-        if len(_WORDS) >= _WORDS_MAX:
-            _WORDS.clear()
-        _WORDS[key] = words
-    return list(words)
 
 
 def _failure(err: Exception) -> Response:
@@ -196,8 +170,12 @@ def show_workbench(site_id: int) -> str:
     if site is None:
         abort(404, description=_("No site has this number."))
     name, point = site
+    stamp = site_stamp(db_session(), site_id)
     plans = [{"id": p.id, "name": p.name, "cameras": p.camera_count, "objective": p.objective, "gap": p.gap,
-              "of_record": bool(p.device_ids), "summary": p.summary} for p in list_plans(db_session(), site_id)]
+              "of_record": bool(p.device_ids), "summary": p.summary,
+              # facts taken before the site's last survey, cable or planned camera: evaluated again when opened
+              "network_stale": "network_stamp" in p.summary and p.summary["network_stamp"] != stamp}
+             for p in list_plans(db_session(), site_id)]
     config = {
         "siteId": site_id, "siteName": name, "center": point, "canEdit": current_role() in EDIT_ROLES,
         "csrf": csrf_token(), "plans": plans,
@@ -235,6 +213,7 @@ def _labels() -> dict[str, str]:
         "clickMap": _("Click on the map to place points; finish the shape with the button."),
         "print": _("Print"), "unknown": _("unknown"), "problems": _("Problems"),
         "switchPort": _("Switch port"),
+        "networkStale": _("Network facts out of date: evaluated again when opened"),
     }
 
 
@@ -294,23 +273,22 @@ def update_model(model_id: int) -> Response:
 # Plans on the workbench: alternatives, the optimiser, hand edits.
 
 
-def _design_state(design: Any, site_id: int, previous: dict[str, Any] | None = None,
-                  own_devices: list[int] | None = None) -> dict[str, Any]:
+def _design_state(design: Any, site_id: int, previous: dict[str, Any] | None = None) -> dict[str, Any]:
     """Return the workbench state of a design: its plan input, switch point and the layout kept so far.
 
-    `own_devices` are the planned devices of the plan being redrawn (the plan of record's own
-    cameras): they are not counted as cameras already planned at the site, which would hold
-    PoE budget and ports twice.
+    The surveyed switches count over the drawn one (#15, #18); the planned cameras of the site's
+    plans (this one's, and the plan of record's that an alternative would replace) hold no budget
+    or port (network_freshness.site_facts).
     """
     check_json(design)
     site = _site_point(site_id)
     if site is None:
         raise LookupError(f"no site {site_id}")
     name, point = site
+    session = db_session()
     return workbench.design_state(design, _cameras(), site_name=name, site=point, previous=previous,
-                                  # the surveyed switch over the drawn one (#15, #18)
-                                  network=lambda doc: with_site_network(db_session(), site_id, doc,
-                                                                        exclude_device_ids=own_devices or ()))
+                                  network=lambda doc: with_workbench_network(session, site_id, doc),
+                                  stamp=site_stamp(session, site_id))
 
 
 @bp.post("/api/v1/sites/<int:site_id>/plan-alternatives")
@@ -338,11 +316,19 @@ def create_alternative_view(site_id: int) -> Response:
 @bp.get("/api/v1/plans/<int:plan_id>")
 @token_or_login_required(READ_ROLES)
 def show_workbench_plan(plan_id: int) -> Response:
-    """Return a plan with its workbench state (design, layout) and coverage summary."""
-    record = _plan_or_none(plan_id)
-    if record is None:
-        return error_response(404, f"no plan {plan_id}")
-    return json_response(_answer(record), mimetype="application/geo+json")
+    """Return a plan with its workbench state (design, layout) and coverage summary.
+
+    A plan whose network facts are out of date is evaluated again with the site's and saved first.
+    """
+    try:
+        record = _fresh_plan(plan_id)
+        if record is None:
+            return error_response(404, f"no plan {plan_id}")
+        answer = _answer(record)
+        commit_session()
+    except _ERRORS as err:
+        return _failure(err)
+    return json_response(answer, mimetype="application/geo+json")
 
 
 @bp.put("/api/v1/plans/<int:plan_id>/design")
@@ -356,8 +342,7 @@ def put_design(plan_id: int) -> Response:
     try:
         design = json_body()
         previous = (record.geojson or {}).get("workbench")
-        state = _design_state(design, record.site_id, previous if isinstance(previous, dict) else None,
-                              own_devices=record.device_ids)
+        state = _design_state(design, record.site_id, previous if isinstance(previous, dict) else None)
         geojson = _evaluated(state)
         updated = update_plan(db_session(), plan_id, geojson)
         assert updated is not None
@@ -388,10 +373,11 @@ def _number(body: dict[str, Any], key: str, default: float | None, lo: float, hi
 @session_csrf
 def optimise_plan(plan_id: int) -> Response:
     """Choose up to `k` cameras (within `budget`) for the plan's design; the layout is replaced."""
-    record = _plan_or_none(plan_id)
-    if record is None:
-        return error_response(404, f"no plan {plan_id}")
     try:
+        record = _fresh_plan(plan_id)  # the optimiser works with the site's network facts of today
+        if record is None:
+            return error_response(404, f"no plan {plan_id}")
+        commit_session()
         body = json_body()
         if not isinstance(body, dict):
             raise ValueError("send {\"k\": cameras, \"budget\": optional}")
@@ -446,10 +432,10 @@ def _changed_camera(camera: dict[str, Any], body: dict[str, Any]) -> dict[str, A
 def patch_camera(plan_id: int, n: int) -> Response:
     """Move, rotate or change the model of camera `n` (1 = cam-01); answer the recomputed plan and summary."""
     started = time.perf_counter()
-    record = _plan_or_none(plan_id)
-    if record is None:
-        return error_response(404, f"no plan {plan_id}")
     try:
+        record = _fresh_plan(plan_id)
+        if record is None:
+            return error_response(404, f"no plan {plan_id}")
         body = json_body()
         if not isinstance(body, dict):
             raise ValueError("send the fields to change as an object")
@@ -475,10 +461,10 @@ def patch_camera(plan_id: int, n: int) -> Response:
 @session_csrf
 def adopt(plan_id: int) -> Response:
     """Make the plan the site's plan of record: its cameras become planned devices."""
-    record = _plan_or_none(plan_id)
-    if record is None:
-        return error_response(404, f"no plan {plan_id}")
     try:
+        record = _fresh_plan(plan_id)  # adopted as it stands on the site's network of today
+        if record is None:
+            return error_response(404, f"no plan {plan_id}")
         adopted = adopt_plan(db_session(), plan_id)
         assert adopted is not None
         answer = _answer(adopted)

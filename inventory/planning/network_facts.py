@@ -7,10 +7,9 @@ and free ports, its uplink port with speed and utilisation, and when the survey 
 (facts have an age).  It is the one place that knows where the facts come from: when the
 inventory keeps interfaces and cables of its own, only this function changes.
 
-A plan input carries the facts as ``"network"`` (`SiteNetwork.to_dict`); `apply_network`
-turns them into the planner's `Switch` and `Uplink` limits, overriding the typed numbers,
-and says which source each limit came from.  `assign_ports` proposes a switch port for each
-chosen camera.
+A plan input carries the facts as ``"network"`` (`SiteNetwork.to_dict`); `network_limits`
+turns them into the planner's limits and proposes a switch port for each chosen camera, and
+`network_freshness` notices when a plan's facts are older than the site's.
 
 Rules (the survey has no positions for switches, so "nearest along the cable route" is the
 switch the plan's cable lengths are measured from):
@@ -25,33 +24,36 @@ switch the plan's cable lengths are measured from):
   direction's ``utilisation_pct`` from its two reads; a document may instead carry the reads
   (``counters``: ``[{at, in_octets, out_octets}, …]``); with one read or none it is unknown, and
   the plan says so;
-- a plan's typed switch (not named like a surveyed switch) is the surveyed switch with the
-  most free PoE ports (then the most budget left); cameras already planned at the site
-  (planned devices, power from the catalogue, else 802.3af's 12.95 W) hold budget and ports
-  of that switch.
+- a port the inventory says is taken since (a cable recorded on it, or the port disabled: the
+  interfaces and cables of the switch device with the surveyed switch's address) is not free;
+- cameras already planned at the site (planned devices, power from the catalogue, else
+  802.3af's 12.95 W) hold budget and ports, except those of the plans a workbench plan would
+  replace (`plan_device_ids`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from sitescout.inventory.choices import DeviceKind, Status
+from sitescout.inventory.choices import SNMP_KINDS, DeviceKind, Status
 from sitescout.inventory.lenient import as_dict, as_list, as_str, texts
+from sitescout.inventory.model_network import Cable, Interface
 from sitescout.inventory.model_survey import Survey
-from sitescout.inventory.models import Device
+from sitescout.inventory.models import Device, Plan
 
 from .catalogue import CameraModelRow
-from .feasibility import POE_CLASS_W, Mount, Reason, Switch, Uplink, cable_reasons
+from .feasibility import POE_CLASS_W
 
 __all__ = ["NETWORK_KEY", "SiteSwitch", "SiteNetwork", "network_from_document", "site_network",
-           "with_site_network", "apply_network", "assign_ports", "PortAssignment"]
+           "with_site_network", "plan_device_ids", "planned_cameras", "inventory_taken_ports"]
 
 #: The plan input's key for the facts.
 NETWORK_KEY = "network"
@@ -116,6 +118,8 @@ class SiteNetwork:
     survey_id: int | None = None
     planned_cameras: int = 0
     planned_poe_w: float = 0.0
+    #: Ports free in the survey that the inventory says are taken since ("sw1 p3": cabled or disabled).
+    inventory_taken: tuple[str, ...] = ()
 
     def age_days(self, now: datetime | None = None) -> float | None:
         """Return how old the facts are, in days (None when the survey time cannot be read)."""
@@ -131,7 +135,7 @@ class SiteNetwork:
         """Return the facts as plain JSON values (the plan input's ``network``)."""
         return {"source": "survey", "survey_id": self.survey_id, "surveyed_at": self.surveyed_at,
                 "planned_cameras": self.planned_cameras, "planned_poe_w": round(self.planned_poe_w, 2),
-                "switches": [s.to_dict() for s in self.switches]}
+                "inventory_taken": list(self.inventory_taken), "switches": [s.to_dict() for s in self.switches]}
 
     @classmethod
     def from_dict(cls, d: Any) -> SiteNetwork | None:
@@ -140,7 +144,8 @@ class SiteNetwork:
             return None
         switches = tuple(SiteSwitch.from_dict(s) for s in d["switches"] if isinstance(s, dict))
         return cls(str(d.get("surveyed_at") or ""), switches, d.get("survey_id"),
-                   int(d.get("planned_cameras") or 0), float(d.get("planned_poe_w") or 0.0))
+                   int(d.get("planned_cameras") or 0), float(d.get("planned_poe_w") or 0.0),
+                   tuple(str(p) for p in as_list(d.get("inventory_taken"))))
 
 
 # ---------------------------------------------------------------------------
@@ -335,22 +340,62 @@ def _iso(at: datetime) -> str:
         timespec="seconds")
 
 
-def _planned(session: Session, site_id: int, exclude: set[int]) -> tuple[int, float]:
-    """Return how many cameras are planned at the site and the power they will draw (W)."""
+def planned_cameras(session: Session, site_id: int, exclude: Collection[int] = ()) -> tuple[int, float]:
+    """Return how many cameras are planned at the site (not in `exclude`) and the power they will draw (W)."""
     rows = session.execute(select(Device.id, Device.model).where(
         Device.site_id == site_id, Device.kind == DeviceKind.CAMERA.value,
         Device.status == Status.PLANNED.value)).all()
     rows = [r for r in rows if r.id not in exclude]
+    if not rows:
+        return 0, 0.0
     power = dict(session.execute(select(CameraModelRow.name, CameraModelRow.power_w)).all())
-    return len(rows), sum(float(power.get(r.model or "", UNKNOWN_CAMERA_W)) for r in rows)
+    return len(rows), round(sum(float(power.get(r.model or "", UNKNOWN_CAMERA_W)) for r in rows), 2)
 
 
-def site_network(session: Session, site_id: int, *, exclude_device_ids: tuple[int, ...] | list[int] = ()
+def plan_device_ids(session: Session, site_id: int) -> set[int]:
+    """Return the planned devices of every plan of the site: the cameras a workbench plan would replace.
+
+    A plan is evaluated as the site's plan (#18): its own cameras, and those of the plan of record
+    an alternative would replace, hold no budget or port; cameras planned outside any plan do.
+    """
+    return {int(d) for ids in session.scalars(select(Plan.device_ids).where(Plan.site_id == site_id))
+            for d in ids or [] if isinstance(d, int)}
+
+
+def inventory_taken_ports(session: Session, site_id: int) -> dict[str, set[str]]:
+    """Return {switch address: port names} the inventory says are taken: a cable recorded on it, or disabled."""
+    rows = session.execute(select(Interface.name, Interface.enabled, Device.ip, Cable.id)
+                           .join(Device, Device.id == Interface.device_id)
+                           .outerjoin(Cable, or_(Cable.a_interface_id == Interface.id,
+                                                 Cable.b_interface_id == Interface.id))
+                           .where(Device.site_id == site_id, Device.kind.in_(sorted(SNMP_KINDS)),
+                                  Device.ip.is_not(None))).all()
+    taken: dict[str, set[str]] = {}
+    for name, enabled, ip, cable in rows:
+        if cable is not None or not enabled:
+            taken.setdefault(str(ip), set()).add(name)
+    return taken
+
+
+def _without_taken(net: SiteNetwork, taken: dict[str, set[str]]) -> SiteNetwork:
+    """Return the facts with the ports the inventory says are taken no longer free."""
+    if not taken:
+        return net
+    switches, noted = [], []
+    for s in net.switches:
+        gone = taken.get(s.ip, set()) & set(s.free_ports)
+        noted += [f"{s.name} {p}" for p in sorted(gone, key=_natural)]
+        switches.append(dataclasses.replace(s, free_ports=tuple(p for p in s.free_ports if p not in gone),
+                                            free_poe_ports=tuple(p for p in s.free_poe_ports if p not in gone)))
+    return dataclasses.replace(net, switches=tuple(switches), inventory_taken=tuple(noted))
+
+
+def site_network(session: Session, site_id: int, *, exclude_device_ids: Collection[int] = ()
                  ) -> SiteNetwork | None:
     """Return the site's switches from its latest ingested survey with SNMP data (None: no such survey).
 
-    Cameras planned at the site (planned devices not in `exclude_device_ids`) are counted as
-    holding PoE budget and ports.
+    Ports the inventory says are taken (`inventory_taken_ports`) are not free; cameras planned at
+    the site (planned devices not in `exclude_device_ids`) are counted as holding PoE budget and ports.
     """
     ids = list(session.scalars(select(Survey.id).where(Survey.site_id == site_id)
                                .order_by(Survey.started_at.desc(), Survey.id.desc()).limit(_SURVEYS_LOOKED_AT)))
@@ -361,158 +406,16 @@ def site_network(session: Session, site_id: int, *, exclude_device_ids: tuple[in
         net = network_from_document(survey.document or {}, surveyed_at=_iso(survey.finished_at or survey.started_at),
                                     survey_id=survey.id)
         if net is not None:
-            count, watts = _planned(session, site_id, set(exclude_device_ids))
+            count, watts = planned_cameras(session, site_id, set(exclude_device_ids))
+            net = _without_taken(net, inventory_taken_ports(session, site_id))
             return dataclasses.replace(net, planned_cameras=count, planned_poe_w=watts)
     return None
 
 
 def with_site_network(session: Session, site_id: int, doc: Any, *,
-                      exclude_device_ids: tuple[int, ...] | list[int] = ()) -> Any:
+                      exclude_device_ids: Collection[int] = ()) -> Any:
     """Return a plan input with the site's network facts as ``network`` (kept when the input gives its own)."""
     if not isinstance(doc, dict) or NETWORK_KEY in doc:
         return doc
     net = site_network(session, site_id, exclude_device_ids=exclude_device_ids)
     return doc if net is None else {**doc, NETWORK_KEY: net.to_dict()}
-
-
-# ---------------------------------------------------------------------------
-# Facts to planner limits.
-
-
-def _default_switch(net: SiteNetwork) -> SiteSwitch:
-    """Return the switch new cameras go to: the most free PoE ports, then the most PoE budget left."""
-    return max(net.switches, key=lambda s: (len(s.free_poe_ports), (s.poe_budget_w or 0) - (s.poe_used_w or 0),
-                                            len(s.free_ports)))
-
-
-def _uplink_of(s: SiteSwitch, typed: Uplink | None) -> Uplink | None:
-    if s.uplink_port is None or not s.uplink_speed_bps:
-        return None
-    capacity = s.uplink_speed_bps / 1000.0
-    existing = capacity * s.uplink_utilisation if s.uplink_utilisation is not None else (
-        typed.existing_kbps if typed else 0.0)
-    return Uplink(f"{s.name} {s.uplink_port}", capacity, existing, typed.stream if typed else "main",
-                  typed.substream_kbps if typed else 512.0, utilisation=s.uplink_utilisation)
-
-
-def apply_network(facts: Any, mounts: list[Mount], switches: dict[str, Switch], uplinks: dict[str, Uplink],
-                  *, now: datetime | None = None) -> tuple[list[Mount], dict[str, Switch], dict[str, Uplink],
-                                                           dict[str, Any]]:
-    """Return mounts, switches and uplinks with the surveyed facts over the typed numbers, and which were used.
-
-    The summary says ``source`` ("survey" or "typed") and, per limit, ``poe``, ``ports`` and
-    ``uplink`` ("survey", "typed", or "unknown"/"none").
-    """
-    net = SiteNetwork.from_dict(facts)
-    if net is None:
-        return mounts, switches, uplinks, {"source": "typed", "poe": "typed" if switches else "none",
-                                           "ports": "unknown", "uplink": "typed" if uplinks else "none"}
-    by_key = {k: s for s in net.switches for k in (s.name, s.ip)}
-    default = _default_switch(net)
-    typed_ids = list(switches) + [m.switch for m in mounts if m.switch and m.switch not in switches]
-    mapping = {t: by_key.get(t, default) for t in typed_ids}
-    first_typed_uplink = next(iter(uplinks.values()), None)
-    new_uplinks: dict[str, Uplink] = dict(uplinks)
-    used = set(map(id, mapping.values())) | {id(default)}
-    built: dict[str, Switch] = {}
-    uplink_ids: dict[str, str] = {}
-    poe_sources: set[str] = set()
-    for s in net.switches:
-        typed = next((switches[t] for t, f in mapping.items() if f is s and t in switches), None)
-        planned = s is default
-        planned_w, planned_ports = (net.planned_poe_w, net.planned_cameras) if planned else (0.0, 0)
-        if s.poe_budget_w is not None:
-            budget, used_w, source = s.poe_budget_w, (s.poe_used_w or 0.0) + planned_w, "survey"
-        elif typed is not None:
-            budget, used_w, source = typed.poe_budget_w, typed.used_w + planned_w, "typed"
-        else:
-            budget, used_w, source = 0.0, planned_w, "none"
-        if id(s) in used:
-            poe_sources.add(source)
-        reserved = s.free_poe_ports[:planned_ports]
-        built[s.name] = Switch(s.name, budget, used_w, typed.port_max_w if typed else POE_CLASS_W["802.3at"],
-                               free_poe_ports=s.free_poe_ports[planned_ports:],
-                               free_ports=tuple(p for p in s.free_ports if p not in reserved), source=source)
-        uplink = _uplink_of(s, first_typed_uplink)
-        if uplink is not None:
-            new_uplinks[uplink.id] = uplink
-            uplink_ids[s.name] = uplink.id
-    new_switches: dict[str, Switch] = dict(built)
-    for typed_id, s in mapping.items():
-        new_switches[typed_id] = built[s.name]
-    new_mounts, uplink_sources = [], set()
-    for m in mounts:
-        s = mapping.get(m.switch, default) if m.switch else default
-        up = uplink_ids.get(s.name)
-        uplink_sources.add("survey" if up else ("typed" if m.uplink else "none"))
-        new_mounts.append(dataclasses.replace(m, switch=m.switch or s.name, uplink=up or m.uplink))
-    age = net.age_days(now)
-    summary = {"source": "survey", "survey_id": net.survey_id, "surveyed_at": net.surveyed_at, "age_days": age,
-               "switch": default.name, "poe": _one(poe_sources), "ports": "survey",
-               "uplink": _one(uplink_sources), "planned_cameras": net.planned_cameras,
-               "planned_poe_w": round(net.planned_poe_w, 2), "switches": [s.to_dict() for s in net.switches]}
-    return new_mounts, new_switches, new_uplinks, summary
-
-
-def _one(values: set[str]) -> str:
-    """Return the single source of a limit, "mixed" when mounts differ, "none" when none was used."""
-    return values.pop() if len(values) == 1 else ("mixed" if values else "none")
-
-
-# ---------------------------------------------------------------------------
-# Ports for the chosen cameras.
-
-
-@dataclass(frozen=True)
-class PortAssignment:
-    """The switch port proposed for one camera (port None: the switch has none left, see `reason`)."""
-
-    switch: str
-    port: str | None
-    poe: bool
-    reason: Reason | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the assignment as plain JSON values."""
-        out: dict[str, Any] = {"switch": self.switch, "port": self.port, "poe": self.poe}
-        if self.reason is not None:
-            out["reason"] = str(self.reason)
-            out["reason_codes"] = [self.reason.to_dict()]
-        return out
-
-
-def assign_ports(mounts: list[Mount], switches: dict[str, Switch],
-                 cameras: list[int]) -> list[PortAssignment | None]:
-    """Return a port for each camera (the index of its mount), in order: first free PoE port, else first free port.
-
-    A PoE camera takes a free PoE port; a camera on mains a free port without PoE when there is
-    one.  None for a camera on no surveyed switch (radio link, typed switch only).
-    """
-    taken: dict[str, set[str]] = {}
-    out: list[PortAssignment | None] = []
-    for index in cameras:
-        mount = mounts[index]
-        switch = switches.get(mount.switch) if mount.switch else None
-        if switch is None or switch.free_ports is None or cable_reasons(mount)[0] != "ethernet":
-            out.append(None)
-            continue
-        used = taken.setdefault(switch.id, set())
-        poe = mount.power == "poe"
-        poe_ports = [p for p in switch.free_poe_ports or () if p not in used]
-        plain = [p for p in switch.free_ports if p not in used and p not in (switch.free_poe_ports or ())]
-        free = poe_ports if poe else plain + poe_ports
-        choice = free[0] if free else None
-        if choice is None:
-            out.append(PortAssignment(switch.id, None, poe, no_port_reason(switch.id, poe)))
-            continue
-        used.add(choice)
-        out.append(PortAssignment(switch.id, choice, poe))
-    return out
-
-
-def no_port_reason(switch: str, poe: bool) -> Reason:
-    """Return why a camera gets no port on `switch`."""
-    if poe:
-        return Reason("no_free_poe_port", f"switch {switch} has no free PoE port", switch=switch)
-    return Reason("no_free_port", f"switch {switch} has no free port", switch=switch)
-

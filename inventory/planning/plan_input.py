@@ -22,7 +22,8 @@ from .coverage import LocalProjection, Obstacles, obstacles_from_geojson
 from .dori import DoriProfile, get_profile, hfov_from_lens
 from .feasibility import (OVERHEAD, UTILISATION_MAX, Bridge, CameraModel, Mount, Switch, Uplink,
                           measured_bitrates_from_survey)
-from .network_facts import NETWORK_KEY, apply_network
+from .network_facts import NETWORK_KEY
+from .network_limits import apply_network
 from .placement import Demand
 from .plan_cost import DEFAULT_LIMITS, PlanLimits, check_sampling
 
@@ -55,7 +56,7 @@ class PlanInput:
     currency: str = ""
     #: Given names of points and areas of interest, by demand id (or area id), for labels.
     names: dict[str, str] = field(default_factory=dict)
-    #: Where the PoE, port and uplink limits came from (`network_facts.apply_network`'s summary).
+    #: Where the PoE, port and uplink limits came from (`network_limits.apply_network`'s summary).
     network: dict[str, Any] = field(default_factory=lambda: {"source": "typed"})
 
 

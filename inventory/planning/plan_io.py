@@ -25,7 +25,7 @@ from scipy import sparse
 
 from .coverage import CameraView, LevelBand, LocalProjection, level_bands
 from .feasibility import Mount, MountCheck, check_mount, resource_capacities
-from .network_facts import PortAssignment, assign_ports
+from .network_limits import PortAssignment, assign_ports
 from .placement import CoverageProblem, Pose, Solution, build_coverage, candidate_poses, mount_headings, optimise
 from .plan_cost import DEFAULT_LIMITS, PlanLimits, PlanTooLarge, check_checks, estimate_plan_cost
 from .plan_input import PlanInput, parse_plan_input

@@ -12,7 +12,7 @@ import numpy as np
 
 from sitescout.inventory.importexport import neutralise_formula
 
-from .network_facts import PortAssignment
+from .network_limits import PortAssignment
 from .plan_io import LEVEL_COLOURS, PlanResult, camera_bands, plan_summary
 
 __all__ = ["bom_rows", "bom_csv", "bom_total", "plan_sketch_svg", "poi_labels", "port_text", "network_text",

@@ -44,13 +44,18 @@ from .plan_io import PlanResult, coverage_features, infeasible_feature, make_pla
 
 __all__ = ["DESIGN_KINDS", "DEFAULT_POE_BUDGET_W", "cable_length_m", "design_input", "switch_point",
            "layout_from_result", "evaluate_layout", "layout_summary", "optimise_input", "design_state",
-           "state_result", "evaluate_state", "empty_geojson", "optimised_state", "input_digest"]
+           "state_result", "evaluate_state", "empty_geojson", "optimised_state", "input_digest", "NETWORK_STAMP",
+           "NETWORK_REFRESHED"]
 
 DESIGN_KINDS = ("demand", "poi", "obstacle", "mount", "switch")
 #: PoE budget of a switch drawn without one: a common 8-port 802.3at switch.
 DEFAULT_POE_BUDGET_W = 120.0
 #: Most features a design may hold (a village is a few dozen; the cost model bounds the rest).
 MAX_FEATURES = 2000
+#: The state's (and the plan summary's) stamp of the site when its network facts were taken (network_freshness).
+NETWORK_STAMP = "network_stamp"
+#: The state's (and the summary's) note of the facts it was evaluated with before the site's changed.
+NETWORK_REFRESHED = "network_refreshed"
 
 
 def cable_length_m(lat: float, lon: float, switch: tuple[float, float], height_m: float) -> float:
@@ -290,11 +295,12 @@ def optimise_input(doc: dict[str, Any], k: int, budget: float | None, time_limit
 
 def design_state(design: Any, cameras: list[dict[str, Any]], *, site_name: str, site: tuple[float, float] | None,
                  previous: dict[str, Any] | None = None,
-                 network: Callable[[dict[str, Any]], Any] | None = None) -> dict[str, Any]:
+                 network: Callable[[dict[str, Any]], Any] | None = None,
+                 stamp: dict[str, Any] | None = None) -> dict[str, Any]:
     """Return the workbench state of a design: its plan input, switch point and the layout kept so far.
 
-    `network` adds the site's surveyed network to the plan input (network_facts.with_site_network)
-    before the input's digest is taken.
+    `network` adds the site's surveyed network to the plan input (network_freshness.with_workbench_network)
+    before the input's digest is taken; `stamp` is the site's stamp when it did (network_freshness.site_stamp).
     """
     doc = design_input(design, cameras, site_name=site_name, site=site)
     if network is not None:
@@ -303,7 +309,7 @@ def design_state(design: Any, cameras: list[dict[str, Any]], *, site_name: str, 
     previous = previous or {}
     return {"design": design, "input": doc, "input_digest": input_digest(doc),
             "switch": list(switch) if switch else None, "layout": previous.get("layout") or [],
-            "k": previous.get("k"), "budget": previous.get("budget"), "bound": None}
+            "k": previous.get("k"), "budget": previous.get("budget"), "bound": None, NETWORK_STAMP: stamp}
 
 
 @dataclass
@@ -431,7 +437,17 @@ def _state_result(state: dict[str, Any], parsed: _Parsed) -> PlanResult:
 
 def empty_geojson(state: dict[str, Any]) -> dict[str, Any]:
     """Return the plan document of a design not yet ready to evaluate (no demand or no mount)."""
-    return {"type": "FeatureCollection", "features": [], "plan": {"cameras": 0}, "workbench": state}
+    return _stamped({"type": "FeatureCollection", "features": [], "plan": {"cameras": 0}, "workbench": state})
+
+
+def _stamped(geojson: dict[str, Any]) -> dict[str, Any]:
+    """Return the plan document with its state's network stamp (the plan list reads only the summary) and, when
+    its facts changed since the design was drawn, what they were before (network_freshness), in the summary too."""
+    for key in (NETWORK_STAMP, NETWORK_REFRESHED):
+        value = geojson["workbench"].get(key)
+        if value is not None:
+            geojson["plan"][key] = value
+    return geojson
 
 
 def evaluate_state(state: dict[str, Any], limits: Any) -> dict[str, Any]:
@@ -443,7 +459,7 @@ def evaluate_state(state: dict[str, Any], limits: Any) -> dict[str, Any]:
     geojson = plan_geojson(result, coverage=_wedges(parsed), infeasible=_infeasible(parsed))
     geojson["plan"].update(layout_summary(result))
     geojson["workbench"] = state
-    return geojson
+    return _stamped(geojson)
 
 
 def optimised_state(state: dict[str, Any], solved: dict[str, Any], k: int, budget: float | None) -> dict[str, Any]:
@@ -451,4 +467,4 @@ def optimised_state(state: dict[str, Any], solved: dict[str, Any], k: int, budge
     state = {**state, "layout": solved["layout"], "bound": solved["bound"], "k": k, "budget": budget}
     geojson = solved["geojson"]
     geojson["workbench"] = state
-    return geojson
+    return _stamped(geojson)

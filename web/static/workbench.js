@@ -302,7 +302,7 @@
     if (plan) {
       const mine = cfg.plans.find(function (p) { return p.id === plan.saved.plan_id; });
       const entry = {id: plan.saved.plan_id, name: plan.saved.name, cameras: (plan.plan.cameras || 0),
-        summary: plan.plan, of_record: plan.saved.of_record};
+        summary: plan.plan, of_record: plan.saved.of_record, network_stale: false};
       if (mine) { Object.assign(mine, entry); } else { cfg.plans.unshift(entry); }
     }
     const t = $('wb-compare');
@@ -315,6 +315,11 @@
       const tr = row(t, [p.name + (p.of_record ? ' ✓' : ''), String(p.cameras || 0), money(s.cost)]
         .concat(levels.map(function (n) { return pct(by[n]); })).concat([String(s.poe_w === undefined ? '–' : s.poe_w)]));
       tr.classList.toggle('current', !!plan && p.id === plan.saved.plan_id);
+      if (p.network_stale) {  /* the site's survey, cables or planned cameras changed since: evaluated again when opened */
+        tr.classList.add('stale');
+        tr.title = T.networkStale;
+        tr.firstChild.textContent += ' ⚠';
+      }
       tr.addEventListener('click', function () { load(p.id); });
     });
   }
