@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from sitescout.infra.lab.netns import stop_process_group
-from sitescout.inventory import store
+from sitescout.inventory import sd_targets, store
 from sitescout.inventory.db import open_database
 from sitescout.inventory.models import Commune, Device, Region, Site
 from sitescout.inventory.search import fold
@@ -261,7 +261,7 @@ def test_a_shard_read_by_id_chunks_keeps_the_whole_answers_order(app: Any, worke
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     client = app.test_client()
     whole = _groups(client, worker)
-    monkeypatch.setattr(store, "_ID_CHUNK", 4)  # many chunks of the shard's ordered ids
+    monkeypatch.setattr(sd_targets, "_ID_CHUNK", 4)  # many chunks of the shard's ordered ids
     app.extensions["sitescout_sd_cache"].answers.clear()
     for k in (1, 2):
         part = _groups(client, worker, f"?shard={k}/2")

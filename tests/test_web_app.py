@@ -357,6 +357,7 @@ def test_sd_answer_is_built_once_for_many_pollers_kept_across_observations_and_d
         return real(session, **parts)
 
     monkeypatch.setattr(store, "prometheus_targets_json", counted)
+    app.config["SD_CACHE_SECONDS"] = 3600.0  # only writes may drop the answer here, never its age (a loaded machine)
     worker = bearer(tokens["worker"])
 
     def fetch(_):

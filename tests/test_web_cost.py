@@ -36,6 +36,8 @@ def test_sd_cache_survives_anonymous_refused_and_failed_writes_and_drops_on_a_re
     # The review: any non-GET, even an anonymous 401 or a 404, dropped /sd/prometheus' cached
     # answer, so a loop of anonymous POSTs made every Prometheus poll rebuild it (0.03 s -> 1.6 s).
     builds = _count_calls(monkeypatch, "prometheus_targets_json")
+    # Only a write may drop the answer here, never its age: a loaded machine takes longer than the default 5 s.
+    app.config["SD_CACHE_SECONDS"] = 3600.0
     worker, editor, viewer = bearer(tokens["worker"]), bearer(tokens["editor"]), bearer(tokens["viewer"])
     client = app.test_client()
     assert client.get("/sd/prometheus", headers=worker).status_code == 200
@@ -78,6 +80,7 @@ def test_sd_cache_survives_anonymous_refused_and_failed_writes_and_drops_on_a_re
 
 def test_sites_cache_survives_refused_writes(app, tokens, monkeypatch):
     builds = _count_calls(monkeypatch, "list_sites")
+    app.config["SITES_CACHE_SECONDS"] = 3600.0  # only a write may drop the answer here, never its age
     client = app.test_client()
     viewer = bearer(tokens["viewer"])
     assert client.get("/api/v1/sites", headers=viewer).status_code == 200
