@@ -36,6 +36,9 @@ def test_sd_cache_survives_anonymous_refused_and_failed_writes_and_drops_on_a_re
     # The review: any non-GET, even an anonymous 401 or a 404, dropped /sd/prometheus' cached
     # answer, so a loop of anonymous POSTs made every Prometheus poll rebuild it (0.03 s -> 1.6 s).
     builds = _count_calls(monkeypatch, "prometheus_targets_json")
+    # Only writes may drop the answer here, never its age: the first plan request starts the fork server
+    # (numpy, scipy, WeasyPrint), which on a loaded machine took longer than the default 5 s.
+    app.config["SD_CACHE_SECONDS"] = 3600.0
     worker, editor, viewer = bearer(tokens["worker"]), bearer(tokens["editor"]), bearer(tokens["viewer"])
     client = app.test_client()
     assert client.get("/sd/prometheus", headers=worker).status_code == 200
