@@ -38,7 +38,7 @@ from sitescout.inventory.choices import (
     SiteKind,
     Status,
 )
-from sitescout.device_uris import UriCode, bind_to_device, has_userinfo
+from sitescout.device_uris import UriCode, bind_to_device, has_credentials
 from sitescout.inventory.errors import Coded
 from sitescout.inventory.errors import ValidationError  # defined with the package's other errors; kept importable here
 from sitescout.inventory.search import fold
@@ -110,7 +110,7 @@ def _check_status_transition(obj: Any) -> None:
 
 def _check_uri(field: str, uri: str) -> None:
     parts = urlsplit(uri)
-    if has_userinfo(uri):
+    if has_credentials(uri):  # userinfo, or ?password=… / /user=…_password=… (sitescout.device_uris)
         raise ValidationError(field, "URIs must not carry credentials; store them with set_device_credential")
     if not parts.scheme or not parts.hostname:
         raise ValidationError(field, Coded("not_absolute_uri", "%(uri)r is not an absolute URI", uri=uri))

@@ -25,7 +25,15 @@ from typing import Any
 import pytest
 from support import Recorder, WebServer, free_port, secret_forms
 
-from sitescout.device_uris import UriCode, bind_to_device, has_userinfo, may_send_credentials, strip_userinfo
+from sitescout.device_uris import (
+    UriCode,
+    bind_to_device,
+    has_credentials,
+    has_userinfo,
+    may_send_credentials,
+    strip_credentials,
+    strip_userinfo,
+)
 from sitescout.infra.lab.camera import CameraServer
 from sitescout.inventory import store
 from sitescout.inventory.db import Database, open_database
@@ -81,6 +89,32 @@ def test_userinfo_is_found_where_urlsplit_gives_up() -> None:
         assert has_userinfo(uri)
         assert "pw" not in strip_userinfo(uri)
     assert not has_userinfo("rtsp://198.51.100.7/stream@1")
+
+
+# The XMEye capture (infra/lab/captures/snapshot_uri/xmeye_sunba405_media1_snapshoturi.xml) puts the camera's
+# user and password in the snapshot URI's query; other firmwares put them in an RTSP path. The probes
+# redacted those, the inventory did not: an editor's API write or a foreign survey stored the password,
+# and every viewer read it from /api/v1/devices, every worker from /sd/prometheus.
+XMEYE_SNAPSHOT = "http://198.51.100.7/webcapture.jpg?command=snap&channel=1&user=admin&password=41f2kjt8"
+PATH_STYLE = "rtsp://198.51.100.7:554/user=admin_password=41f2kjt8_channel=1_stream=0.sdp?real_stream"
+
+
+@pytest.mark.parametrize("uri", [XMEYE_SNAPSHOT, PATH_STYLE, "rtsp://198.51.100.7/live?PWD=41f2kjt8"])
+def test_password_parameters_are_credentials_too(uri: str) -> None:
+    assert has_credentials(uri) and not has_userinfo(uri)
+    clean = strip_credentials(uri)
+    assert "41f2kjt8" not in clean and "REDACTED" in clean
+    assert not has_credentials(clean)  # a redacted URI (what the probes report) is no credential
+    bound = bind_to_device(uri, "198.51.100.7", ("rtsp", "http"))
+    assert bound.uri == clean and bound.codes == (UriCode.USERINFO_REMOVED,)
+    assert not may_send_credentials(uri, "198.51.100.7", [uri])
+
+
+def test_parameters_without_a_value_or_unrelated_are_no_credentials() -> None:
+    for uri in ("rtsp://198.51.100.7:554/user=_password=_channel=1.sdp", "http://198.51.100.7/snap?channel=1",
+                "http://198.51.100.7/snap?password=", "rtsp://198.51.100.7/Streaming/Channels/101?transportmode=unicast"):
+        assert not has_credentials(uri), uri
+        assert bind_to_device(uri, "198.51.100.7", ("rtsp", "http")).codes == ()
 
 
 def test_may_send_credentials_only_to_the_devices_own_services() -> None:

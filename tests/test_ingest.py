@@ -282,3 +282,29 @@ def test_uris_are_bound_to_their_host_and_lose_userinfo(database) -> None:
     assert any(f.kind == "uri_rebased" and f.field == "snapshot" and f.device_id == ids["cam A"]
                for f in result.findings)
     assert stored["hosts"][0]["snapshot"]["uri"] == "http://127.0.0.21/snap.jpg"
+
+
+def test_password_parameters_in_a_surveys_uris_are_redacted_before_the_inventory_keeps_them(database) -> None:
+    """A survey from another tool (or an old sitescout) naming an XMEye snapshot URI with its password in the query."""
+    with database.session() as s:
+        _seed(s)
+    doc = _document()
+    stranger = doc["hosts"][4]
+    stranger["kind"] = "camera"
+    stranger["onvif"] = {"endpoint": "http://127.0.0.30:8899/onvif/device_service",
+                         "profiles": [{"token": "p",
+                                       "stream_uri": "rtsp://127.0.0.30:554/user=admin_password=Pw-9_channel=1.sdp",
+                                       "snapshot_uri": "http://127.0.0.30/webcapture.jpg?user=admin&password=Pw-9"}]}
+    with database.session() as s:
+        result = store.ingest_survey(s, doc)
+        stored = store.get_survey_document(s, result.survey_id)
+        (candidate,) = [c for c in result.candidates if c.ip == "127.0.0.30"]
+        device_id = store.accept_candidate(s, candidate.id)
+    assert "Pw-9" not in repr(stored) and "Pw-9" not in repr(result)
+    profile = stored["hosts"][4]["onvif"]["profiles"][0]
+    assert profile["snapshot_uri"] == "http://127.0.0.30/webcapture.jpg?user=REDACTED&password=REDACTED"
+    assert profile["stream_uri"] == "rtsp://127.0.0.30:554/user=REDACTED_password=REDACTED_channel=1.sdp"
+    assert {(f.kind, f.field) for f in result.findings if f.candidate_id == candidate.id} >= {
+        ("uri_userinfo_removed", "snapshot_uri"), ("uri_userinfo_removed", "stream_uri")}
+    with database.session() as s:
+        assert "Pw-9" not in repr(s.get(Device, device_id).camera.profiles)

@@ -142,6 +142,11 @@ def test_migration_matches_models(database) -> None:
             "profiles.snapshot_uri: host cam.example is not the device's address 127.0.0.9",
         ),
         (None, {"profiles": [{"token": "p", "stream_uri": "rtsp://u:pw@127.0.0.9/p"}]}, "must not carry credentials"),
+        # XMEye-style: the password in the query or the path is a credential too.
+        (None, {"profiles": [{"token": "p", "snapshot_uri": "http://127.0.0.9/webcapture.jpg?user=admin&password=pw"}]},
+         "profiles.snapshot_uri: URIs must not carry credentials"),
+        (None, {"stream_uris": ["rtsp://127.0.0.9:554/user=admin_password=pw_channel=1.sdp"]},
+         "stream_uris: URIs must not carry credentials"),
     ],
 )
 def test_device_uris_must_point_at_the_device(database, endpoint, camera, message) -> None:

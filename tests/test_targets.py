@@ -43,6 +43,11 @@ INVALID = {
     "streams_not_list": "5: targets[1].streams: must be a list, not a string",
     "stream_missing_uri": "6: targets[1].streams[1]: missing key 'uri'",
     "stream_credentials": "6: targets[1].streams[1].uri: must not carry a user or password (use --credentials)",
+    # XMEye-style: the password in the query is a credential too (sitescout.device_uris.has_credentials).
+    "stream_query_password": "6: targets[1].streams[1].uri: must not carry a user or password (use --credentials)",
+    # A mistyped scheme: the message quotes the URI without its password.
+    "stream_scheme_with_password": "6: targets[1].streams[1].uri: must be a URL with scheme rtsp, rtsps, http, https, "
+                                   "not 'rstp://198.51.100.10/live'",
     "stream_unknown_key": "7: targets[1].streams[1]: unknown key 'fps' "
                           "(expected: uri, profile, expected_fps, expected_width, expected_height)",
     "stream_bad_fps": "7: targets[1].streams[1].expected_fps: must be between 0 and 240, not -1",
@@ -70,9 +75,10 @@ def test_invalid_file_gives_its_exact_message(name: str) -> None:
     assert info.value.line == int(INVALID[name].split(":")[0])
 
 
-def test_password_never_quoted_in_errors() -> None:
+@pytest.mark.parametrize("name", ["stream_credentials", "stream_query_password", "stream_scheme_with_password"])
+def test_password_never_quoted_in_errors(name: str) -> None:
     with pytest.raises(TargetsError) as info:
-        load_targets(DATA / "stream_credentials.yml")
+        load_targets(DATA / f"{name}.yml")
     assert "s3cret-pw" not in str(info.value) and "admin" not in str(info.value)
 
 

@@ -36,7 +36,8 @@ def test_sd_cache_survives_anonymous_refused_and_failed_writes_and_drops_on_a_re
     # The review: any non-GET, even an anonymous 401 or a 404, dropped /sd/prometheus' cached
     # answer, so a loop of anonymous POSTs made every Prometheus poll rebuild it (0.03 s -> 1.6 s).
     builds = _count_calls(monkeypatch, "prometheus_targets_json")
-    # Only a write may drop the answer here, never its age: a loaded machine takes longer than the default 5 s.
+    # Only writes may drop the answer here, never its age: the first plan request starts the fork server
+    # (numpy, scipy, WeasyPrint), which on a loaded machine took longer than the default 5 s.
     app.config["SD_CACHE_SECONDS"] = 3600.0
     worker, editor, viewer = bearer(tokens["worker"]), bearer(tokens["editor"]), bearer(tokens["viewer"])
     client = app.test_client()
@@ -194,3 +195,30 @@ def test_only_a_few_viewers_hold_a_server_thread_waiting_for_a_pdf(app, database
     # Two wait for the render; the rest are told at once (a thread arriving after the render gets the bytes).
     assert len(waited) >= 2 and len(told) >= 4, answers
     assert max(told) < 2.0 and app.extensions["sitescout_pdf_cache"].renders == 1
+
+
+def test_a_pdf_whose_render_fails_is_a_page_pointing_to_the_html_report_not_a_500(app, database, site_ids,
+                                                                                  monkeypatch):
+    # The review: WeasyPrint failing on a (pushed, hostile) document, or its process dying for another
+    # reason than a cap, came back as JobFailed("error") or WeasyPrint's own exception: a 500 page, an
+    # hour long (failures are remembered). Now a 503 page that says so and links to the HTML report.
+    from sitescout.web import pdf
+    from sitescout.web.isolation import JobFailed
+
+    survey_id = _store_survey(database, frozen_survey(HD), site_ids[HD])
+
+    def dies(*args, **kwargs):
+        raise JobFailed("error", "the worker process ended with status 1")
+
+    monkeypatch.setattr(pdf, "run_isolated", dies)
+    client = app.test_client()
+    client.set_cookie("sitescout_lang", "en")
+    login(client)
+    path = f"/sites/{site_ids[HD]}/report.pdf?survey={survey_id}"
+    for _ in range(2):
+        answer = client.get(path)
+        assert answer.status_code == 503, answer.text[:300]
+        assert "could not make a PDF" in answer.text
+        assert f"/sites/{site_ids[HD]}/report?survey={survey_id}" in answer.text
+    assert app.extensions["sitescout_pdf_cache"].renders == 1, "a failed document is not tried again at once"
+    assert 'sitescout_web_refusals_total{kind="pdf",reason="failed"} 2.0' in client.get("/metrics").text

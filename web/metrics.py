@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 _HEALTHS = ("ok", "warning", "problem", "unknown")
 #: Requests refused, or told to come back, because of what they would cost (pre-created at 0).
-_REFUSALS = {"plan": ("cost", "memory", "cpu", "busy"), "pdf": ("being_made", "too_large")}
+_REFUSALS = {"plan": ("cost", "memory", "cpu", "busy"), "pdf": ("being_made", "too_large", "failed")}
 
 
 class SiteHealthCollector:

@@ -183,6 +183,11 @@ def report_pdf(site_id: int) -> Response | tuple[str, int, dict[str, str]]:
         return _pdf_not_ready(site_id, _("This report is too large to make a PDF on the server (%(reason)s). "
                                          "Open the HTML report and print it to PDF from the browser.",
                                          reason=_pdf_limit(err.reason)))
+    except Exception:  # noqa: BLE001 - WeasyPrint failing on this document, or its process dying: no 500
+        log.exception("report PDF of site %d: not made", site_id)
+        count_refusal("pdf", "failed")
+        return _pdf_not_ready(site_id, _("The server could not make a PDF of this report. "
+                                         "Open the HTML report and print it to PDF from the browser."))
     response = Response(data, mimetype="application/pdf")
     filename = f"site-{detail.site.id}-report.pdf"
     response.headers["Content-Disposition"] = f'inline; filename="{filename}"'

@@ -19,9 +19,10 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from sitescout.device_uris import rebase_host
+from sitescout.device_uris import strip_credentials as device_strip_credentials
 
 __all__ = [
     "XAddrChoice",
@@ -38,11 +39,6 @@ log = logging.getLogger(__name__)
 
 _WS = re.compile(r"\s+")
 _DOUBLE_PORT = re.compile(r"^(?P<host>\[[^\]]*\]|[^:\[\]]*)(?P<ports>(?::\d*){2,})$")
-# Query or path parameters that carry credentials (XMEye puts user/password in snapshot URIs).
-_SECRET_KEYS = {"password", "passwd", "pwd", "pass", "user", "username", "usr", "loginuse", "loginpas", "auth", "token"}
-_PATH_SECRET = re.compile(r"(?i)(?<![a-z0-9])(password|passwd|pwd|user|username)=([^_&;/?#]*)")
-_REDACTED = "REDACTED"
-_USERINFO = re.compile(r"^(\s*(?:[A-Za-z][A-Za-z0-9+.\-]*)?:?//)[^/?#]*@")
 
 
 @dataclass
@@ -113,31 +109,8 @@ def rebase_url(url: str, host: str, port: int | None = None) -> str:
 
 
 def strip_credentials(url: str) -> str:
-    """Remove userinfo and redact password-looking query/path parameters (XMEye snapshot URIs)."""
-    if not url:
-        return url
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        # Unparsable ("http://admin:pw@[::1"): still drop the userinfo, then redact parameters.
-        url = _USERINFO.sub(r"\1", url, count=1)
-        return _PATH_SECRET.sub(lambda m: f"{m.group(1)}={_REDACTED}", url)
-    if not parts.netloc and _USERINFO.match(url):
-        # "://admin:pw@host/…" (no scheme): urlsplit sees a path, the password is still there.
-        return strip_credentials(_USERINFO.sub(r"\1", url, count=1))
-    netloc = parts.netloc.rpartition("@")[2]
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if any(k.lower() in _SECRET_KEYS for k, _ in pairs):
-            query = "&".join(
-                f"{quote(k, safe='')}={_REDACTED if k.lower() in _SECRET_KEYS else quote(v, safe='/:,')}"
-                if v or k.lower() in _SECRET_KEYS
-                else quote(k, safe="")
-                for k, v in pairs
-            )
-    path = _PATH_SECRET.sub(lambda m: f"{m.group(1)}={_REDACTED}" if m.group(2) else m.group(0), parts.path)
-    return urlunsplit(parts._replace(netloc=netloc, query=query, path=path))
+    """Remove userinfo and redact password-like query/path parameters (XMEye snapshot URIs): the one rule."""
+    return device_strip_credentials(url)
 
 
 def _classify(host: str | None, reply_is_loopback: bool) -> tuple[int, str | None]:

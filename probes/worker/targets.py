@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from sitescout.device_uris import UriCode, bind_to_device
+from sitescout.device_uris import UriCode, bind_to_device, has_credentials, strip_credentials
 from sitescout.probes.worker.jobs import Kind
 from sitescout.probes.worker.kinds.link import DEFAULT_LINK, LinkSettings  # noqa: F401 - the one LinkSettings
 from sitescout.probes.worker.records import SiteInfo, SnmpTarget, StreamTarget, Target, TargetsError
@@ -197,10 +197,14 @@ class _Reader:
 
     def url(self, value: Any, line: int, where: str, schemes: tuple[str, ...]) -> str:
         text = self.text(value, line, where)
-        parts = urlsplit(text)
+        try:
+            parts = urlsplit(text)
+        except ValueError:  # "rtsp://[::1": no host to read
+            parts = urlsplit("")
         if parts.scheme.lower() not in schemes or not parts.hostname:
-            raise self.fail(line, f"{where}: must be a URL with scheme {', '.join(schemes)}, not {text!r}")
-        if parts.username is not None or parts.password is not None:
+            shown = strip_credentials(text)  # a mistyped scheme must not print the password
+            raise self.fail(line, f"{where}: must be a URL with scheme {', '.join(schemes)}, not {shown!r}")
+        if has_credentials(text):  # userinfo, or ?password=… (sitescout.device_uris: the one rule)
             # Say that it carries credentials, never what they are.
             raise self.fail(line, f"{where}: must not carry a user or password (use --credentials)")
         return text

@@ -7,7 +7,10 @@ then sent the camera's password to B on every interval.  Every entry (survey ing
 candidates, imports, API writes through the inventory models, YAML targets, inventory-fed targets)
 and every probe applies this module, so the rule has one home:
 
-- :func:`bind_to_device` — strip userinfo, then keep a URI whose host is the device's address,
+- :func:`has_credentials` / :func:`strip_credentials` — what counts as a credential in a URI:
+  userinfo, and password-like query or path parameters (XMEye snapshot URIs carry
+  ``?user=admin&password=…``, some RTSP paths ``/user=admin_password=…``), redacted to ``REDACTED``.
+- :func:`bind_to_device` — strip credentials, then keep a URI whose host is the device's address,
   re-base one whose host differs (path, query and port kept: the NAT repair the survey already
   makes, ``probes/onvif/xaddr.py``), or refuse one that is not a usable absolute URI.  The verdict is a
   code and parameters (:class:`UriCode`), never a sentence.
@@ -25,7 +28,7 @@ import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from urllib.parse import SplitResult, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, quote, urlsplit, urlunsplit
 
 __all__ = [
     "UriCode",
@@ -36,6 +39,9 @@ __all__ = [
     "rebase_onto",
     "has_userinfo",
     "strip_userinfo",
+    "has_credentials",
+    "strip_credentials",
+    "REDACTED",
     "uri_host",
     "same_host",
     "service_of",
@@ -44,15 +50,23 @@ __all__ = [
 
 #: Ports a scheme implies when the URI names none.
 DEFAULT_PORTS = {"http": 80, "https": 443, "rtsp": 554, "rtsps": 322}
-#: "scheme://userinfo@" even where urlsplit gives up (an unparsable host after the @).
-_USERINFO = re.compile(r"^(\s*[A-Za-z][A-Za-z0-9+.\-]*:)?//[^/?#]*@")
+#: "scheme://userinfo@" even where urlsplit gives up (an unparsable host after the @, or no scheme: "://u:p@h").
+_USERINFO = re.compile(r"^(\s*(?:[A-Za-z][A-Za-z0-9+.\-]*)?:?)//[^/?#]*@")
+#: Query parameters that carry credentials (XMEye puts user and password in snapshot URIs).
+_SECRET_KEYS = frozenset({"password", "passwd", "pwd", "pass", "user", "username", "usr", "loginuse", "loginpas",
+                          "auth", "token"})
+#: The same in a path ("rtsp://ip:554/user=admin_password=…_channel=1.sdp").
+_PATH_SECRET = re.compile(r"(?i)(?<![a-z0-9])(password|passwd|pwd|user|username)=([^_&;/?#]*)")
+#: What a credential parameter's value becomes.
+REDACTED = "REDACTED"
 
 
 class UriCode(enum.StrEnum):
     """What :func:`bind_to_device` did to a URI (stored as a finding's kind)."""
 
     KEPT = "uri_kept"
-    #: Userinfo removed; the rest kept (params: none — the removed part is never stored).
+    #: Userinfo removed, or password-like parameters redacted; the rest kept (params: none — the removed
+    #: part is never stored).
     USERINFO_REMOVED = "uri_userinfo_removed"
     #: The host differed from the device's address; re-based (params: host, device_ip).
     REBASED = "uri_rebased"
@@ -101,6 +115,51 @@ def strip_userinfo(uri: str) -> str:
     if parts is not None and parts.netloc:
         return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
     return _USERINFO.sub(lambda m: (m.group(1) or "") + "//", uri, count=1)
+
+
+def _secret_params(parts: SplitResult) -> bool:
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(k.lower() in _SECRET_KEYS and v not in ("", REDACTED) for k, v in query):
+        return True
+    return any(m.group(2) not in ("", REDACTED) for m in _PATH_SECRET.finditer(parts.path))
+
+
+def has_credentials(uri: str | None) -> bool:
+    """Say whether `uri` carries a credential: userinfo, or a password-like query or path parameter with a value."""
+    if not uri:
+        return False
+    if has_userinfo(uri):
+        return True
+    parts = _split(uri)
+    if parts is None:
+        return bool(_PATH_SECRET.search(uri))
+    return _secret_params(parts)
+
+
+def _redact_path(text: str) -> str:
+    return _PATH_SECRET.sub(lambda m: f"{m.group(1)}={REDACTED}" if m.group(2) else m.group(0), text)
+
+
+def strip_credentials(uri: str) -> str:
+    """Return `uri` without userinfo and with password-like query and path parameters set to ``REDACTED``."""
+    if not uri:
+        return uri
+    text = strip_userinfo(uri)
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # unparsable ("http://[::1"): the path rule still applies to the whole text
+        return _redact_path(text)
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(k.lower() in _SECRET_KEYS for k, _ in pairs):
+            query = "&".join(
+                f"{quote(k, safe='')}={REDACTED if k.lower() in _SECRET_KEYS else quote(v, safe='/:,')}"
+                if v or k.lower() in _SECRET_KEYS
+                else quote(k, safe="")
+                for k, v in pairs
+            )
+    return urlunsplit(parts._replace(query=query, path=_redact_path(parts.path)))
 
 
 def uri_host(uri: str | None) -> str | None:
@@ -174,8 +233,8 @@ def bind_to_device(uri: str | None, device_ip: str | None, schemes: Iterable[str
     text = (uri or "").strip()
     codes: list[UriCode] = []
     params: dict[str, str] = {}
-    if has_userinfo(text):
-        text = strip_userinfo(text)
+    if has_credentials(text):
+        text = strip_credentials(text)
         codes.append(UriCode.USERINFO_REMOVED)
     parts = _split(text)
     if parts is None or parts.scheme.lower() not in {s.lower() for s in schemes} or not parts.hostname:
@@ -193,10 +252,10 @@ def bind_to_device(uri: str | None, device_ip: str | None, schemes: Iterable[str
 def may_send_credentials(uri: str | None, device_ip: str | None, services: Iterable[str | None]) -> bool:
     """Say whether a credential may go with a request to `uri` for the device at `device_ip`.
 
-    Only when the URI has no userinfo, its host is the device's address, and its (scheme, port) is
+    Only when the URI carries no credential of its own, its host is the device's address, and its (scheme, port) is
     that of one of `services` — the URIs the device's record names (ONVIF endpoint, stream URIs).
     """
-    if not uri or has_userinfo(uri) or not same_host(uri_host(uri), device_ip):
+    if not uri or has_credentials(uri) or not same_host(uri_host(uri), device_ip):
         return False
     wanted = service_of(uri)
     if wanted is None:

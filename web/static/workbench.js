@@ -26,6 +26,9 @@
     if (cls) { node.className = cls; }
     return node;
   };
+  // Tooltips and popups get an element, never a string: Leaflet writes a string as HTML, and names,
+  // ids and reasons come from the plan's design (any editor's text).
+  const tip = function (text) { return el('span', String(text)); };
 
   function status(text, isError) {
     $('wb-status').textContent = text || '';
@@ -109,18 +112,18 @@
       const p = f.properties;
       if (p.kind === 'demand') {
         L.geoJSON(f, {style: {color: colours[p.level] || '#555', weight: 2, dashArray: '6 4', fillOpacity: 0.05,
-          className: 'wb-demand'}}).bindTooltip((p.name || T.demand) + ' · ' + (levelText[p.level] || p.level)).addTo(designLayer);
+          className: 'wb-demand'}}).bindTooltip(tip((p.name || T.demand) + ' · ' + (levelText[p.level] || p.level))).addTo(designLayer);
       } else if (p.kind === 'obstacle') {
         L.geoJSON(f, {style: {color: '#555', weight: 1, fillColor: '#777', fillOpacity: 0.6, className: 'wb-obstacle'}}).addTo(designLayer);
       } else if (f.geometry.type === 'Point') {
         const ll = [f.geometry.coordinates[1], f.geometry.coordinates[0]];
         if (p.kind === 'poi') {
           L.circleMarker(ll, {radius: 5, color: '#222', className: 'wb-poi'})
-            .bindTooltip((p.name || T.poi) + ' · ' + (levelText[p.level] || p.level)).addTo(designLayer);
+            .bindTooltip(tip((p.name || T.poi) + ' · ' + (levelText[p.level] || p.level))).addTo(designLayer);
         } else {
           const cls = p.kind === 'switch' ? 'wb-switch' : 'wb-mount';
           L.marker(ll, {icon: L.divIcon({className: cls, iconSize: [10, 10]}), keyboard: false})
-            .bindTooltip(p.kind === 'switch' ? T.switch : (p.id + ' · ' + p.height_m + ' m')).addTo(designLayer);
+            .bindTooltip(tip(p.kind === 'switch' ? T.switch : (p.id + ' · ' + p.height_m + ' m'))).addTo(designLayer);
         }
       }
     });
@@ -149,7 +152,7 @@
       if (p.kind === 'coverage') {
         wedges += 1;
         L.geoJSON(f, {style: {color: p.colour, weight: 1, fillColor: p.colour, fillOpacity: 0.3,
-          className: 'wb-coverage'}}).bindTooltip(p.camera_id + ' · ' + (p.dori_level_text || p.dori_level)).addTo(resultLayer);
+          className: 'wb-coverage'}}).bindTooltip(tip(p.camera_id + ' · ' + (p.dori_level_text || p.dori_level))).addTo(resultLayer);
       } else if (p.kind === 'demand') {
         L.circleMarker([f.geometry.coordinates[1], f.geometry.coordinates[0]], {radius: 2, weight: 1,
           color: p.covered ? '#222' : '#d0021b', fillOpacity: p.covered ? 0.6 : 1,
@@ -157,7 +160,7 @@
       } else if (p.kind === 'infeasible_mount') {
         const m = L.marker([f.geometry.coordinates[1], f.geometry.coordinates[0]],
           {icon: L.divIcon({className: 'wb-infeasible', iconSize: [12, 12]}), keyboard: false});
-        m.bindPopup(p.mount_id + ': ' + (p.reasons_text || p.reasons).join('; '));
+        m.bindPopup(tip(p.mount_id + ': ' + (p.reasons_text || p.reasons).join('; ')));
         m.addTo(resultLayer);
       }
     });
