@@ -361,3 +361,18 @@ API_WORDS.update({
     "webhook_version": N_("Only Alertmanager's webhook version 4 is understood."),
     "alerts_list": N_("Must be a list of at most %(most)s alerts."),
 })
+
+
+#: Saved plans (inventory/planning/plans.py PlanError) and the targets' shards (inventory/shards.py).
+API_WORDS.update({
+    "no_site_named": N_("No site is named %(name)r in the inventory; create it or give its id."),
+    "sites_named": N_("%(count)s sites are named %(name)r; give the site's id."),
+    "not_a_plan": N_("Expected the FeatureCollection of a plan (as sitescout plan place --geojson writes it)."),
+    "camera_not_point": N_("features[%(index)s]: a camera needs a Point geometry."),
+    "plan_too_far": N_("The plan lies %(distance_km).1f km from the site %(site)s (its %(kind)s farthest); every "
+                       "point of a plan must be within %(limit_km)g km of its site. Check that this is the right "
+                       "site and that the plan's latitude and longitude are right."),
+    "shard_form": N_("%(name)s must look like K/N (e.g. 1/2), not %(value)r."),
+    "shard_range": N_("%(name)s %(value)s: give K/N with K between 1 and N (N at most %(most)s)."),
+    "shard_count": N_("The number of shards must be at least 1, not %(count)s."),
+})

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from sitescout.cmdutil import load_credentials_option, write_survey_outputs, write_text_atomic
+from sitescout.cmdutil import coded_text, load_credentials_option, write_survey_outputs, write_text_atomic
 from sitescout.errors import CommandError, UsageError
 from sitescout.i18n import LANGUAGES, _, set_language
 from sitescout.termtext import printable
@@ -287,7 +287,8 @@ def _store_survey(doc: dict, url: str, site_id: int | None = None) -> None:
     except SurveyError as err:
         raise CommandError(f"--db: {err}") from err
     except (DatabaseError, SQLAlchemyError, OSError) as err:
-        raise CommandError(_("--db: cannot store the survey in {url}: {reason}").format(url=url, reason=err)) from err
+        raise CommandError(_("--db: cannot store the survey in {url}: {reason}").format(
+            url=url, reason=coded_text(err))) from err
     state = _("already stored as") if result.duplicate else _("stored as")
     print("sitescout survey: " + _("{state} survey {survey} of site {site}: {matched} devices matched, "
                                    "{candidates} candidates, {findings} findings").format(

@@ -152,16 +152,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError(_("--request-timeout must be between 0.5 and 600 seconds"))
     from sitescout.httpserver import ClientLimits, create_guarded_server
 
-    from sitescout.inventory.db import DatabaseError, default_database_url, open_database
+    from sitescout.cmdutil import open_inventory
     from sitescout.web import create_app
     from sitescout.web.bootstrap import default_data_dir, ensure_admin, load_secret_key
 
     data_dir = args.data_dir or default_data_dir()
-    url = args.db or default_database_url()
-    try:
-        database = open_database(url)
-    except DatabaseError as err:
-        raise CommandError(_("{reason}; check --db").format(reason=err)) from err
+    database = open_inventory(args.db)
     try:
         secret = load_secret_key(data_dir)
         created = ensure_admin(database, data_dir)

@@ -91,7 +91,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         shard = parse_shard(args.shard)
     except ValueError as err:
-        raise UsageError(str(err)) from err
+        from sitescout.cmdutil import coded_text
+
+        raise UsageError(coded_text(err)) from err
     from sitescout.probes.worker.probe_service import parse_probe_limits
     from sitescout.probes.worker.web_config import WebConfig, WebConfigError, load_web_config
 

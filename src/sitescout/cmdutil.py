@@ -1,4 +1,4 @@
-"""Small pieces every subcommand needs: safe output files, the credentials option."""
+"""Small pieces every subcommand needs: safe output files, the credentials option, the inventory's --db."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 from sitescout.errors import CommandError, UsageError
 from sitescout.i18n import _
 
-__all__ = ["write_text_atomic", "write_survey_outputs", "load_credentials_option"]
+__all__ = ["write_text_atomic", "write_survey_outputs", "load_credentials_option", "coded_text", "open_inventory"]
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -74,6 +74,28 @@ def credentials_error_text(err: Exception) -> str:
 
     detail = getattr(err, "detail", None)
     return f"{getattr(err, 'path', '')}: {reason_text(detail)}" if hasattr(detail, "code") else str(err)
+
+
+def coded_text(err: BaseException) -> str:
+    """Return an error whose message is coded (inventory, credentials file) in the command's language."""
+    from sitescout.import_words import reason_text
+
+    message = err.args[0] if err.args else str(err)
+    return reason_text(message) if hasattr(message, "code") else str(err)
+
+
+def open_inventory(url: str | None) -> Any:
+    """Open the inventory at `url` (default: the user's SQLite file); CommandError in the command's language.
+
+    Exit status 1 for every database that cannot be opened (a file that is not one, a folder, a
+    newer schema, a server that refuses), as for any failure: the one-line error names --db.
+    """
+    from sitescout.inventory.db import DatabaseError, default_database_url, open_database
+
+    try:
+        return open_database(url or default_database_url())
+    except DatabaseError as err:
+        raise CommandError(_("{reason}; check --db").format(reason=coded_text(err))) from err
 
 
 def is_loopback(host: str) -> bool:
