@@ -245,15 +245,82 @@ def test_an_unreadable_database_file_is_refused_before_sqlite_opens_it(tmp_path:
 
 
 def _codes(relative: str) -> set[str]:
-    return set(re.findall(r'Coded\(\s*"(\w+)"', (ROOT / relative).read_text(encoding="utf-8")))
+    text = (ROOT / relative).read_text(encoding="utf-8")
+    return set(re.findall(r'(?:Coded\(\s*|_bad\([^,]+,\s*)"(\w+)"', text))
 
 
 def test_every_code_these_refusals_make_has_words_in_the_command_and_the_api() -> None:
     made = {name: _codes(name) for name in ("inventory/planning/plans.py", "inventory/shards.py", "inventory/db.py",
-                                            "probes/credentials.py")}
+                                            "probes/credentials.py", "inventory/planning/plan_input.py",
+                                            "inventory/planning/dori.py", "probes/net/interfaces.py",
+                                            "probes/worker/exporter.py", "probes/worker/probe_service.py")}
     assert all(made.values()), made
-    said_apart = {"plan_too_far"}  # cmd_plan._too_far says it, with the locale's decimal separator
+    # cmd_plan._too_far says plan_too_far with the locale's decimal separator; field_problem is "key: problem"
+    said_apart = {"plan_too_far", "field_problem"}
     missing = sorted(code for codes in made.values() for code in codes - said_apart if code not in WORDS)
     assert not missing, f"codes without words in src/sitescout/import_words.py WORDS: {missing}"
-    api = made["inventory/planning/plans.py"] | made["inventory/shards.py"]
+    api = made["inventory/planning/plans.py"] | made["inventory/shards.py"] | made["inventory/planning/plan_input.py"]
+    api |= made["inventory/planning/dori.py"]
     assert not sorted(api - set(API_WORDS)), "codes the API can answer with but has no words for (web/errors.py)"
+
+
+# --- the plan input (inventory/planning/plan_input.py): `plan place --input` and POST …/plans ---------------
+
+
+def _input(tmp_path: Path, change: Any) -> Path:
+    import json
+    import shutil
+
+    doc = json.loads((EXAMPLES / "plan_village.json").read_text(encoding="utf-8"))
+    shutil.copy(EXAMPLES / doc["obstacles"], tmp_path / doc["obstacles"])
+    change(doc)
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("change,vi,en", [
+    (lambda d: d["demand"][0].update(level="Watch"),
+     ".level: không có mức DORI 'Watch' trong bộ ngưỡng iec62676-4:2014; hãy dùng một trong: Monitor, Detect",
+     ".level: unknown DORI level 'Watch' for profile iec62676-4:2014; use one of: Monitor, Detect"),
+    (lambda d: d["mounts"][0].update(power="solar"), ".power: một trong poe, mains, none",
+     ".power: one of poe, mains, none"),
+    (lambda d: d.update(mounts=[]), "--input: mounts: cần ít nhất một vị trí lắp dự kiến",
+     "--input: mounts: at least one candidate mount is needed"),
+    (lambda d: d["mounts"][0].update(height_m=-2), ".height_m: phải ít nhất là 0", ".height_m: must be at least 0"),
+])
+def test_a_bad_plan_input_is_said_in_both_languages(tmp_path: Path, change: Any, vi: str, en: str) -> None:
+    path = _input(tmp_path, change)
+    said_vi, said_en = _both("plan", "place", "--input", str(path), "--k", "1")
+    assert vi in _clean(said_vi, 2) and "lỗi: --input: " in said_vi.stderr, said_vi.stderr
+    assert en in _clean(said_en, 2), said_en.stderr
+
+
+def test_a_bad_plan_input_answers_the_api_with_a_code_in_the_reader_s_language(inventory: str) -> None:
+    import json
+
+    from sitescout.inventory import store
+
+    database = open_database(inventory)
+    with database.session() as session:
+        editor = {"Authorization": f"Bearer {store.create_token(session, 'editor')}"}
+    app = create_app({"DATABASE": database, "TESTING": True, "SECRET_KEY": "k" * 64})
+    try:
+        client = app.test_client()
+        region = client.post("/api/v1/regions", json={"name": "Tuyên Quang"}, headers=editor).get_json()["id"]
+        commune = client.post("/api/v1/communes", json={"name": "Xã Hùng Lợi", "region_id": region},
+                              headers=editor).get_json()["id"]
+        site = client.post("/api/v1/sites", json={"name": "Thôn Đồng Bùa", "commune_id": commune},
+                           headers=editor).get_json()["id"]
+        doc = json.loads((EXAMPLES / "plan_village.json").read_text(encoding="utf-8"))
+        doc["obstacles"] = json.loads((EXAMPLES / doc["obstacles"]).read_text(encoding="utf-8"))
+        doc["mounts"][0]["power"] = "solar"
+        answers = [client.post(f"/api/v1/sites/{site}/plans?k=1", json=doc,
+                               headers={**editor, "Accept-Language": lang}) for lang in ("vi-VN,vi;q=0.9", "en-GB")]
+        assert [a.status_code for a in answers] == [400, 400], answers[0].text
+        vi, en = (a.get_json() for a in answers)
+        assert vi["code"] == en["code"] == "plan_power"
+        assert vi["message"].endswith(".power: một trong poe, mains, none"), vi
+        assert en["message"].endswith(".power: one of poe, mains, none"), en
+    finally:
+        database.close()

@@ -149,7 +149,7 @@ def _version() -> str:
     try:
         return version("sitescout")
     except PackageNotFoundError:  # running from a checkout that was never installed
-        return "unknown (not installed)"
+        return _("unknown (not installed)")
 
 
 def _setup_logging(verbosity: int) -> None:
@@ -207,7 +207,7 @@ def _cmd_survey(args: argparse.Namespace) -> int:
     try:
         parse_networks(args.network, 65536)
     except ValueError as err:
-        raise UsageError(str(err)) from err
+        raise UsageError(coded_text(err)) from err
     credentials = load_credentials_option(args.credentials)
     _load_snmp_option(args.credentials)  # a bad [snmp] table stops the command before the survey
     site_id = _resolve_site(args, token)

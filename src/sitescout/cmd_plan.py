@@ -156,7 +156,9 @@ def _cmd_place(args: argparse.Namespace) -> int:
     except PlanTooLarge as err:
         raise CommandError(_("--input: {reason} (or pass --no-cost-limit)").format(reason=err)) from err
     except plan_input.PlanInputError as err:
-        raise UsageError(f"--input: {err}") from err
+        from sitescout.cmdutil import coded_text
+
+        raise UsageError(f"--input: {coded_text(err)}") from err
     from sitescout.plan_words import camera_text, network_text, port_text, reason_text, solution_text
 
     sol = result.solution

@@ -74,7 +74,7 @@ def time_zone(value: str) -> str:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError) as err:
         raise argparse.ArgumentTypeError(
-            f"unknown time zone {value!r}; give an IANA name such as Asia/Ho_Chi_Minh") from err
+            _("unknown time zone {value!r}; give an IANA name such as Asia/Ho_Chi_Minh").format(value=value)) from err
     return value
 
 
@@ -95,8 +95,9 @@ def listen_warning(host: str) -> str | None:
     """Return the warning to print when `host` is beyond loopback, else None."""
     if is_loopback(host):
         return None
-    return ("sitescout serve: warning: listening beyond loopback; serve it behind HTTPS "
-            "(login cookies are Secure and will not be sent over plain HTTP, and API tokens would travel in clear)")
+    return "sitescout serve: " + _("warning: listening beyond loopback; serve it behind HTTPS (login cookies are "
+                                   "Secure and will not be sent over plain HTTP, and API tokens would travel in "
+                                   "clear)")
 
 
 def _check_tiles(args: argparse.Namespace) -> None:
