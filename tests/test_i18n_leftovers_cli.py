@@ -114,3 +114,25 @@ def test_the_worker_s_check_says_how_many_targets_in_both_languages(tmp_path: Pa
     assert vi.returncode == en.returncode == 0, (vi.stderr, en.stderr)
     assert vi.stdout.strip() == f"{targets}: ổn, 1 mục tiêu"
     assert en.stdout.strip() == f"{targets}: ok, 1 target"
+
+
+def test_tokens_list_says_times_in_the_sites_zone(tmp_path: Path) -> None:
+    """Tokens are stored in UTC; the list says them in the sites' zone (TZ, else Asia/Ho_Chi_Minh), with the offset."""
+    from datetime import UTC, datetime
+
+    from sitescout.inventory import store
+    from sitescout.inventory.db import open_database
+    from sitescout.inventory.model_accounts import ApiToken
+
+    url = f"sqlite:///{tmp_path / 'inventory.sqlite3'}"
+    database = open_database(url)
+    with database.session() as session:
+        store.create_token(session, "viewer")
+        token = session.query(ApiToken).one()
+        token.created_at = datetime(2026, 12, 6, 20, 30, tzinfo=UTC)
+        token.expires_at = datetime(2027, 1, 1, 0, 0, tzinfo=UTC)
+    database.close()
+    listed = _run("tokens", "list", "--db", url)
+    assert listed.returncode == 0, listed.stderr
+    row = listed.stdout.splitlines()[1].split("\t")
+    assert row[4:] == ["2026-12-07T03:30+07:00", "2027-01-01T07:00+07:00"], row

@@ -188,6 +188,7 @@ def _cmd_users(args: argparse.Namespace) -> int:
 def _cmd_tokens(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
+    from sitescout.cmdutil import local_time
     from sitescout.errors import CommandError
     from sitescout.inventory import accounts
     from sitescout.inventory.auth import issue_token
@@ -212,8 +213,8 @@ def _cmd_tokens(args: argparse.Namespace) -> int:
                 print("\t".join((_("id"), _("role"), _("label"), _("sites"), _("created"), _("expires"))))
                 for t in accounts.list_tokens(session, limit=10**9):
                     sites = ",".join(map(str, t.sites)) if t.sites is not None else _("all")
-                    created = t.created_at.strftime("%Y-%m-%d %H:%M") if t.created_at else ""
-                    expires = t.expires_at.isoformat(timespec="minutes") if t.expires_at else _("never")
+                    created = local_time(t.created_at) if t.created_at else ""  # stored in UTC, said in the sites' zone
+                    expires = local_time(t.expires_at) if t.expires_at else _("never")
                     print(f"{t.id}\t{t.role}\t{t.label}\t{sites}\t{created}\t{expires}")
             elif not accounts.revoke_token(session, args.token_id):
                 raise CommandError(_("no token {id}; see `sitescout tokens list`").format(id=args.token_id))

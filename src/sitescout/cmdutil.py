@@ -12,7 +12,8 @@ from typing import Any
 from sitescout.errors import CommandError, UsageError
 from sitescout.i18n import _
 
-__all__ = ["write_text_atomic", "write_survey_outputs", "load_credentials_option", "coded_text", "open_inventory"]
+__all__ = ["write_text_atomic", "write_survey_outputs", "load_credentials_option", "coded_text", "open_inventory",
+           "site_zone", "local_time"]
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -29,7 +30,7 @@ def write_text_atomic(path: Path, text: str) -> None:
 def write_survey_outputs(doc: dict[str, Any], json_path: str | None, report_path: Path | None) -> None:
     """Write a survey document as JSON (``-`` is stdout) and its HTML report, each only when asked."""
     from sitescout.i18n import language
-    from sitescout.inventory.survey_report import DEFAULT_TIMEZONE, Reader, render_survey_html
+    from sitescout.inventory.survey_report import Reader, render_survey_html
 
     if json_path == "-":
         sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
@@ -37,9 +38,26 @@ def write_survey_outputs(doc: dict[str, Any], json_path: str | None, report_path
     elif json_path:
         write_text_atomic(Path(json_path), json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     if report_path:
-        # In the command's language; times in the zone TZ names, else the sites' default (Asia/Ho_Chi_Minh).
-        zone = os.environ.get("TZ", "").lstrip(":") or DEFAULT_TIMEZONE
-        write_text_atomic(report_path, render_survey_html(doc, Reader(_, language(), zone)))
+        # In the command's language; times in the sites' zone (site_zone).
+        write_text_atomic(report_path, render_survey_html(doc, Reader(_, language(), site_zone().key)))
+
+
+def site_zone() -> Any:
+    """Return the zone the command says times in: the one TZ names, else the sites' default (Asia/Ho_Chi_Minh)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from sitescout.inventory.survey_report import DEFAULT_TIMEZONE
+
+    name = os.environ.get("TZ", "").lstrip(":")
+    try:
+        return ZoneInfo(name or DEFAULT_TIMEZONE)
+    except (ZoneInfoNotFoundError, ValueError):  # a TZ the system does not know (or a POSIX rule): the default
+        return ZoneInfo(DEFAULT_TIMEZONE)
+
+
+def local_time(moment: Any) -> str:
+    """Return a stored (UTC) time in the sites' zone, to the minute, with its offset: 2026-12-07T08:00+07:00."""
+    return str(moment.astimezone(site_zone()).isoformat(timespec="minutes"))
 
 
 def load_credentials_option(path: Path | None) -> list[Any]:
