@@ -24,6 +24,7 @@ from sitescout.inventory import workflow_models  # noqa: F401  (finding decision
 from sitescout.inventory.planning import catalogue  # noqa: F401  (registers the camera catalogue table)
 from sitescout.inventory import state_models  # noqa: F401  (registers observation_latest on Base.metadata)
 from sitescout.inventory.errors import (
+    Coded,
     ConflictError,
     DatabaseError,
 )  # defined with the package's other errors; kept importable here
@@ -101,17 +102,21 @@ def _make_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError as err:
-        raise DatabaseError(f"{url!r} is not a database URL; use sqlite:///PATH or postgresql://USER@HOST/DB") from err
+        raise DatabaseError(Coded("not_a_database_url", "%(url)r is not a database URL; use sqlite:///PATH or "
+                                  "postgresql://USER@HOST/DB", url=url)) from err
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database in ("", ":memory:"):
             engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
         else:
+            if not database.startswith("file:"):  # a SQLite URI filename (?uri=true) is SQLite's to read
+                _check_sqlite_file(Path(database).expanduser())
             folder = Path(database).expanduser().parent
             try:
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as err:
-                raise DatabaseError(f"cannot create the folder {folder} of the database: {err.strerror}") from err
+                raise DatabaseError(Coded("database_folder", "cannot create the folder %(folder)s of the database: "
+                                          "%(reason)s", folder=str(folder), reason=err.strerror or str(err))) from err
             engine = create_engine(url, pool_timeout=10, connect_args={"check_same_thread": False, "timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
@@ -120,7 +125,34 @@ def _make_engine(url: str) -> Engine:
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
         return create_engine(parsed, pool_pre_ping=True, pool_timeout=10, connect_args={"connect_timeout": 10})
-    raise DatabaseError(f"unsupported database {parsed.get_backend_name()!r}; use sqlite:/// or postgresql://")
+    raise DatabaseError(Coded("unsupported_database", "unsupported database %(backend)r; use sqlite:/// or "
+                              "postgresql://", backend=parsed.get_backend_name()))
+
+
+#: The first 16 bytes of every SQLite 3 database file (https://sqlite.org/fileformat.html, 1.3).
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _check_sqlite_file(path: Path) -> None:
+    """Refuse, before SQLite opens it, a path that is a folder, cannot be read, or is not a SQLite file.
+
+    SQLite's own words for these are "unable to open database file" and "file is not a database",
+    which name neither the path nor what to do; an empty or missing file is a new inventory.
+    """
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(_SQLITE_HEADER))
+    except FileNotFoundError:
+        return
+    except IsADirectoryError as err:
+        raise DatabaseError(Coded("database_is_folder", "%(path)s is a folder, not a database file; give the "
+                                  "file's path, e.g. sqlite:///%(path)s/inventory.sqlite3", path=str(path))) from err
+    except OSError as err:  # no permission, a name too long …
+        raise DatabaseError(Coded("database_unreadable", "cannot read %(path)s: %(reason)s", path=str(path),
+                                  reason=err.strerror or str(err))) from err
+    if head and head != _SQLITE_HEADER:
+        raise DatabaseError(Coded("not_sqlite", "%(path)s is not a SQLite database (not an inventory); give the "
+                                  "inventory's file, or a new file name to start one", path=str(path)))
 
 
 def _alembic_config(engine: Engine) -> Any:
@@ -132,6 +164,24 @@ def _alembic_config(engine: Engine) -> Any:
     return config
 
 
+def _stored_revision(engine: Engine) -> str:
+    """Return the schema revision the database says it has ("?" when it cannot be read)."""
+    from alembic.runtime.migration import MigrationContext
+
+    try:
+        with engine.connect() as connection:
+            return str(MigrationContext.configure(connection).get_current_revision() or "?")
+    except DriverDatabaseError:
+        return "?"
+
+
+def _head_revision(engine: Engine) -> str:
+    """Return the newest schema revision this code knows."""
+    from alembic.script import ScriptDirectory
+
+    return str(ScriptDirectory.from_config(_alembic_config(engine)).get_current_head())
+
+
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest migration."""
     from alembic import command
@@ -141,14 +191,25 @@ def upgrade(engine: Engine) -> None:
 
 def open_database(url: str, *, migrate: bool = True) -> Database:
     """Open the inventory at url and upgrade its schema to the newest migration."""
+    from alembic.util.exc import CommandError as MigrationError
+
     engine = _make_engine(url)
+    shown = engine.url.render_as_string(hide_password=True)
     if migrate:
         try:
             upgrade(engine)
         except DriverDatabaseError as err:  # cannot open, not a database, locked, refused …
             engine.dispose()
             reason = str(err.orig).strip().splitlines()[0] if err.orig else str(err)
-            raise DatabaseError(f"cannot open {engine.url.render_as_string(hide_password=True)}: {reason}") from err
+            raise DatabaseError(Coded("cannot_open_database", "cannot open %(url)s: %(reason)s", url=shown,
+                                      reason=reason)) from err
+        except MigrationError as err:  # its schema is one this code does not know: a newer sitescout wrote it
+            revision = _stored_revision(engine)
+            engine.dispose()
+            raise DatabaseError(Coded("newer_schema", "%(url)s holds an inventory of a newer sitescout (schema "
+                                      "%(revision)s; this one knows up to %(head)s): upgrade sitescout, or give "
+                                      "another database", url=shown, revision=revision, head=_head_revision(
+                                          engine))) from err
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     log.debug("%s: inventory open", engine.url.render_as_string(hide_password=True))
     return Database(engine=engine, url=url, _factory=factory)

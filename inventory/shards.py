@@ -13,11 +13,20 @@ import hashlib
 from collections.abc import Sequence
 from functools import lru_cache
 
-__all__ = ["shard_of", "parse_shard", "ShardError"]
+from sitescout.inventory.errors import Coded
+
+__all__ = ["shard_of", "parse_shard", "ShardError", "MAX_SHARDS"]
+
+#: The most shards the targets can be split into.
+MAX_SHARDS = 10_000
 
 
 class ShardError(ValueError):
-    """A shard spec that is not ``K/N`` with 1 <= K <= N; ``str()`` says the expected form."""
+    """A shard spec that is not ``K/N`` with 1 <= K <= N; ``str()`` says the expected form.
+
+    Its message is a :class:`Coded` (``shard_form``, ``shard_range``, ``shard_count``): the worker's
+    command and the targets API say it in the reader's language.
+    """
 
 
 def shard_of(key: Sequence[str], n: int) -> int:
@@ -27,7 +36,7 @@ def shard_of(key: Sequence[str], n: int) -> int:
     so a worker that has not moved to this function still agrees with the service discovery.
     """
     if n < 1:
-        raise ShardError(f"the number of shards must be at least 1, not {n}")
+        raise ShardError(Coded("shard_count", "the number of shards must be at least 1, not %(count)s", count=n))
     if n == 1:
         return 1
     return int(_fraction(tuple(key)) * n) + 1
@@ -52,7 +61,9 @@ def parse_shard(text: str, *, name: str = "shard") -> tuple[int, int]:
         k_text, n_text = text.split("/")
         k, n = int(k_text), int(n_text)
     except ValueError:
-        raise ShardError(f"{name} must look like K/N (e.g. 1/2), not {text!r}") from None
-    if not 1 <= k <= n or n > 10_000:
-        raise ShardError(f"{name} {text}: give K/N with K between 1 and N (N at most 10000)")
+        raise ShardError(Coded("shard_form", "%(name)s must look like K/N (e.g. 1/2), not %(value)r", name=name,
+                               value=text)) from None
+    if not 1 <= k <= n or n > MAX_SHARDS:
+        raise ShardError(Coded("shard_range", "%(name)s %(value)s: give K/N with K between 1 and N (N at most "
+                               "%(most)s)", name=name, value=text, most=MAX_SHARDS))
     return k, n

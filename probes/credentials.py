@@ -113,7 +113,8 @@ def load_snmp_credentials(path: str | Path) -> SnmpCredentials:
     """Read the ``[snmp]`` table (communities, ``[[snmp.v3]]`` users, max_attempts, ``[[snmp.scope]]``).
 
     Empty when absent.  A scope gives credentials for the devices of one network only
-    (docs/snmp.md, "Credentials"; :meth:`SnmpCredentials.for_device`).
+    (docs/snmp.md, "Credentials"; :meth:`SnmpCredentials.for_device`).  Each error's detail is a
+    :class:`Coded` (its place in the file a Coded too), said in the reader's language by the command.
 
     Raises:
         CredentialsFileError: naming the file and the key; never quoting a community or key.
@@ -122,76 +123,99 @@ def load_snmp_credentials(path: str | Path) -> SnmpCredentials:
     if table is None:
         return SnmpCredentials()
     if not isinstance(table, dict):
-        raise CredentialsFileError(path, "'snmp' must be a table ([snmp])")
+        raise CredentialsFileError(path, Coded("snmp_not_table", "'snmp' must be a table ([snmp])"))
     unknown = sorted(set(table) - _SNMP_KEYS)
     if unknown:
-        raise CredentialsFileError(path, f"[snmp]: unknown key(s) {', '.join(unknown)}")
+        raise CredentialsFileError(path, Coded("snmp_unknown_keys", "%(where)s: unknown key(s) %(keys)s",
+                                               where="[snmp]", keys=", ".join(unknown)))
     attempts = table.get("max_attempts", DEFAULT_MAX_ATTEMPTS)
     if not isinstance(attempts, int) or isinstance(attempts, bool) or not 1 <= attempts <= MAX_SNMP_ATTEMPTS:
-        raise CredentialsFileError(path, f"[snmp]: 'max_attempts' must be an integer from 1 to {MAX_SNMP_ATTEMPTS}")
-    users, communities = _parse_set(path, "[snmp]", "[[snmp.v3]]", table)
+        raise CredentialsFileError(path, Coded("snmp_max_attempts", "[snmp]: 'max_attempts' must be an integer from "
+                                               "1 to %(most)s", most=MAX_SNMP_ATTEMPTS))
+    users, communities = _parse_set(path, "[snmp]", None, table)
     scopes = table.get("scope", [])
     if not isinstance(scopes, list):
-        raise CredentialsFileError(path, "[snmp]: 'scope' must be an array of tables ([[snmp.scope]])")
+        raise CredentialsFileError(path, Coded("snmp_scope_not_array", "[snmp]: 'scope' must be an array of tables "
+                                               "([[snmp.scope]])"))
     parsed = tuple(_parse_scope(path, i, entry) for i, entry in enumerate(scopes, start=1))
     networks = [s.network for s in parsed]
     if len(set(networks)) != len(networks):
-        raise CredentialsFileError(path, "[[snmp.scope]]: two entries have the same 'network'; merge them")
+        raise CredentialsFileError(path, Coded("snmp_scope_same_network", "[[snmp.scope]]: two entries have the same "
+                                               "'network'; merge them"))
     return SnmpCredentials(users, communities, attempts, parsed)
 
 
-def _parse_set(path: str | Path, where: str, v3_where: str,
+def _v3_entry(scope: int | None, index: int) -> Coded:
+    """Return the place of the `index`-th v3 user of ``[snmp]``, or of the `scope`-th ``[[snmp.scope]]``."""
+    if scope is None:
+        return Coded("snmp_v3_entry", "[[snmp.v3]] entry %(entry)s", entry=index)
+    return Coded("snmp_scope_v3_entry", "[[snmp.scope]] entry %(scope)s, [[snmp.scope.v3]] entry %(entry)s",
+                 scope=scope, entry=index)
+
+
+def _parse_set(path: str | Path, where: str | Coded, scope: int | None,
                table: dict[str, Any]) -> tuple[tuple[V3User, ...], tuple[V2cCommunity, ...]]:
-    """Return the v3 users and communities of ``[snmp]`` or of one ``[[snmp.scope]]``."""
+    """Return the v3 users and communities of ``[snmp]`` (`scope` None) or of the `scope`-th ``[[snmp.scope]]``."""
     communities = table.get("communities", [])
     if not isinstance(communities, list) or not all(isinstance(c, str) and c for c in communities):
-        raise CredentialsFileError(path, f"{where}: 'communities' must be a list of non-empty strings")
+        raise CredentialsFileError(path, Coded("snmp_communities", "%(where)s: 'communities' must be a list of "
+                                               "non-empty strings", where=where))
     users = table.get("v3", [])
     if not isinstance(users, list):
-        raise CredentialsFileError(path, f"{where}: 'v3' must be an array of tables ({v3_where})")
-    return (tuple(_parse_v3(path, f"{v3_where} entry {i}", u) for i, u in enumerate(users, start=1)),
+        raise CredentialsFileError(path, Coded("snmp_v3_not_array", "%(where)s: 'v3' must be an array of tables "
+                                               "(%(table)s)", where=where,
+                                               table="[[snmp.v3]]" if scope is None else "[[snmp.scope.v3]]"))
+    return (tuple(_parse_v3(path, _v3_entry(scope, i), u) for i, u in enumerate(users, start=1)),
             tuple(V2cCommunity(c) for c in communities))
 
 
 def _parse_scope(path: str | Path, index: int, entry: object) -> SnmpScope:
-    where = f"[[snmp.scope]] entry {index}"
+    where = Coded("snmp_scope_entry", "[[snmp.scope]] entry %(entry)s", entry=index)
     if not isinstance(entry, dict):
-        raise CredentialsFileError(path, f"{where}: must be a table")
+        raise CredentialsFileError(path, Coded("snmp_entry_not_table", "%(where)s: must be a table", where=where))
     unknown = sorted(set(entry) - _SCOPE_KEYS)
     if unknown:
-        raise CredentialsFileError(path, f"{where}: unknown key(s) {', '.join(unknown)}")
+        raise CredentialsFileError(path, Coded("snmp_unknown_keys", "%(where)s: unknown key(s) %(keys)s", where=where,
+                                               keys=", ".join(unknown)))
     network = entry.get("network")
     try:
         if not isinstance(network, str):
             raise ValueError
         net = ipaddress.ip_network(network.strip())  # strict: host bits set is a typo, not a network
     except ValueError:
-        raise CredentialsFileError(path, f"{where}: 'network' must be a network address with its prefix length, "
-                                         "like 198.51.100.0/24 (no host bits set)") from None
-    users, communities = _parse_set(path, where, f"{where}, [[snmp.scope.v3]]", entry)
+        raise CredentialsFileError(path, Coded("snmp_scope_network", "%(where)s: 'network' must be a network address "
+                                               "with its prefix length, like 198.51.100.0/24 (no host bits set)",
+                                               where=where)) from None
+    users, communities = _parse_set(path, where, index, entry)
     if not users and not communities:
-        raise CredentialsFileError(path, f"{where}: gives no credentials ('communities' or [[snmp.scope.v3]])")
+        raise CredentialsFileError(path, Coded("snmp_scope_empty", "%(where)s: gives no credentials ('communities' or "
+                                               "[[snmp.scope.v3]])", where=where))
     return SnmpScope(net, users, communities)
 
 
-def _parse_v3(path: str | Path, where: str, entry: object) -> V3User:
+def _parse_v3(path: str | Path, where: Coded, entry: object) -> V3User:
     if not isinstance(entry, dict):
-        raise CredentialsFileError(path, f"{where}: must be a table")
+        raise CredentialsFileError(path, Coded("snmp_entry_not_table", "%(where)s: must be a table", where=where))
     unknown = sorted(set(entry) - _V3_KEYS)
     if unknown:
-        raise CredentialsFileError(path, f"{where}: unknown key(s) {', '.join(unknown)}")
+        raise CredentialsFileError(path, Coded("snmp_unknown_keys", "%(where)s: unknown key(s) %(keys)s", where=where,
+                                               keys=", ".join(unknown)))
     username = entry.get("username")
     if not isinstance(username, str) or not username:
-        raise CredentialsFileError(path, f"{where}: 'username' must be a non-empty string")
+        raise CredentialsFileError(path, Coded("snmp_v3_username", "%(where)s: 'username' must be a non-empty string",
+                                               where=where))
     for key in ("auth_key", "priv_key"):
         value = entry.get(key, "")
         # net-snmp refuses passphrases under 8 characters; say the length rule, never the value.
         if not isinstance(value, str) or (key == "auth_key" or value) and len(value) < 8:
-            raise CredentialsFileError(path, f"{where} (username {username!r}): '{key}' must be a string of at "
-                                             "least 8 characters")
+            raise CredentialsFileError(path, Coded("snmp_v3_key_length", "%(where)s (username %(username)r): "
+                                                   "'%(key)s' must be a string of at least 8 characters",
+                                                   where=where, username=username, key=key))
     auth, priv = entry.get("auth_protocol", "SHA"), entry.get("priv_protocol", "AES")
     if auth not in _AUTH_PROTOCOLS:
-        raise CredentialsFileError(path, f"{where}: 'auth_protocol' must be one of {', '.join(_AUTH_PROTOCOLS)}")
+        raise CredentialsFileError(path, Coded("snmp_v3_protocol", "%(where)s: '%(key)s' must be one of %(choices)s",
+                                               where=where, key="auth_protocol", choices=", ".join(_AUTH_PROTOCOLS)))
     if priv not in _PRIV_PROTOCOLS:
-        raise CredentialsFileError(path, f"{where}: 'priv_protocol' must be one of {', '.join(_PRIV_PROTOCOLS)}")
+        raise CredentialsFileError(path, Coded("snmp_v3_protocol", "%(where)s: '%(key)s' must be one of %(choices)s",
+                                               where=where, key="priv_protocol", choices=", ".join(_PRIV_PROTOCOLS)))
     return V3User(username, entry["auth_key"], entry.get("priv_key", ""), auth, priv)

@@ -53,7 +53,7 @@ def test_missing_required_option_is_usage_error(capsys: pytest.CaptureFixture[st
 
 @pytest.mark.parametrize(("make", "words"), [
     (lambda tmp: (tmp / "not-a-db.sqlite3").write_text("not a database") and tmp / "not-a-db.sqlite3",
-     "file is not a database"),
+     "is not a SQLite database"),
     (lambda tmp: Path("/proc/no-such-folder/inventory.sqlite3"), "cannot create the folder /proc/no-such-folder"),
 ])
 def test_a_database_that_cannot_be_opened_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],

@@ -100,7 +100,8 @@ def test_vietnamese_catalogue_follows_the_glossary() -> None:
     rejected = re.findall(r"^- `([^`]+)`", section, re.M)
     assert len(rejected) >= 5, "the glossary's list of rejected words went missing"
     used = [(word, m.string) for m in _catalogue("vi") if m.id and isinstance(m.string, str)
-            for word in rejected if word.lower() in m.string.lower()]
+            for word in rejected if word.lower() in m.string.lower()
+            and not (word == "phát hiện" and m.id == "Detect")]  # the DORI level itself (plan_words.LEVELS)
     assert not used, f"words the glossary rejects: {used}"
 
 

@@ -69,7 +69,7 @@ def test_plan_dori_table_in_both_languages(capsys: pytest.CaptureFixture[str], l
     assert main(["--lang", lang, "plan", "dori", "--resolution", "1920", "--hfov", "90", "--height", "5"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == first and out[1] == header
-    identify = next(line for line in out if line.startswith("Identify"))
+    identify = next(line for line in out if line.startswith("Nhận dạng" if lang == "vi" else "Identify"))
     assert ("3,84" if lang == "vi" else "3.84") in identify
 
 

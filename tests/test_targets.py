@@ -139,7 +139,7 @@ def test_check_config_exit_status_and_message() -> None:
     good = DATA / "valid.yml"
     cp = subprocess.run([sys.executable, "-m", "sitescout", "worker", "--targets", str(good), "--check-config"],
                         capture_output=True, text=True, timeout=60)
-    assert cp.returncode == 0 and "2 target(s)" in cp.stdout
+    assert cp.returncode == 0 and ": ok, 2 targets" in cp.stdout
 
 
 def test_sites_give_coordinates_and_are_checked() -> None:

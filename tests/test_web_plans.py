@@ -78,7 +78,7 @@ def test_wrapper_body_and_options(app, tokens, site_ids) -> None:
 def test_bad_requests_say_why(app, tokens, site_ids, query, body, status, message) -> None:
     client = app.test_client()
     response = client.post(f"/api/v1/sites/{site_ids[HD]}/plans{query}", json=body or sample_input(),
-                           headers=bearer(tokens["editor"]))
+                           headers={**bearer(tokens["editor"]), "Accept-Language": "en"})  # the default is vi
     assert response.status_code == status and message in response.get_json()["error"], response.text
 
 

@@ -361,3 +361,47 @@ API_WORDS.update({
     "webhook_version": N_("Only Alertmanager's webhook version 4 is understood."),
     "alerts_list": N_("Must be a list of at most %(most)s alerts."),
 })
+
+
+#: Saved plans (inventory/planning/plans.py PlanError) and the targets' shards (inventory/shards.py).
+API_WORDS.update({
+    "no_site_named": N_("No site is named %(name)r in the inventory; create it or give its id."),
+    "sites_named": N_("%(count)s sites are named %(name)r; give the site's id."),
+    "not_a_plan": N_("Expected the FeatureCollection of a plan (as sitescout plan place --geojson writes it)."),
+    "camera_not_point": N_("features[%(index)s]: a camera needs a Point geometry."),
+    "plan_too_far": N_("The plan lies %(distance_km).1f km from the site %(site)s (its %(kind)s farthest); every "
+                       "point of a plan must be within %(limit_km)g km of its site. Check that this is the right "
+                       "site and that the plan's latitude and longitude are right."),
+    "shard_form": N_("%(name)s must look like K/N (e.g. 1/2), not %(value)r."),
+    "shard_range": N_("%(name)s %(value)s: give K/N with K between 1 and N (N at most %(most)s)."),
+    "shard_count": N_("The number of shards must be at least 1, not %(count)s."),
+})
+
+
+#: The plan input (inventory/planning/plan_input.py, dori.py): said after the key ("mounts[2].power: …").
+API_WORDS.update({
+    "plan_expected_object": N_("expected an object"),
+    "plan_unknown_key": N_("unknown key %(key)r; allowed: %(allowed)s"),
+    "plan_missing": N_("missing %(key)r"),
+    "plan_not_number": N_("expected a number, got %(value)r"),
+    "plan_at_least": N_("must be at least %(least)g"),
+    "plan_cannot_read": N_("cannot read %(path)s: %(reason)s"),
+    "plan_not_json": N_("%(path)s is not JSON: %(reason)s"),
+    "plan_list_or_collection": N_("expected a list or a FeatureCollection"),
+    "plan_point": N_("expected a Point geometry"),
+    "plan_lat_lon": N_("lat/lon out of range"),
+    "plan_no_mounts": N_("at least one candidate mount is needed"),
+    "plan_origin": N_("expected [lat, lon]"),
+    "plan_mount_ids": N_("ids must be unique"),
+    "plan_no_demand": N_("at least one point or area of interest is needed"),
+    "plan_no_cameras": N_("the catalogue is empty"),
+    "plan_stream": N_("'main' or 'sub'"),
+    "plan_network": N_("expected the site's network facts (an object) or null"),
+    "plan_currency": N_("a three-letter ISO 4217 code such as VND or USD"),
+    "plan_power": N_("one of poe, mains, none"),
+    "plan_resolution": N_("expected [width, height] in pixels"),
+    "plan_field_of_view": N_("give hfov_deg, hfov_range_deg, or focal_mm and sensor_mm"),
+    "plan_hfov_range": N_("field of view must be between 0 and 180 degrees"),
+    "unknown_dori_level": N_("unknown DORI level %(name)r for profile %(profile)s; use one of: %(known)s"),
+    "unknown_dori_profile": N_("unknown DORI profile %(name)r; use one of: %(known)s"),
+})

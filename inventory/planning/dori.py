@@ -19,6 +19,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from sitescout.inventory.errors import Coded
+
 __all__ = [
     "DoriLevel",
     "DoriProfile",
@@ -59,7 +61,8 @@ class DoriProfile:
             if level.name.lower() == key:
                 return level
         known = ", ".join(level.name for level in self.levels)
-        raise ValueError(f"unknown DORI level {name!r} for profile {self.name}; use one of: {known}")
+        raise ValueError(Coded("unknown_dori_level", "unknown DORI level %(name)r for profile %(profile)s; use one of: "
+                               "%(known)s", name=name, profile=self.name, known=known))
 
     def index(self, name: str) -> int:
         """Return the position of a level, 0 for the weakest."""
@@ -112,7 +115,8 @@ def get_profile(name: str | None) -> DoriProfile:
     try:
         return PROFILES[name.strip().lower()]
     except KeyError:
-        raise ValueError(f"unknown DORI profile {name!r}; use one of: {', '.join(PROFILES)}") from None
+        raise ValueError(Coded("unknown_dori_profile", "unknown DORI profile %(name)r; use one of: %(known)s",
+                               name=name, known=", ".join(PROFILES))) from None
 
 
 def hfov_from_lens(focal_mm: float, sensor_width_mm: float) -> float:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from sitescout.inventory.errors import InventoryError
+from sitescout.inventory.errors import Coded, InventoryError
 
 from .coverage import LocalProjection, Obstacles, obstacles_from_geojson
 from .dori import DoriProfile, get_profile, hfov_from_lens
@@ -30,7 +30,23 @@ from .plan_cost import DEFAULT_LIMITS, PlanLimits, check_sampling
 __all__ = ["PlanInputError", "PlanInput", "parse_plan_input", "load_plan_input", "parse_model"]
 
 class PlanInputError(InventoryError, ValueError):
-    """A plan input file is wrong; the message names the key."""
+    """A plan input file is wrong; the message names the key.
+
+    Its message is coded (``field_problem``: the key as ``where``, the problem a :class:`Coded` of its own),
+    so the command (src/sitescout/import_words.py) and the API (web/errors.py) say it in the reader's language.
+    """
+
+
+def _bad(where: str, code: str, template: str, **params: object) -> PlanInputError:
+    """Return the error of the key `where`: problem `code` (its English `template`) with its parameters."""
+    return PlanInputError(Coded("field_problem", "%(where)s: %(problem)s", where=where,
+                                problem=Coded(code, template, **params)))
+
+
+def _bad_detail(where: str, err: Exception) -> PlanInputError:
+    """Return the error of the key `where` whose problem another rule said (coded when it is)."""
+    detail = err.args[0] if err.args and isinstance(err.args[0], Coded) else str(err)
+    return PlanInputError(Coded("field_problem", "%(where)s: %(problem)s", where=where, problem=detail))
 
 
 @dataclass
@@ -62,23 +78,24 @@ class PlanInput:
 
 def _section(d: Any, allowed: set[str], where: str) -> dict[str, Any]:
     if not isinstance(d, dict):
-        raise PlanInputError(f"{where}: expected an object")
+        raise _bad(where, "plan_expected_object", "expected an object")
     extra = sorted(set(d) - allowed)
     if extra:
-        raise PlanInputError(f"{where}: unknown key {extra[0]!r}; allowed: {', '.join(sorted(allowed))}")
+        raise _bad(where, "plan_unknown_key", "unknown key %(key)r; allowed: %(allowed)s", key=extra[0],
+                   allowed=", ".join(sorted(allowed)))
     return d
 
 
 def _num(d: dict[str, Any], key: str, where: str, default: Any = ..., *, minimum: float | None = None) -> Any:
     if key not in d or d[key] is None:
         if default is ...:
-            raise PlanInputError(f"{where}: missing {key!r}")
+            raise _bad(where, "plan_missing", "missing %(key)r", key=key)
         return default
     value = d[key]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise PlanInputError(f"{where}.{key}: expected a number, got {value!r}")
+        raise _bad(f"{where}.{key}", "plan_not_number", "expected a number, got %(value)r", value=value)
     if minimum is not None and value < minimum:
-        raise PlanInputError(f"{where}.{key}: must be at least {minimum:g}")
+        raise _bad(f"{where}.{key}", "plan_at_least", "must be at least %(least)g", least=minimum)
     return value
 
 
@@ -88,9 +105,10 @@ def _load_ref(value: Any, base: Path, where: str) -> Any:
         try:
             return json.loads(path.read_text(encoding="utf-8"))
         except OSError as err:
-            raise PlanInputError(f"{where}: cannot read {value}: {err.strerror}") from err
+            raise _bad(where, "plan_cannot_read", "cannot read %(path)s: %(reason)s", path=value,
+                       reason=err.strerror or str(err)) from err
         except json.JSONDecodeError as err:
-            raise PlanInputError(f"{where}: {value} is not JSON: {err}") from err
+            raise _bad(where, "plan_not_json", "%(path)s is not JSON: %(reason)s", path=value, reason=str(err)) from err
     return value
 
 
@@ -99,11 +117,11 @@ def _items(value: Any, where: str) -> list[tuple[dict[str, Any], dict[str, Any] 
     if isinstance(value, dict) and value.get("type") == "FeatureCollection":
         value = value.get("features", [])
     if not isinstance(value, list):
-        raise PlanInputError(f"{where}: expected a list or a FeatureCollection")
+        raise _bad(where, "plan_list_or_collection", "expected a list or a FeatureCollection")
     out = []
     for i, item in enumerate(value):
         if not isinstance(item, dict):
-            raise PlanInputError(f"{where}[{i}]: expected an object")
+            raise _bad(f"{where}[{i}]", "plan_expected_object", "expected an object")
         if item.get("type") == "Feature":
             out.append((dict(item.get("properties") or {}), item.get("geometry")))
         else:
@@ -114,12 +132,12 @@ def _items(value: Any, where: str) -> list[tuple[dict[str, Any], dict[str, Any] 
 def _point(props: dict[str, Any], geometry: dict[str, Any] | None, where: str) -> tuple[float, float]:
     if geometry is not None:
         if geometry.get("type") != "Point":
-            raise PlanInputError(f"{where}: expected a Point geometry")
+            raise _bad(where, "plan_point", "expected a Point geometry")
         lon, lat = geometry["coordinates"][:2]
         return float(lat), float(lon)
     lat, lon = _num(props, "lat", where), _num(props, "lon", where)
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        raise PlanInputError(f"{where}: lat/lon out of range")
+        raise _bad(where, "plan_lat_lon", "lat/lon out of range")
     return float(lat), float(lon)
 
 
@@ -153,16 +171,16 @@ def parse_plan_input(doc: dict[str, Any], base: Path = Path("."), *,
     try:
         profile = get_profile(doc.get("profile"))
     except ValueError as err:
-        raise PlanInputError(f"plan.profile: {err}") from err
+        raise _bad_detail("plan.profile", err) from err
     demand_items = _items(_load_ref(doc.get("demand", []), base, "demand"), "demand")
     mount_items = _items(_load_ref(doc.get("mounts", []), base, "mounts"), "mounts")
     if not mount_items:
-        raise PlanInputError("mounts: at least one candidate mount is needed")
+        raise _bad("mounts", "plan_no_mounts", "at least one candidate mount is needed")
     # Origin: given, else the mean of the mounts.
     if "origin" in doc:
         o = doc["origin"]
         if not (isinstance(o, list) and len(o) == 2):
-            raise PlanInputError("plan.origin: expected [lat, lon]")
+            raise _bad("plan.origin", "plan_origin", "expected [lat, lon]")
         projection = LocalProjection(float(o[0]), float(o[1]))
     else:
         lats, lons = zip(*(_point(p, g, f"mounts[{i}]") for i, (p, g) in enumerate(mount_items)))
@@ -171,7 +189,7 @@ def parse_plan_input(doc: dict[str, Any], base: Path = Path("."), *,
 
     mounts = [_parse_mount(p, g, f"mounts[{i}]", projection) for i, (p, g) in enumerate(mount_items)]
     if len({m.id for m in mounts}) != len(mounts):
-        raise PlanInputError("mounts: ids must be unique")
+        raise _bad("mounts", "plan_mount_ids", "ids must be unique")
     demand: list[Demand] = []
     names: dict[str, str] = {}
     for i, (props, geometry) in enumerate(demand_items):
@@ -181,11 +199,11 @@ def parse_plan_input(doc: dict[str, Any], base: Path = Path("."), *,
     if "background" in doc:
         demand += _background(doc["background"], demand, mounts, profile, limits)
     if not demand:
-        raise PlanInputError("demand: at least one point or area of interest is needed")
+        raise _bad("demand", "plan_no_demand", "at least one point or area of interest is needed")
 
     models = [parse_model(c, f"cameras[{i}]") for i, c in enumerate(doc.get("cameras", []))]
     if not models:
-        raise PlanInputError("cameras: the catalogue is empty")
+        raise _bad("cameras", "plan_no_cameras", "the catalogue is empty")
     switches = {}
     for i, s in enumerate(doc.get("switches", [])):
         w = f"switches[{i}]"
@@ -197,7 +215,7 @@ def parse_plan_input(doc: dict[str, Any], base: Path = Path("."), *,
         w = f"uplinks[{i}]"
         _section(u, {"id", "capacity_mbps", "existing_kbps", "stream", "substream_kbps", "measured"}, w)
         if u.get("stream", "main") not in ("main", "sub"):
-            raise PlanInputError(f"{w}.stream: 'main' or 'sub'")
+            raise _bad(f"{w}.stream", "plan_stream", "'main' or 'sub'")
         uplinks[str(u["id"])] = Uplink(str(u["id"]), _num(u, "capacity_mbps", w, minimum=0) * 1000.0,
                                        _num(u, "existing_kbps", w, 0.0, minimum=0), u.get("stream", "main"),
                                        _num(u, "substream_kbps", w, 512.0, minimum=0))
@@ -206,7 +224,7 @@ def parse_plan_input(doc: dict[str, Any], base: Path = Path("."), *,
         try:
             obstacles = obstacles_from_geojson(_load_ref(doc["obstacles"], base, "obstacles"), projection)
         except (ValueError, KeyError, TypeError) as err:
-            raise PlanInputError(f"obstacles: {err}") from err
+            raise _bad_detail("obstacles", err) from err
     measured: dict[str, float] = {}
     if doc.get("survey"):
         measured.update(measured_bitrates_from_survey(_load_ref(doc["survey"], base, "survey")))
@@ -214,11 +232,11 @@ def parse_plan_input(doc: dict[str, Any], base: Path = Path("."), *,
     headings = int(_num(doc, "headings", "plan", 8, minimum=1))
     facts = doc.get(NETWORK_KEY)
     if facts is not None and not isinstance(facts, dict):
-        raise PlanInputError(f"plan.{NETWORK_KEY}: expected the site's network facts (an object) or null")
+        raise _bad(f"plan.{NETWORK_KEY}", "plan_network", "expected the site's network facts (an object) or null")
     try:
         mounts, switches, uplinks, network = apply_network(facts, mounts, switches, uplinks)
     except (TypeError, ValueError, KeyError) as err:
-        raise PlanInputError(f"plan.{NETWORK_KEY}: {err}") from err
+        raise _bad_detail(f"plan.{NETWORK_KEY}", err) from err
     return PlanInput(str(doc.get("site", "site")), projection, profile, float(target_h), demand, mounts, models,
                      uplinks, switches, obstacles, measured, headings,
                      float(_num(doc, "utilisation", "plan", UTILISATION_MAX, minimum=0.01)),
@@ -230,7 +248,7 @@ def _currency(doc: dict[str, Any]) -> str:
     """Return the input's currency, an ISO 4217 code such as VND or USD ("" when not given)."""
     code = doc.get("currency") or ""
     if not isinstance(code, str) or (code and not (len(code) == 3 and code.isalpha())):
-        raise PlanInputError("plan.currency: a three-letter ISO 4217 code such as VND or USD")
+        raise _bad("plan.currency", "plan_currency", "a three-letter ISO 4217 code such as VND or USD")
     return code.upper()
 
 
@@ -240,9 +258,9 @@ def _parse_mount(p: dict[str, Any], g: dict[str, Any] | None, w: str, proj: Loca
     lat, lon = _point(p, g, w)
     x, y = proj.to_xy(lat, lon)
     if "id" not in p:
-        raise PlanInputError(f"{w}: missing 'id'")
+        raise _bad(w, "plan_missing", "missing %(key)r", key="id")
     if p.get("power", "poe") not in ("poe", "mains", "none"):
-        raise PlanInputError(f"{w}.power: one of poe, mains, none")
+        raise _bad(f"{w}.power", "plan_power", "one of poe, mains, none")
     bridge = None
     if p.get("bridge"):
         b = _section(p["bridge"], {"distance_m", "freq_ghz", "height_m", "peer_height_m", "capacity_mbps",
@@ -266,7 +284,7 @@ def _parse_demand(p: dict[str, Any], g: dict[str, Any] | None, w: str, proj: Loc
     try:
         level = profile.level(str(level)).name
     except ValueError as err:
-        raise PlanInputError(f"{w}.level: {err}") from err
+        raise _bad_detail(f"{w}.level", err) from err
     ident = str(p.get("id", w))
     weight = float(_num(p, "weight", w, 1.0, minimum=0))
     if g is not None and g.get("type") == "Polygon":
@@ -292,7 +310,7 @@ def _background(b: Any, demand: list[Demand], mounts: list[Mount], profile: Dori
     try:
         level = profile.level(str(b.get("level", profile.headline[0]))).name
     except ValueError as err:
-        raise PlanInputError(f"background.level: {err}") from err
+        raise _bad_detail("background.level", err) from err
     xy = np.array([[d.x, d.y] for d in demand] + [[m.x, m.y] for m in mounts])
     lo, hi = xy.min(axis=0) - margin, xy.max(axis=0) + margin
     if limits is not None:
@@ -309,7 +327,7 @@ def parse_model(c: Any, w: str) -> CameraModel:
                  "codec", "fps", "bitrate_kbps", "power_w", "price", "note"}, w)
     res = c.get("resolution")
     if not (isinstance(res, list) and len(res) == 2 and all(isinstance(v, int) and v > 0 for v in res)):
-        raise PlanInputError(f"{w}.resolution: expected [width, height] in pixels")
+        raise _bad(f"{w}.resolution", "plan_resolution", "expected [width, height] in pixels")
     if "hfov_deg" in c:
         hfov: tuple[float, ...] = (float(_num(c, "hfov_deg", w)),)
     elif "hfov_range_deg" in c:
@@ -319,11 +337,11 @@ def parse_model(c: Any, w: str) -> CameraModel:
     elif "focal_mm" in c and "sensor_mm" in c:
         hfov = (hfov_from_lens(_num(c, "focal_mm", w, minimum=0.1), _num(c, "sensor_mm", w, minimum=0.1)),)
     else:
-        raise PlanInputError(f"{w}: give hfov_deg, hfov_range_deg, or focal_mm and sensor_mm")
+        raise _bad(w, "plan_field_of_view", "give hfov_deg, hfov_range_deg, or focal_mm and sensor_mm")
     if not all(0 < h < 180 for h in hfov):
-        raise PlanInputError(f"{w}: field of view must be between 0 and 180 degrees")
+        raise _bad(w, "plan_hfov_range", "field of view must be between 0 and 180 degrees")
     if "model" not in c:
-        raise PlanInputError(f"{w}: missing 'model'")
+        raise _bad(w, "plan_missing", "missing %(key)r", key="model")
     return CameraModel(str(c["model"]), res[0], res[1], hfov, str(c.get("codec", "h265")),
                        float(_num(c, "fps", w, 15.0, minimum=1)), float(_num(c, "price", w, 0.0, minimum=0)),
                        float(_num(c, "power_w", w, 6.0, minimum=0)), _num(c, "bitrate_kbps", w, None, minimum=1))

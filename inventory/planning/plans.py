@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sitescout.inventory.choices import DeviceKind, Status
+from sitescout.inventory.errors import Coded
 from sitescout.inventory.models import CameraDetails, Device, Plan, Site, ValidationError
 from sitescout.inventory.records import _Record
 from sitescout.inventory.search import fold
@@ -34,7 +35,11 @@ _NAME_MAX = 200
 
 
 class PlanError(ValidationError):
-    """A plan cannot be saved: unknown site or a document that is not a plan."""
+    """A plan cannot be saved: unknown site or a document that is not a plan.
+
+    Its ``message`` is a :class:`Coded` (code and parameters, English as its text): the command and
+    the API say it in the reader's language (src/sitescout/import_words.py, web/errors.py API_WORDS).
+    """
 
 
 class PlanTooFar(PlanError):
@@ -45,9 +50,11 @@ class PlanTooFar(PlanError):
     """
 
     def __init__(self, site_name: str, distance_m: float, limit_m: float, kind: str) -> None:
-        super().__init__("site", f"the plan lies {distance_m / 1000:.1f} km from site {site_name!r} (its {kind} "
-                                 f"farthest; at most {limit_m / 1000:g} km allowed): is it the right site, and are "
-                                 "the plan's latitude and longitude right?")
+        super().__init__("site", Coded("plan_too_far", "the plan lies %(distance_km).1f km from site %(site)r (its "
+                                       "%(kind)s farthest; at most %(limit_km)g km allowed): is it the right site, "
+                                       "and are the plan's latitude and longitude right?",
+                                       distance_km=distance_m / 1000, site=site_name, kind=kind,
+                                       limit_km=limit_m / 1000))
         self.site_name, self.distance_m, self.limit_m, self.kind = site_name, distance_m, limit_m, kind
 
 
@@ -76,18 +83,24 @@ class PlanRecord(_Record):
     geojson: dict[str, Any] | None = None
 
 
+def _no_site(site_id: int) -> Coded:
+    return Coded("no_site", "no site with id %(id)s", id=site_id)
+
+
 def find_site(session: Session, name_or_id: str | int) -> int:
     """Return the id of the site with this id, or this name (diacritics and case ignored)."""
     if isinstance(name_or_id, int) or str(name_or_id).strip().isdigit():
         site_id = int(name_or_id)
         if session.get(Site, site_id) is None:
-            raise PlanError("site", f"no site with id {site_id}")
+            raise PlanError("site", _no_site(site_id))
         return site_id
     ids = list(session.scalars(select(Site.id).where(Site.name_folded == fold(str(name_or_id)))))
     if not ids:
-        raise PlanError("site", f"no site named {name_or_id!r} in the inventory; create it or give its id")
+        raise PlanError("site", Coded("no_site_named", "no site named %(name)r in the inventory; create it or give its "
+                                      "id", name=str(name_or_id)))
     if len(ids) > 1:
-        raise PlanError("site", f"{len(ids)} sites are named {name_or_id!r}; give the site id")
+        raise PlanError("site", Coded("sites_named", "%(count)s sites are named %(name)r; give the site id",
+                                      count=len(ids), name=str(name_or_id)))
     return ids[0]
 
 
@@ -98,7 +111,8 @@ def _number(value: Any) -> float | None:
 def _cameras(plan_geojson: dict[str, Any]) -> list[dict[str, Any]]:
     if not isinstance(plan_geojson, dict) or plan_geojson.get("type") != "FeatureCollection" \
             or not isinstance(plan_geojson.get("features"), list):
-        raise PlanError("geojson", "expected the FeatureCollection of a plan (sitescout plan place --geojson)")
+        raise PlanError("geojson", Coded("not_a_plan", "expected the FeatureCollection of a plan (sitescout plan place "
+                                         "--geojson)"))
     cameras = []
     for i, feature in enumerate(plan_geojson["features"]):
         props = (feature or {}).get("properties") or {}
@@ -106,7 +120,8 @@ def _cameras(plan_geojson: dict[str, Any]) -> list[dict[str, Any]]:
             continue
         geometry = feature.get("geometry") or {}
         if geometry.get("type") != "Point" or len(geometry.get("coordinates") or []) < 2:
-            raise PlanError("geojson", f"features[{i}]: a camera needs a Point geometry")
+            raise PlanError("geojson", Coded("camera_not_point", "features[%(index)s]: a camera needs a Point geometry",
+                                             index=i))
         cameras.append(feature)
     return cameras
 
@@ -156,7 +171,7 @@ def save_plan(session: Session, site_id: int, plan_geojson: dict[str, Any], *, n
     """Store a plan for a site and create one planned camera device per chosen camera."""
     site = session.get(Site, site_id)
     if site is None:
-        raise PlanError("site", f"no site with id {site_id}")
+        raise PlanError("site", _no_site(site_id))
     cameras = _cameras(plan_geojson)
     check_near_site(site, plan_geojson)
     summary = plan_geojson.get("plan") or {}
@@ -196,7 +211,7 @@ def create_alternative(session: Session, site_id: int, plan_geojson: dict[str, A
     """Store a workbench plan for a site without planned devices (an alternative, not yet the plan of record)."""
     site = session.get(Site, site_id)
     if site is None:
-        raise PlanError("site", f"no site with id {site_id}")
+        raise PlanError("site", _no_site(site_id))
     _cameras(plan_geojson)
     summary = plan_geojson.get("plan") or {}
     plan = Plan(site_id=site.id, name=(name or "").strip()[:_NAME_MAX], geojson=plan_geojson,

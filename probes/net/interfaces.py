@@ -13,6 +13,8 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sitescout.inventory.errors import Coded
+
 __all__ = ["LocalAddress", "local_ipv4_addresses", "parse_networks"]
 
 log = logging.getLogger(__name__)
@@ -74,19 +76,20 @@ def local_ipv4_addresses() -> list[LocalAddress]:
 
 
 def parse_networks(texts: Sequence[str], max_addresses: int) -> list[ipaddress.IPv4Network]:
-    """Parse ``--network`` values; raise ValueError naming the bad one."""
+    """Parse ``--network`` values; raise ValueError naming the bad one (its message coded: the command says it)."""
     networks = []
     for text in texts:
         try:
             net = ipaddress.ip_network(text, strict=False)
         except ValueError as err:
-            raise ValueError(f"--network {text!r} is not a CIDR network such as 198.51.100.0/24") from err
+            raise ValueError(Coded("network_not_cidr", "--network %(value)r is not a CIDR network such as "
+                                   "198.51.100.0/24", value=text)) from err
         if not isinstance(net, ipaddress.IPv4Network):
-            raise ValueError(f"--network {text!r}: only IPv4 networks can be swept")
+            raise ValueError(Coded("network_not_ipv4", "--network %(value)r: only IPv4 networks can be swept",
+                                   value=text))
         if net.num_addresses > max_addresses:
-            raise ValueError(
-                f"--network {text!r} has {net.num_addresses} addresses, over the limit of {max_addresses}; "
-                "survey smaller networks"
-            )
+            raise ValueError(Coded("network_too_large", "--network %(value)r has %(count)s addresses, over the limit "
+                                   "of %(most)s; survey smaller networks", value=text, count=net.num_addresses,
+                                   most=max_addresses))
         networks.append(net)
     return networks

@@ -42,6 +42,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.process_collector import ProcessCollector
 
 from sitescout import __version__
+from sitescout.inventory.errors import Coded
 from sitescout.probes.worker import metric_defs as md
 from sitescout.probes.worker.metric_defs import MetricDef
 from sitescout.probes.worker.metric_defs import DURATION_BUCKETS
@@ -189,7 +190,8 @@ def parse_listen(text: str) -> tuple[str, int]:
     """
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535 or not host:
-        raise ValueError(f"--listen must be HOST:PORT (e.g. 127.0.0.1:9110), not {text!r}")
+        raise ValueError(Coded("listen_form", "--listen must be HOST:PORT (e.g. 127.0.0.1:9110), not %(value)r",
+                               value=text))
     return host.strip("[]"), int(port)
 
 

@@ -47,6 +47,7 @@ from typing import Any
 
 from prometheus_client.utils import floatToGoString
 
+from sitescout.inventory.errors import Coded
 from sitescout.probes.errors import ProbeBusyError
 from sitescout.probes.net.icmp import IcmpUnavailableError
 from sitescout.probes.net.link_quality import IcmpPinger, LinkSettings
@@ -99,8 +100,9 @@ def parse_probe_limits(items: list[str]) -> dict[str, int]:
         module, sep, value = item.partition("=")
         low, high = _LIMIT_RANGE
         if not sep or module not in MODULES or not value.isdigit() or not low <= int(value) <= high:
-            raise ValueError(f"--probe-limit {item!r}: expected MODULE=N with MODULE one of {', '.join(MODULES)} "
-                             f"and N {low}-{high}")
+            raise ValueError(Coded("probe_limit_form", "--probe-limit %(value)r: expected MODULE=N with MODULE one "
+                                   "of %(modules)s and N %(least)s-%(most)s", value=item, modules=", ".join(MODULES),
+                                   least=low, most=high))
         limits[module] = int(value)
     return limits
 

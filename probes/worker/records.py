@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from sitescout.inventory.shards import parse_shard as parse_inventory_shard
 from sitescout.inventory.shards import shard_of
 from sitescout.probes.errors import TargetsError  # defined with the package's other errors; kept importable here
 
@@ -78,19 +79,12 @@ def stable_fraction(*parts: str) -> float:
 
 
 def parse_shard(text: str) -> tuple[int, int]:
-    """Parse ``K/N`` (1 <= K <= N).
+    """Parse the worker's ``--shard K/N`` (1 <= K <= N): the rule ``/sd/prometheus?shard=`` uses too.
 
     Raises:
-        ValueError: with a message saying the expected form.
+        ShardError: a ValueError whose message is coded and names ``--shard`` (``inventory.shards``).
     """
-    try:
-        k_s, n_s = text.split("/")
-        k, n = int(k_s), int(n_s)
-    except ValueError:
-        raise ValueError(f"--shard must look like K/N (e.g. 1/2), not {text!r}") from None
-    if not 1 <= k <= n:
-        raise ValueError(f"--shard {text}: K must be between 1 and N")
-    return k, n
+    return parse_inventory_shard(text, name="--shard")
 
 
 def in_shard(target: Target, shard: tuple[int, int]) -> bool:

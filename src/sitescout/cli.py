@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from sitescout.cmdutil import load_credentials_option, write_survey_outputs, write_text_atomic
+from sitescout.cmdutil import coded_text, load_credentials_option, write_survey_outputs, write_text_atomic
 from sitescout.errors import CommandError, UsageError
 from sitescout.i18n import LANGUAGES, _, set_language
 from sitescout.termtext import printable
@@ -149,7 +149,7 @@ def _version() -> str:
     try:
         return version("sitescout")
     except PackageNotFoundError:  # running from a checkout that was never installed
-        return "unknown (not installed)"
+        return _("unknown (not installed)")
 
 
 def _setup_logging(verbosity: int) -> None:
@@ -207,7 +207,7 @@ def _cmd_survey(args: argparse.Namespace) -> int:
     try:
         parse_networks(args.network, 65536)
     except ValueError as err:
-        raise UsageError(str(err)) from err
+        raise UsageError(coded_text(err)) from err
     credentials = load_credentials_option(args.credentials)
     _load_snmp_option(args.credentials)  # a bad [snmp] table stops the command before the survey
     site_id = _resolve_site(args, token)
@@ -287,7 +287,8 @@ def _store_survey(doc: dict, url: str, site_id: int | None = None) -> None:
     except SurveyError as err:
         raise CommandError(f"--db: {err}") from err
     except (DatabaseError, SQLAlchemyError, OSError) as err:
-        raise CommandError(_("--db: cannot store the survey in {url}: {reason}").format(url=url, reason=err)) from err
+        raise CommandError(_("--db: cannot store the survey in {url}: {reason}").format(
+            url=url, reason=coded_text(err))) from err
     state = _("already stored as") if result.duplicate else _("stored as")
     print("sitescout survey: " + _("{state} survey {survey} of site {site}: {matched} devices matched, "
                                    "{candidates} candidates, {findings} findings").format(

@@ -115,13 +115,9 @@ def parse_sites(text: str) -> list[int]:
 
 
 def _open(url: str | None) -> Any:
-    from sitescout.errors import CommandError
-    from sitescout.inventory.db import DatabaseError, default_database_url, open_database
+    from sitescout.cmdutil import open_inventory
 
-    try:
-        return open_database(url or default_database_url())
-    except DatabaseError as err:
-        raise CommandError(_("{reason}; check --db").format(reason=err)) from err
+    return open_inventory(url)
 
 
 def _read_password(path: Path | None) -> str:
@@ -192,6 +188,7 @@ def _cmd_users(args: argparse.Namespace) -> int:
 def _cmd_tokens(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
+    from sitescout.cmdutil import local_time
     from sitescout.errors import CommandError
     from sitescout.inventory import accounts
     from sitescout.inventory.auth import issue_token
@@ -216,8 +213,8 @@ def _cmd_tokens(args: argparse.Namespace) -> int:
                 print("\t".join((_("id"), _("role"), _("label"), _("sites"), _("created"), _("expires"))))
                 for t in accounts.list_tokens(session, limit=10**9):
                     sites = ",".join(map(str, t.sites)) if t.sites is not None else _("all")
-                    created = t.created_at.strftime("%Y-%m-%d %H:%M") if t.created_at else ""
-                    expires = t.expires_at.isoformat(timespec="minutes") if t.expires_at else _("never")
+                    created = local_time(t.created_at) if t.created_at else ""  # stored in UTC, said in the sites' zone
+                    expires = local_time(t.expires_at) if t.expires_at else _("never")
                     print(f"{t.id}\t{t.role}\t{t.label}\t{sites}\t{created}\t{expires}")
             elif not accounts.revoke_token(session, args.token_id):
                 raise CommandError(_("no token {id}; see `sitescout tokens list`").format(id=args.token_id))

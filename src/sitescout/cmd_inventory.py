@@ -48,13 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _open(url: str | None) -> Any:
-    from sitescout.errors import CommandError
-    from sitescout.inventory.db import DatabaseError, default_database_url, open_database
+    from sitescout.cmdutil import open_inventory
 
-    try:
-        return open_database(url or default_database_url())
-    except DatabaseError as err:
-        raise CommandError(_("{reason}; check --db").format(reason=err)) from err
+    return open_inventory(url)
 
 
 def _format_of(path: Path, given: str | None) -> str:

@@ -75,7 +75,10 @@ def _cmd_dori(args: argparse.Namespace) -> int:
     try:
         profile = get_profile(args.profile)
     except ValueError as err:
-        raise UsageError(str(err)) from err
+        from sitescout.inventory.planning.dori import PROFILES
+
+        raise UsageError(_("unknown DORI profile {name!r}; use one of: {profiles}").format(
+            name=args.profile, profiles=", ".join(PROFILES))) from err
     if args.hfov is not None and (args.focal_mm is not None or args.sensor_mm is not None):
         raise UsageError(_("give either --hfov or --focal-mm with --sensor-mm, not both"))
     if args.hfov is None:
@@ -101,16 +104,18 @@ def _cmd_dori(args: argparse.Namespace) -> int:
                           "ranges": [{"level": r.level, "ppm": r.ppm, "slant_m": round(r.slant_m, 4),
                                       "ground_m": round(r.ground_m, 4)} for r in ranges]}, indent=2))
         return 0
-    from sitescout.plan_words import number
+    from sitescout.plan_words import level_text, number
 
     print(_("{profile}: {pixels} px across {hfov}°").format(profile=profile.name, pixels=args.resolution,
                                                             hfov=number(hfov, 2))
           + (_(", camera at {height} m, target {target} m").format(height=number(args.height, -1),
                                                                    target=number(target, -1)) if args.height else ""))
     level, range_m, ground_m = _("level"), _("range m"), _("ground m")
-    print(f"{level:<13}{'px/m':>8}{range_m:>10}{ground_m:>10}")
+    width = max([13] + [len(level_text(r.level)) + 2 for r in ranges])
+    print(f"{level:<{width}}{'px/m':>8}{range_m:>10}{ground_m:>10}")
     for r in reversed(ranges):
-        print(f"{r.level:<13}{number(r.ppm, -1):>8}{number(r.slant_m, 2):>10}{number(r.ground_m, 2):>10}")
+        print(f"{level_text(r.level):<{width}}{number(r.ppm, -1):>8}{number(r.slant_m, 2):>10}"
+              f"{number(r.ground_m, 2):>10}")
     return 0
 
 
@@ -151,7 +156,9 @@ def _cmd_place(args: argparse.Namespace) -> int:
     except PlanTooLarge as err:
         raise CommandError(_("--input: {reason} (or pass --no-cost-limit)").format(reason=err)) from err
     except plan_input.PlanInputError as err:
-        raise UsageError(f"--input: {err}") from err
+        from sitescout.cmdutil import coded_text
+
+        raise UsageError(f"--input: {coded_text(err)}") from err
     from sitescout.plan_words import camera_text, network_text, port_text, reason_text, solution_text
 
     sol = result.solution
@@ -182,19 +189,17 @@ def _with_site_network(args: argparse.Namespace, doc: Any) -> Any:
     """Return the plan input with the site's surveyed switches, ports and uplink (`--site`), over its typed numbers."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from sitescout.inventory.db import DatabaseError, default_database_url, open_database
+    from sitescout.cmdutil import open_inventory
+    from sitescout.import_words import reason_text
     from sitescout.inventory.planning.network_facts import with_site_network
     from sitescout.inventory.planning.plans import PlanError, find_site
 
-    try:
-        database = open_database(args.db or default_database_url())
-    except DatabaseError as err:
-        raise CommandError(_("{reason}; check --db").format(reason=err)) from err
+    database = open_inventory(args.db)
     try:
         with database.session() as session:
             return with_site_network(session, find_site(session, args.site), doc)
     except PlanError as err:
-        raise CommandError(f"--site: {err.message}") from err
+        raise CommandError(f"--site: {reason_text(err.message)}") from err
     except SQLAlchemyError as err:
         raise CommandError(_("--db: cannot read the site's network from the inventory: {reason}").format(
             reason=err)) from err
@@ -220,15 +225,13 @@ def _save(args: argparse.Namespace, geojson: dict) -> None:
 
     from sqlalchemy.exc import SQLAlchemyError
 
-    from sitescout.inventory.db import ConflictError, DatabaseError, default_database_url, open_database
+    from sitescout.cmdutil import open_inventory
+    from sitescout.import_words import reason_text
+    from sitescout.inventory.db import ConflictError
     from sitescout.inventory.planning.plans import PlanError, PlanTooFar, find_site, save_plan
 
-    url = args.db or default_database_url()
     name = args.name or f"{datetime.now():%Y-%m-%d %H:%M} K={args.k}"
-    try:
-        database = open_database(url)
-    except DatabaseError as err:
-        raise CommandError(_("{reason}; check --db").format(reason=err)) from err
+    database = open_inventory(args.db)
     try:
         with database.session() as session:
             site_id = find_site(session, args.site)
@@ -236,7 +239,7 @@ def _save(args: argparse.Namespace, geojson: dict) -> None:
     except PlanTooFar as err:
         raise CommandError(_too_far(err)) from err
     except PlanError as err:
-        raise CommandError(f"--site: {err.message}") from err
+        raise CommandError(f"--site: {reason_text(err.message)}") from err
     except (ConflictError, ValueError, SQLAlchemyError) as err:
         raise CommandError(_("--db: cannot save the plan in the inventory: {reason}").format(reason=err)) from err
     finally:

@@ -74,7 +74,7 @@ def time_zone(value: str) -> str:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError) as err:
         raise argparse.ArgumentTypeError(
-            f"unknown time zone {value!r}; give an IANA name such as Asia/Ho_Chi_Minh") from err
+            _("unknown time zone {value!r}; give an IANA name such as Asia/Ho_Chi_Minh").format(value=value)) from err
     return value
 
 
@@ -95,8 +95,9 @@ def listen_warning(host: str) -> str | None:
     """Return the warning to print when `host` is beyond loopback, else None."""
     if is_loopback(host):
         return None
-    return ("sitescout serve: warning: listening beyond loopback; serve it behind HTTPS "
-            "(login cookies are Secure and will not be sent over plain HTTP, and API tokens would travel in clear)")
+    return "sitescout serve: " + _("warning: listening beyond loopback; serve it behind HTTPS (login cookies are "
+                                   "Secure and will not be sent over plain HTTP, and API tokens would travel in "
+                                   "clear)")
 
 
 def _check_tiles(args: argparse.Namespace) -> None:
@@ -152,16 +153,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError(_("--request-timeout must be between 0.5 and 600 seconds"))
     from sitescout.httpserver import ClientLimits, create_guarded_server
 
-    from sitescout.inventory.db import DatabaseError, default_database_url, open_database
+    from sitescout.cmdutil import open_inventory
     from sitescout.web import create_app
     from sitescout.web.bootstrap import default_data_dir, ensure_admin, load_secret_key
 
     data_dir = args.data_dir or default_data_dir()
-    url = args.db or default_database_url()
-    try:
-        database = open_database(url)
-    except DatabaseError as err:
-        raise CommandError(_("{reason}; check --db").format(reason=err)) from err
+    database = open_inventory(args.db)
     try:
         secret = load_secret_key(data_dir)
         created = ensure_admin(database, data_dir)

@@ -9,7 +9,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from sitescout.i18n import _
+from sitescout.cmdutil import coded_text
+from sitescout.i18n import _, ngettext
 
 __all__ = ["listen_warning", "register", "run"]
 
@@ -91,14 +92,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         shard = parse_shard(args.shard)
     except ValueError as err:
-        raise UsageError(str(err)) from err
+        raise UsageError(coded_text(err)) from err
     from sitescout.probes.worker.probe_service import parse_probe_limits
     from sitescout.probes.worker.web_config import WebConfig, WebConfigError, load_web_config
 
     try:
         probe_limits = parse_probe_limits(args.probe_limit)
     except ValueError as err:
-        raise UsageError(str(err)) from err
+        raise UsageError(coded_text(err)) from err
     web_config = WebConfig()
     if args.web_config_file:
         try:
@@ -133,7 +134,8 @@ def run(args: argparse.Namespace) -> int:
             return 2
         finally:
             getattr(source, "close", lambda: None)()
-        print(f"{source.name}: ok, {len(config.targets)} target(s)")
+        print(ngettext("{name}: ok, {count} target", "{name}: ok, {count} targets", len(config.targets)).format(
+            name=source.name, count=len(config.targets)))
         return 0
 
     from sitescout.probes.worker.exporter import Exporter, parse_listen
@@ -143,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         listen = parse_listen(args.listen)
     except ValueError as err:
-        raise UsageError(str(err)) from err
+        raise UsageError(coded_text(err)) from err
     credentials = load_credentials_option(args.credentials)
     ctx = ProbeContext(credentials=credentials, socket_mode=args.socket,
                        snmp_credentials=_snmp_credentials(args.credentials))
@@ -152,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
         worker.load_initial()
     except TargetsError as err:
         getattr(source, "close", lambda: None)()
-        raise UsageError(str(err)) from err
+        raise UsageError(coded_text(err)) from err
     warning = listen_warning(listen[0], web_config)
     if warning:
         print(warning, file=sys.stderr)
@@ -221,7 +223,7 @@ def _inventory_link(args: argparse.Namespace) -> tuple[Any, Any]:
         source = InventoryTargetSource(args.inventory, token, refresh_s=args.refresh, defaults=defaults, sites=sites,
                                        cache=cache)
     except ValueError as err:
-        raise UsageError(str(err)) from err
+        raise UsageError(coded_text(err)) from err
     return source, HttpObservationSink(args.inventory, token, device_ids=source.device_ids)
 
 
@@ -236,7 +238,8 @@ def _read_settings(path: Path) -> tuple[Any, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
-        raise UsageError(f"{path}:0: cannot read: {getattr(err, 'strerror', None) or err}") from None
+        raise UsageError(_("{path}:0: cannot read: {reason}").format(
+            path=path, reason=getattr(err, "strerror", None) or err)) from None
     try:
         top = yaml.safe_load(text)
     except yaml.YAMLError:
@@ -246,10 +249,13 @@ def _read_settings(path: Path) -> tuple[Any, Any]:
     try:
         config = parse_targets(text, str(path))
     except TargetsError as err:
-        raise UsageError(str(err)) from err
+        raise UsageError(coded_text(err)) from err
     if config.targets:
-        raise UsageError(f"{path}: with --inventory the targets come from the inventory; "
-                         f"remove the {len(config.targets)} target(s) listed here")
+        raise UsageError(ngettext("{path}: with --inventory the targets come from the inventory; remove the "
+                                  "{count} target listed here",
+                                  "{path}: with --inventory the targets come from the inventory; remove the "
+                                  "{count} targets listed here", len(config.targets)).format(
+            path=path, count=len(config.targets)))
     return config.defaults, config.sites
 
 
@@ -263,8 +269,10 @@ def listen_warning(host: str, web_config: Any = None) -> str | None:
     if web_config is not None and web_config.is_protected:
         if tls:
             return None
-        return ("sitescout worker: warning: listening beyond loopback with basic auth over plain HTTP; the "
-                "passwords cross the network in clear (add tls_server_config to --web.config.file)")
-    return ("sitescout worker: warning: listening beyond loopback; /metrics, /probe and POST /-/reload have no "
-            "authentication (give --web.config.file with basic_auth_users and tls_server_config, or put them "
-            "behind a firewall; /probe sends camera credentials only to the configured cameras' own endpoints)")
+        return "sitescout worker: " + _("warning: listening beyond loopback with basic auth over plain HTTP; the "
+                                        "passwords cross the network in clear (add tls_server_config to "
+                                        "--web.config.file)")
+    return "sitescout worker: " + _("warning: listening beyond loopback; /metrics, /probe and POST /-/reload have no "
+                                    "authentication (give --web.config.file with basic_auth_users and "
+                                    "tls_server_config, or put them behind a firewall; /probe sends camera "
+                                    "credentials only to the configured cameras' own endpoints)")

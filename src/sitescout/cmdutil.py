@@ -1,4 +1,4 @@
-"""Small pieces every subcommand needs: safe output files, the credentials option."""
+"""Small pieces every subcommand needs: safe output files, the credentials option, the inventory's --db."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from typing import Any
 from sitescout.errors import CommandError, UsageError
 from sitescout.i18n import _
 
-__all__ = ["write_text_atomic", "write_survey_outputs", "load_credentials_option"]
+__all__ = ["write_text_atomic", "write_survey_outputs", "load_credentials_option", "coded_text", "open_inventory",
+           "site_zone", "local_time"]
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -29,7 +30,7 @@ def write_text_atomic(path: Path, text: str) -> None:
 def write_survey_outputs(doc: dict[str, Any], json_path: str | None, report_path: Path | None) -> None:
     """Write a survey document as JSON (``-`` is stdout) and its HTML report, each only when asked."""
     from sitescout.i18n import language
-    from sitescout.inventory.survey_report import DEFAULT_TIMEZONE, Reader, render_survey_html
+    from sitescout.inventory.survey_report import Reader, render_survey_html
 
     if json_path == "-":
         sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
@@ -37,9 +38,26 @@ def write_survey_outputs(doc: dict[str, Any], json_path: str | None, report_path
     elif json_path:
         write_text_atomic(Path(json_path), json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     if report_path:
-        # In the command's language; times in the zone TZ names, else the sites' default (Asia/Ho_Chi_Minh).
-        zone = os.environ.get("TZ", "").lstrip(":") or DEFAULT_TIMEZONE
-        write_text_atomic(report_path, render_survey_html(doc, Reader(_, language(), zone)))
+        # In the command's language; times in the sites' zone (site_zone).
+        write_text_atomic(report_path, render_survey_html(doc, Reader(_, language(), site_zone().key)))
+
+
+def site_zone() -> Any:
+    """Return the zone the command says times in: the one TZ names, else the sites' default (Asia/Ho_Chi_Minh)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from sitescout.inventory.survey_report import DEFAULT_TIMEZONE
+
+    name = os.environ.get("TZ", "").lstrip(":")
+    try:
+        return ZoneInfo(name or DEFAULT_TIMEZONE)
+    except (ZoneInfoNotFoundError, ValueError):  # a TZ the system does not know (or a POSIX rule): the default
+        return ZoneInfo(DEFAULT_TIMEZONE)
+
+
+def local_time(moment: Any) -> str:
+    """Return a stored (UTC) time in the sites' zone, to the minute, with its offset: 2026-12-07T08:00+07:00."""
+    return str(moment.astimezone(site_zone()).isoformat(timespec="minutes"))
 
 
 def load_credentials_option(path: Path | None) -> list[Any]:
@@ -74,6 +92,28 @@ def credentials_error_text(err: Exception) -> str:
 
     detail = getattr(err, "detail", None)
     return f"{getattr(err, 'path', '')}: {reason_text(detail)}" if hasattr(detail, "code") else str(err)
+
+
+def coded_text(err: BaseException) -> str:
+    """Return an error whose message is coded (inventory, credentials file) in the command's language."""
+    from sitescout.import_words import reason_text
+
+    message = err.args[0] if err.args else str(err)
+    return reason_text(message) if hasattr(message, "code") else str(err)
+
+
+def open_inventory(url: str | None) -> Any:
+    """Open the inventory at `url` (default: the user's SQLite file); CommandError in the command's language.
+
+    Exit status 1 for every database that cannot be opened (a file that is not one, a folder, a
+    newer schema, a server that refuses), as for any failure: the one-line error names --db.
+    """
+    from sitescout.inventory.db import DatabaseError, default_database_url, open_database
+
+    try:
+        return open_database(url or default_database_url())
+    except DatabaseError as err:
+        raise CommandError(_("{reason}; check --db").format(reason=coded_text(err))) from err
 
 
 def is_loopback(host: str) -> bool:

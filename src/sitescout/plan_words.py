@@ -11,7 +11,8 @@ from typing import Any
 
 from sitescout.i18n import N_, _, language
 
-__all__ = ["REASONS", "reason_text", "network_text", "solution_text", "camera_text", "port_text", "number"]
+__all__ = ["REASONS", "LEVELS", "reason_text", "level_text", "network_text", "solution_text", "camera_text",
+           "port_text", "number"]
 
 #: Decimals of a parameter that is a percentage (0–100), written with the locale's percent sign.
 _PERCENT = -2
@@ -45,6 +46,23 @@ REASONS: dict[str, tuple[str, dict[str, tuple[str, int]]]] = {
                     {"uplink": ("uplink", -1), "utilisation": ("utilisation_pct", _PERCENT), "speed": ("speed_mbps", 1),
                      "headroom": ("headroom_kbps", 0), "need": ("need_kbps", 0)}),
 }
+
+
+#: DORI level names (inventory/planning/dori.py, both profiles) as words; docs/glossary.md "DORI levels".
+#: The profiles and the JSON keep the standard's English names (codes); the table says them.
+LEVELS: dict[str, str] = {
+    # IEC 62676-4:2014
+    "Monitor": N_("Monitor"), "Detect": N_("Detect"), "Observe": N_("Observe"), "Recognise": N_("Recognise"),
+    "Identify": N_("Identify"), "Inspect": N_("Inspect"),
+    # IEC 62676-4:2025
+    "Overview": N_("Overview"), "Outline": N_("Outline"), "Discern": N_("Discern"), "Perceive": N_("Perceive"),
+    "Characterize": N_("Characterize"), "Validate": N_("Validate"), "Scrutinize": N_("Scrutinize"),
+}
+
+
+def level_text(level: str) -> str:
+    """Return a DORI level's name in the command's language (a name not in LEVELS as it is)."""
+    return _(LEVELS[level]) if level in LEVELS else level
 
 
 def _value(value: Any, decimals: int) -> str:

@@ -83,13 +83,10 @@ def _no_match(text: str, sites: Sequence[SiteChoice]) -> str:
 
 def sites_from_db(url: str) -> list[SiteChoice]:
     """Return every site of the inventory at `url`."""
+    from sitescout.cmdutil import open_inventory
     from sitescout.inventory import store
-    from sitescout.inventory.db import DatabaseError, open_database
 
-    try:
-        database = open_database(url)
-    except DatabaseError as err:
-        raise CommandError(f"--db: {err}") from err
+    database = open_inventory(url)
     try:
         with database.session() as session:
             return [SiteChoice(s.id, s.name, s.commune) for s in store.list_sites(session)]
