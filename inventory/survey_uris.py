@@ -6,7 +6,9 @@ point at the host's own address, because an accepted candidate turns them into t
 record and the worker sends the camera's password there.  One whose host differs is re-based
 onto the host's address (path, query and port kept: the survey's own NAT repair); one that is
 not a usable URI is dropped.  Userinfo is removed from every string of the document that
-carries a ``scheme://user:password@`` (error texts included).  Each change is a
+carries a ``scheme://user:password@`` (error texts included), and a URI quoted in such a text has its
+password-like parameters (``?user=admin&password=…``, ``/user=admin_password=…``) redacted by the
+same rule as the URI fields (``sitescout.device_uris.strip_credentials``).  Each change is a
 :class:`UriFinding` — a code (``sitescout.device_uris.UriCode``) and its parameters — stored
 with the survey; the removed userinfo itself is never kept.
 """
@@ -19,7 +21,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from sitescout.device_uris import BoundUri, UriCode, bind_to_device
+from sitescout.device_uris import BoundUri, UriCode, bind_to_device, strip_credentials
 from sitescout.inventory.models import Finding
 
 __all__ = ["UriFinding", "bind_survey_uris", "bind_identity_uris", "strip_userinfo_everywhere", "uri_findings"]
@@ -28,6 +30,8 @@ _HTTP = ("http", "https")
 _STREAM = ("rtsp", "rtsps", "http", "https")
 #: "scheme://user:pass@" anywhere in a text (an error message may quote a URI).
 _USERINFO_IN_TEXT = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^\s/?#@\"'<>]*@")
+#: A URI quoted in a text, up to the first blank or quote.
+_URI_IN_TEXT = re.compile(r"(?i)\b[a-z][a-z0-9+.\-]*://[^\s\"'<>]+")
 
 
 @dataclass(frozen=True)
@@ -42,9 +46,24 @@ class UriFinding:
 
 
 def _strip_text(text: str) -> tuple[str, int]:
-    if "@" not in text or "://" not in text:
+    if "://" not in text:
         return text, 0
-    return _USERINFO_IN_TEXT.subn(r"\1", text)
+    if "@" in text:
+        text, removed = _USERINFO_IN_TEXT.subn(r"\1", text)
+    else:
+        removed = 0
+    if "=" not in text:
+        return text, removed
+    redacted = 0
+
+    def redact(match: re.Match[str]) -> str:
+        nonlocal redacted
+        clean = strip_credentials(match.group(0))
+        redacted += clean != match.group(0)
+        return clean
+
+    text = _URI_IN_TEXT.sub(redact, text)
+    return text, removed + redacted
 
 
 def strip_userinfo_everywhere(value: Any) -> tuple[Any, int]:

@@ -308,3 +308,19 @@ def test_password_parameters_in_a_surveys_uris_are_redacted_before_the_inventory
         ("uri_userinfo_removed", "snapshot_uri"), ("uri_userinfo_removed", "stream_uri")}
     with database.session() as s:
         assert "Pw-9" not in repr(s.get(Device, device_id).camera.profiles)
+
+
+def test_password_parameters_quoted_in_a_surveys_texts_are_redacted_too(database) -> None:
+    """An error text of a stream or snapshot check quotes the URI it tried, password parameters and all."""
+    with database.session() as s:
+        _seed(s)
+    doc = _document()
+    doc["hosts"][4]["error"] = ("snapshot failed: http://127.0.0.30/webcapture.jpg?command=snap&user=admin&password=Pw-9"
+                                " timed out; rtsp://127.0.0.30/user=admin_password=Pw-9_channel=1.sdp refused")
+    with database.session() as s:
+        result = store.ingest_survey(s, doc)
+        stored = store.get_survey_document(s, result.survey_id)
+    assert "Pw-9" not in repr(stored)
+    assert stored["hosts"][4]["error"] == (
+        "snapshot failed: http://127.0.0.30/webcapture.jpg?command=snap&user=REDACTED&password=REDACTED timed out;"
+        " rtsp://127.0.0.30/user=REDACTED_password=REDACTED_channel=1.sdp refused")
