@@ -93,8 +93,9 @@ class StreamConfig:
     #: with a 40 MB cap outside it (lab, 320x240 to 4K; larger sensors not measured).
     #: The flood grows 65-240 MB/s on loopback, and jumps by ~20-40 MB when FFmpeg's
     #: buffer passes 32 MB (a fresh mmap while the old block stays in the kept heap):
-    #: a 48 MB cap, watched every 20-100 ms as the headroom shrinks (stream_memory),
-    #: stops it at 48-72 MB of growth (lab, 240 MB/s).
+    #: a 48 MB cap, watched every 20-100 ms as the headroom shrinks once growth is seen
+    #: (woken by the worker's page faults before that, stream.memory), stops it at
+    #: 48-72 MB of growth (lab, 240 MB/s).
     memory_cap_mb: float = 48.0
     memory_per_pixel_bytes: float = 16.0
     #: Width of the luma picture the image checks run on (thresholds assume it).
