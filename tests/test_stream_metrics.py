@@ -119,3 +119,19 @@ def test_config_rejects_nonsense() -> None:
         StreamConfig(decode_every=0)
     with pytest.raises(ValueError, match="rtsp_transport"):
         StreamConfig(rtsp_transport="sctp")
+
+
+@pytest.mark.parametrize("h, w", [(1080, 1920), (1088, 1920), (720, 1280), (2160, 3840), (240, 320)])
+def test_analysis_picture_is_the_area_average_whatever_the_path(h: int, w: int) -> None:
+    """The 3:1 box-mean shortcut gives INTER_AREA's picture bit for bit; other sizes take INTER_AREA itself."""
+    cv2 = pytest.importorskip("cv2")
+    from sitescout.probes.stream.window import _analysis_gray
+
+    for bgr in (RNG.integers(0, 256, (h, w, 3), dtype=np.uint8),
+                cv2.GaussianBlur(RNG.integers(0, 256, (h, w, 3), dtype=np.uint8), (0, 0), 2)):
+        gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+        expected = gray if w <= 640 else cv2.resize(gray, (640, round(h * 640 / w)), interpolation=cv2.INTER_AREA)
+        ours = _analysis_gray(cv2, bgr, 640)
+        assert ours.flags["C_CONTIGUOUS"] and ours.dtype == np.uint8
+        assert np.array_equal(ours, expected)
+        assert np.array_equal(_analysis_gray(cv2, gray, 640), expected)

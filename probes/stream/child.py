@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sitescout.probes.errors import ProbeTimeout
 from sitescout.probes.errors import ProbeError, error_fields
 from sitescout.probes.stream.errors import no_video_error, open_error, udp_error
-from sitescout.probes.stream.config import USER_AGENT, StreamConfig
+from sitescout.probes.stream.config import PROBE_DECODERS, PROBE_NOISE, USER_AGENT, StreamConfig
 from sitescout.probes.stream.memory import status_mb
 from sitescout.probes.stream.window import set_decode_allowance, watch
 
@@ -144,10 +144,13 @@ _BUDGET_SLACK_S = 1.5
 _LOG_TAIL_BYTES = 64 * 1024
 
 def _log_tail(log_file: Any) -> str:
-    """Return the last `_LOG_TAIL_BYTES` of the worker's log file as text."""
+    """Return the last `_LOG_TAIL_BYTES` of the worker's log file as text, without the `PROBE_NOISE` lines."""
     size = log_file.seek(0, 2)
     log_file.seek(max(0, size - _LOG_TAIL_BYTES))
-    return log_file.read().decode("utf-8", "replace")
+    text = log_file.read().decode("utf-8", "replace")
+    if any(noise in text for noise in PROBE_NOISE):
+        text = "".join(ln for ln in text.splitlines(keepends=True) if not any(n in ln for n in PROBE_NOISE))
+    return text
 
 
 def _with_userinfo(uri: str, credentials: tuple[str, str] | None) -> str:
@@ -167,6 +170,7 @@ def _capture_options(uri: str, cfg: StreamConfig) -> str:
     # FFmpeg's own requests carry the pre-flight's User-Agent (RTSP and HTTP demuxers' user_agent option):
     # a server must not tell the pre-flight from FFmpeg by it (Digest to one, Basic to the other).
     options.append(f"user_agent;{USER_AGENT}")
+    options.append(f"codec_whitelist;{PROBE_DECODERS}")  # no throw-away H.264/HEVC decode in FFmpeg's probe
     return "|".join(options)
 
 

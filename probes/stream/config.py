@@ -8,13 +8,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_STREAM", "MONITORING_STREAM", "USER_AGENT", "StreamConfig"]
+__all__ = ["DEFAULT_STREAM", "MONITORING_STREAM", "PROBE_DECODERS", "PROBE_NOISE", "USER_AGENT", "StreamConfig"]
 
 #: The User-Agent of the credentials pre-flight (stream.auth) AND of FFmpeg's own requests (stream.child
 #: passes it as FFmpeg's ``user_agent`` option): a server must not tell the two apart by it and answer
 #: them differently.  Kept here so the worker has it without importing stream.auth (ssl, hashlib), which
 #: it imports only for a check with credentials.
 USER_AGENT = "sitescout"
+
+#: FFmpeg's ``codec_whitelist`` for every open of a check (the stream's and the key-frame scratch file's):
+#: the decoders FFmpeg's stream probe (``avformat_find_stream_info``) may open.  H.264 and HEVC are left
+#: out: their probe decoded a picture only to throw it away (it also "guesses the decode delay"), 2-4 ms
+#: of CPU per open, while the parser already gives the size, the format and the parameter sets, and the
+#: check reads those streams in raw mode and decodes its key frames itself.  OpenCV opens its own decoder
+#: without this list, so nothing else changes (docs/benchmarks.md, issue #17).  Every other video and
+#: audio codec a camera sends is listed and probed as before; one not listed is only probed without a
+#: decode (the probe then reads up to `StreamConfig.probesize_bytes`, as it does for H.264).
+PROBE_DECODERS = ",".join((
+    "mjpeg", "jpeg2000", "mpeg4", "h263", "h263p", "h261", "mpeg1video", "mpeg2video", "vp8", "vp9", "av1",
+    "libdav1d", "cavs", "vc1", "wmv3", "theora", "rawvideo",
+    "pcm_mulaw", "pcm_alaw", "pcm_s16be", "pcm_s16le", "pcm_s24be", "pcm_s8", "pcm_u8", "aac", "aac_fixed",
+    "aac_latm", "adpcm_g722", "adpcm_g726", "adpcm_g726le", "g723_1", "g729", "gsm", "gsm_ms", "ilbc", "amrnb",
+    "amrwb", "opus", "libopus", "mp2", "mp2float", "mp3", "mp3float", "speex", "libspeex", "vorbis", "flac",
+    "alac", "ac3", "eac3", "qcelp",
+))
+#: FFmpeg's lines about the decoders `PROBE_DECODERS` leaves out: expected, so dropped from the log
+#: the check's errors are read from (stream.child._log_tail).
+PROBE_NOISE = ("not on whitelist", "Failed to open codec in avformat_find_stream_info")
 
 
 @dataclass(frozen=True)
@@ -73,8 +93,9 @@ class StreamConfig:
     #: with a 40 MB cap outside it (lab, 320x240 to 4K; larger sensors not measured).
     #: The flood grows 65-240 MB/s on loopback, and jumps by ~20-40 MB when FFmpeg's
     #: buffer passes 32 MB (a fresh mmap while the old block stays in the kept heap):
-    #: a 48 MB cap, watched every 20-100 ms as the headroom shrinks (stream_memory),
-    #: stops it at 48-72 MB of growth (lab, 240 MB/s).
+    #: a 48 MB cap, watched every 20-100 ms as the headroom shrinks once growth is seen
+    #: (woken by the worker's page faults before that, stream.memory), stops it at
+    #: 48-72 MB of growth (lab, 240 MB/s).
     memory_cap_mb: float = 48.0
     memory_per_pixel_bytes: float = 16.0
     #: Width of the luma picture the image checks run on (thresholds assume it).
