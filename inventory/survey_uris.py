@@ -21,7 +21,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from sitescout.device_uris import BoundUri, UriCode, bind_to_device, strip_credentials
+from sitescout.device_uris import BoundUri, UriCode, bind_to_device, strip_credentials_in_text
 from sitescout.inventory.models import Finding
 
 __all__ = ["UriFinding", "bind_survey_uris", "bind_identity_uris", "strip_userinfo_everywhere", "uri_findings"]
@@ -30,8 +30,6 @@ _HTTP = ("http", "https")
 _STREAM = ("rtsp", "rtsps", "http", "https")
 #: "scheme://user:pass@" anywhere in a text (an error message may quote a URI).
 _USERINFO_IN_TEXT = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^\s/?#@\"'<>]*@")
-#: A URI quoted in a text, up to the first blank or quote.
-_URI_IN_TEXT = re.compile(r"(?i)\b[a-z][a-z0-9+.\-]*://[^\s\"'<>]+")
 
 
 @dataclass(frozen=True)
@@ -54,15 +52,7 @@ def _strip_text(text: str) -> tuple[str, int]:
         removed = 0
     if "=" not in text:
         return text, removed
-    redacted = 0
-
-    def redact(match: re.Match[str]) -> str:
-        nonlocal redacted
-        clean = strip_credentials(match.group(0))
-        redacted += clean != match.group(0)
-        return clean
-
-    text = _URI_IN_TEXT.sub(redact, text)
+    text, redacted = strip_credentials_in_text(text)
     return text, removed + redacted
 
 

@@ -219,3 +219,20 @@ def test_stream_allow_plaintext_auth_is_not_a_key_of_its_own(tmp_path) -> None:
     path.write_text("defaults:\n  stream: {allow_plaintext_auth: true}\ntargets: []\n", encoding="utf-8")
     with pytest.raises(TargetsError, match="allow_plaintext_auth"):
         load_targets(path)
+
+
+def test_password_parameters_are_shown_redacted_but_requested_as_given() -> None:
+    """An XMEye-style URI carries its login in the query or the path: the camera needs it in the request,
+    and no log line, error or label may show it (device_uris' one rule)."""
+    from sitescout.probes.credentials import Credential
+    from sitescout.probes.stream.redact import redact_uri, scrub, split_credentials
+
+    query = "http://198.51.100.7/webcapture.jpg?command=snap&user=admin&password=Pw-9"
+    path = "rtsp://u:Pw-8@198.51.100.7:554/user=admin_password=Pw-9_channel=1_stream=0.sdp"
+    assert redact_uri(query) == "http://198.51.100.7/webcapture.jpg?command=snap&user=REDACTED&password=REDACTED"
+    assert redact_uri(path) == "rtsp://198.51.100.7:554/user=REDACTED_password=REDACTED_channel=1_stream=0.sdp"
+    requested, creds = split_credentials(path, None)
+    assert requested == "rtsp://198.51.100.7:554/user=admin_password=Pw-9_channel=1_stream=0.sdp"
+    assert creds == Credential("u", "Pw-8")
+    said = scrub(f"could not open {query}: 401; then {requested}", Credential("u", "Pw-8"))
+    assert "Pw-9" not in said and "Pw-8" not in said and "command=snap" in said

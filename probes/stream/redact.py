@@ -10,6 +10,8 @@ import re
 import urllib.parse
 from typing import TYPE_CHECKING
 
+from sitescout.device_uris import strip_credentials, strip_credentials_in_text
+
 if TYPE_CHECKING:  # imported where needed: the stream-check worker imports this module, and
     # sitescout.probes.credentials brings the whole SNMP package (~0.04 CPU-s per worker start)
     from sitescout.probes.credentials import Credential
@@ -20,8 +22,9 @@ _USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
 
 
 def redact_uri(uri: str) -> str:
-    """Return `uri` without any user:password part."""
-    return _USERINFO.sub("", uri)
+    """Return `uri` as it may be shown: no user:password part, password-like parameters ``REDACTED``
+    (``?user=admin&password=…``: the one rule of ``sitescout.device_uris``). Never the URI to request."""
+    return strip_credentials(_USERINFO.sub("", uri))
 
 
 def split_credentials(uri: str, credentials: Credential | None) -> tuple[str, Credential | None]:
@@ -33,12 +36,12 @@ def split_credentials(uri: str, credentials: Credential | None) -> tuple[str, Cr
         from sitescout.probes.credentials import Credential
 
         credentials = Credential(urllib.parse.unquote(parts.username), urllib.parse.unquote(parts.password or ""))
-    return redact_uri(uri), credentials
+    return _USERINFO.sub("", uri), credentials
 
 
 def scrub(text: str, credentials: Credential | None) -> str:
-    """Remove credentials (raw and percent-encoded) and any URL userinfo from `text`."""
-    text = _USERINFO.sub("", text)
+    """Remove credentials (raw and percent-encoded), any URL userinfo and password-like URI parameters from `text`."""
+    text, _ = strip_credentials_in_text(_USERINFO.sub("", text))
     if credentials is not None and credentials.password:
         # A hostile server may echo what it was sent: the password itself, percent-
         # encoded, or inside a Basic Authorization value (base64 of "user:password").

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from urllib.parse import SplitResult, parse_qsl, quote, urlsplit, urlunsplit
 
 __all__ = [
+    "strip_credentials_in_text",
     "UriCode",
     "BoundUri",
     "DEFAULT_PORTS",
@@ -160,6 +161,25 @@ def strip_credentials(uri: str) -> str:
                 for k, v in pairs
             )
     return urlunsplit(parts._replace(query=query, path=_redact_path(parts.path)))
+
+
+#: A URI quoted in a text (an error message, a log line), up to the first blank or quote.
+_URI_IN_TEXT = re.compile(r"(?i)\b[a-z][a-z0-9+.\-]*://[^\s\"'<>]+")
+
+
+def strip_credentials_in_text(text: str) -> tuple[str, int]:
+    """Return `text` with every URI it quotes passed through :func:`strip_credentials`, and how many changed."""
+    if "://" not in text:
+        return text, 0
+    changed = 0
+
+    def clean(match: re.Match[str]) -> str:
+        nonlocal changed
+        uri = strip_credentials(match.group(0))
+        changed += uri != match.group(0)
+        return uri
+
+    return _URI_IN_TEXT.sub(clean, text), changed
 
 
 def uri_host(uri: str | None) -> str | None:
