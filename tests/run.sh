@@ -53,4 +53,4 @@ fi
 # cores with real servers, a browser and network namespaces, and one late packet must not sink a whole run.
 # A rerun is never silent: it is marked R in the progress line and listed in the summary. Pass --reruns 0 to see
 # every first failure (do that when hunting a flaky test).
-exec "$VENV/bin/python" -m pytest -p no:cacheprovider --reruns 1 --reruns-delay 2 "$@"
+exec "$VENV/bin/python" -m pytest -p no:cacheprovider -rfER --reruns 1 --reruns-delay 2 "$@"
