@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from sitescout.device_names import maker_and_model
 from sitescout.inventory.choices import CandidateState, DeviceKind, Status
 from sitescout.inventory.errors import Coded
 from sitescout.inventory.models import CameraDetails, Candidate, Device, Finding, ValidationError, normalize_mac, utcnow
@@ -54,7 +55,8 @@ def accept_candidate(
     device = Device(
         site_id=candidate.site_id,
         kind=kind or (DeviceKind.CAMERA.value if is_camera else DeviceKind.OTHER.value),
-        name=name or " ".join(p for p in (onvif.get("manufacturer"), onvif.get("model"), candidate.ip) if p),
+        name=name or " ".join(p for p in (maker_and_model(onvif.get("manufacturer"), onvif.get("model")), candidate.ip)
+                              if p),
         ip=candidate.ip,
         mac=normalize_mac(ident.get("mac")),
         vendor=ident.get("vendor"),

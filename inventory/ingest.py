@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from sitescout.device_names import maker_and_model
 from sitescout.inventory.choices import CandidateState, Health, Status
 from sitescout.inventory.models import (
     Candidate,
@@ -485,7 +486,7 @@ def _add_candidate(session: Session, survey: Survey, site: Site, h: _Host, rejec
     session.flush()
     if was_rejected:
         return candidate.id
-    what = " ".join(p for p in (h.manufacturer, h.onvif.get("model")) if p) or h.raw.get("vendor") or "device"
+    what = maker_and_model(h.manufacturer, h.onvif.get("model")) or h.raw.get("vendor") or "device"
     session.add(Finding(survey_id=survey.id, device_id=None, candidate_id=candidate.id, kind="unknown_device",
                         field=None, inventory_value=None, observed_value=h.ip,
                         message=f"unknown {what} at {h.ip}: accept it into the inventory or reject it"))

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
+from sitescout.device_names import maker_and_model
 from sitescout.inventory.lenient import as_dict as _dict, as_list as _list, as_num as _num, as_str as _str
 
 __all__ = ["Topology", "build_topology", "render_topology_html", "device_kind"]
@@ -95,8 +96,7 @@ def _ip_key(ip: str) -> tuple[int, Any]:
 
 
 def _node(ip: str, snmp: dict[str, Any], kind: str) -> Node:
-    maker = " ".join(t for t in (_str(snmp.get("vendor")) or _str(snmp.get("manufacturer")), _str(snmp.get("model")))
-                     if t)
+    maker = maker_and_model(_str(snmp.get("vendor")) or _str(snmp.get("manufacturer")), _str(snmp.get("model")))
     node = Node(ip, _str(snmp.get("sys_name")) or ip, kind, maker)
     for iface in map(_dict, _list(snmp.get("interfaces"))[:MAX_PORTS]):
         name = _str(iface.get("name"))
@@ -178,8 +178,8 @@ class _Draw:
         host = self.topo.hosts.get(ip, {})
         snmp, onvif = _dict(host.get("snmp")), _dict(host.get("onvif"))
         name = _str(snmp.get("sys_name"))
-        maker = " ".join(t for t in (_str(onvif.get("manufacturer")), _str(onvif.get("model"))) if t) \
-            or " ".join(t for t in (_str(snmp.get("vendor")), _str(snmp.get("model"))) if t) or _str(host.get("vendor"))
+        maker = maker_and_model(_str(onvif.get("manufacturer")), _str(onvif.get("model"))) \
+            or maker_and_model(_str(snmp.get("vendor")), _str(snmp.get("model"))) or _str(host.get("vendor"))
         parts = [f'<b class="addr">{escape(ip)}</b>', f'<span class="kind">{escape(self.kind_word(device_kind(host)))}'
                  "</span>"]
         parts += [escape(t) for t in (name, maker) if t]

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel.dates import format_datetime, get_timezone_gmt
 from babel.numbers import format_decimal
 
+from sitescout.device_names import maker_and_model
 from sitescout.inventory.findings import Gettext, N_, coded_findings, render_finding, severity_label, stream_name
 from sitescout.inventory.lenient import (
     as_dict as _dict,
@@ -211,7 +212,7 @@ def _snapshot(host: dict[str, Any], reader: Reader) -> str:
 def _camera_card(h: dict[str, Any], reader: Reader) -> str:
     _ = reader._
     onvif = _dict(h.get("onvif"))
-    maker = f"{_str(onvif.get('manufacturer'))} {_str(onvif.get('model'))}".strip()
+    maker = maker_and_model(_str(onvif.get("manufacturer")), _str(onvif.get("model")))
     facts = [(_("Firmware"), escape(_str(onvif.get("firmware")))), (_("Serial"), escape(_str(onvif.get("serial")))),
              (_("MAC"), escape(_str(h.get("mac")))),
              (_("Credentials"), escape(_word(AUTH_WORDS, onvif.get("auth"), reader)))]

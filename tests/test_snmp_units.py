@@ -107,3 +107,19 @@ def test_agents_refuse_a_namespace_that_is_not_a_lab_sites() -> None:
         with pytest.raises(LabError):
             start_lldpd(LabHost("x", netns, "", ""), AgentSpec("x", "198.51.100.9", lldp_interfaces=("eth0",)),
                         Path("/nonexistent"))
+
+
+def test_a_collection_keeps_at_most_max_interfaces_and_then_counts_iftable_as_cut() -> None:
+    from sitescout.probes.snmp.collect import MAX_COLLECTED_INTERFACES, _interfaces_from_rows
+    from sitescout.probes.snmp.survey_stage import interfaces_complete
+
+    assert MAX_COLLECTED_INTERFACES >= 8 * 48  # a stack of eight 48-port switches fits
+    rows = {(i,): {1: i, 2: f"port {i}".encode(), 8: 1} for i in range(1, 6)}
+    snap = DeviceSnapshot("198.51.100.3", credential="v2c")
+    _interfaces_from_rows(snap, rows, {(i,): {1: f"p{i}".encode()} for i in range(1, 6)}, max_interfaces=3)
+    assert sorted(snap.interfaces) == [1, 2, 3] and snap.interfaces[3].name == "p3"
+    assert snap.truncated == [".".join(map(str, mibs.IF_TABLE))]
+    assert not interfaces_complete(snap)  # a cut read never proposes removing the ports it did not keep
+    whole = DeviceSnapshot("198.51.100.3", credential="v2c")
+    _interfaces_from_rows(whole, rows, {}, max_interfaces=5)
+    assert len(whole.interfaces) == 5 and whole.truncated == []

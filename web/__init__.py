@@ -19,6 +19,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
+from sitescout.device_names import maker_and_model
+
 __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.config["SECRET_KEY"] = secrets.token_hex(32)
     storage.init_app(app)
     i18n.init_app(app)
+    app.jinja_env.globals["maker_and_model"] = maker_and_model  # "AXIS Q6045-E", never "AXIS AXIS Q6045-E"
     security.init_app(app)
     metrics.init_app(app)
     for module in (auth, map_bp, sites, api, plans, sd, accounts, admin):

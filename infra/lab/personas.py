@@ -286,6 +286,14 @@ def _num(text: str) -> float | None:
         return None
 
 
+# Manufacturer values these captures send for "no maker": a client shows no maker for them.
+_PLACEHOLDER_MAKERS = {"h264", "none", "onvif"}
+
+
+def _maker(text: str) -> str:
+    return "" if text.strip().casefold() in _PLACEHOLDER_MAKERS else text
+
+
 def _prefers_media2(persona: Persona) -> bool:
     # A correct interrogator uses Media2 where the device offers it (ONVIF Profile T).
     return persona.capture("Media2.GetProfiles") is not None
@@ -334,7 +342,8 @@ def _encoder_profiles(data: bytes) -> list[dict[str, Any]]:
             "width": int(_text(_child(res, "Width")) or 0) if res is not None else 0,
             "height": int(_text(_child(res, "Height")) or 0) if res is not None else 0,
             "fps_limit": fps,
-            "bitrate_kbps": int(bitrate) if bitrate is not None else None,
+            # ONVIF: BitrateLimit 0 (Axis Q6045-E) means "no limit", so the bitrate is unknown.
+            "bitrate_kbps": int(bitrate) if bitrate is not None and bitrate >= 1 else None,
         })
     return out
 
@@ -354,7 +363,7 @@ def _expected_identity(persona: Persona, ip: str | None, onvif_port: int, rtsp_p
         p["snapshot_uri"] = _served_uri(snap, ip, onvif_port, rtsp_port)
     return {
         "persona": persona.name,
-        "manufacturer": _text(_find(info, "Manufacturer")),
+        "manufacturer": _maker(_text(_find(info, "Manufacturer"))),
         "model": _text(_find(info, "Model")),
         "firmware": _text(_find(info, "FirmwareVersion")),
         "serial": _text(_find(info, "SerialNumber")),

@@ -13,7 +13,9 @@ from sitescout.probes.onvif.soapxml import find_local, findall_local, iter_local
 
 __all__ = [
     "SERVICE_NAMESPACES",
+    "PLACEHOLDER_MANUFACTURERS",
     "DeviceIdentity",
+    "manufacturer_or_empty",
     "parse_camera_utc",
     "parse_capabilities",
     "parse_device_information",
@@ -40,6 +42,12 @@ SERVICE_NAMESPACES = {
     "http://www.onvif.org/ver10/replay/wsdl": "replay",
 }
 _MAX_PIXELS = 1_000_000
+#: Manufacturer values that name no maker: firmware defaults of unbranded and OEM cameras, compared
+#: case-folded with whitespace squeezed.  Captures: Xiongmai/XMEye "H264", a Uniview OEM "NONE", a
+#: Hikvision OEM "ONVIF", a gSOAP IPC "" (shared/fixtures/onvif/device_info/).
+PLACEHOLDER_MANUFACTURERS = frozenset({
+    "", "h264", "none", "onvif", "manufacturer", "ipcam", "ip camera", "ipc", "unknown", "null", "n/a", "-",
+})
 _MAX_KBPS = 10**9
 # GetCapabilities element names (under Capabilities or Capabilities/Extension) -> service name.
 _CAPABILITY_NAMES = {
@@ -82,14 +90,19 @@ def parse_camera_utc(reply: etree._Element) -> dt.datetime | None:
 
 
 def parse_device_information(reply: etree._Element) -> DeviceIdentity:
-    """Return identity fields from a GetDeviceInformation reply ('' for missing ones)."""
+    """Return identity fields from a GetDeviceInformation reply ('' for missing ones and placeholder makers)."""
     return DeviceIdentity(
-        manufacturer=text_local(reply, "Manufacturer"),
+        manufacturer=manufacturer_or_empty(text_local(reply, "Manufacturer")),
         model=text_local(reply, "Model"),
         firmware=text_local(reply, "FirmwareVersion"),
         serial=text_local(reply, "SerialNumber"),
         hardware_id=text_local(reply, "HardwareId"),
     )
+
+
+def manufacturer_or_empty(text: str) -> str:
+    """Return the manufacturer as reported, or '' when it is a placeholder ("H264", "NONE", "ONVIF" …)."""
+    return "" if " ".join(text.split()).casefold() in PLACEHOLDER_MANUFACTURERS else text
 
 
 def parse_services(reply: etree._Element) -> dict[str, str]:
@@ -186,7 +199,8 @@ def parse_profiles(reply: etree._Element, *, limit: int) -> list[MediaProfile]:
         height = _pixels(text_local(enc, "Resolution", "Height"))
         fps = _number(text_local(enc, "RateControl", "FrameRateLimit"))
         kbps = _number(text_local(enc, "RateControl", "BitrateLimit"))
-        bitrate = int(kbps) if kbps is not None and kbps < _MAX_KBPS else None
+        # ONVIF's BitrateLimit 0 means "no limit" (Axis Q6045-E sends it): unknown, not 0 kbit/s.
+        bitrate = int(kbps) if kbps is not None and 1 <= kbps < _MAX_KBPS else None
         out.append(
             MediaProfile(
                 token=prof.get("token", ""),

@@ -69,7 +69,7 @@ def main() -> int:
     snaps = collect_devices(request["devices"], credentials_from_dict(request.get("credentials", {})), settings)
     answer = {"devices": _plain(snaps), "attachments": _plain(place_hosts(snaps)),
               "duration_s": time.monotonic() - started}
-    json.dump(answer, sys.stdout)
+    sys.stdout.write(json.dumps(answer))  # one string: json.dump writes chunk by chunk, several times slower
     return 0
 
 

@@ -70,6 +70,9 @@ class CollectSettings:
 
 
 DEFAULT_COLLECT = CollectSettings()
+#: Interfaces kept from one agent's ifTable; past it ifTable counts as cut (``truncated``). A stack of eight
+#: 48-port switches has about 450; a hostile million-row agent would otherwise fill the answer with 20,000.
+MAX_COLLECTED_INTERFACES = 2048
 
 
 def _int(value: object) -> int | None:
@@ -118,11 +121,18 @@ def _read_interfaces(s: SnmpSession, snap: DeviceSnapshot, max_rows: int) -> Non
 
 
 def _interfaces_from_rows(snap: DeviceSnapshot, if_rows: dict[OID, dict[int, object]],
-                          x_rows: dict[OID, dict[int, object]]) -> None:
-    """Fill ``snap.interfaces`` from ifTable rows (one interface each) and the ifXTable rows of those interfaces."""
+                          x_rows: dict[OID, dict[int, object]], max_interfaces: int | None = None) -> None:
+    """Fill ``snap.interfaces`` from ifTable rows (one interface each) and the ifXTable rows of those interfaces;
+    past `max_interfaces` (:data:`MAX_COLLECTED_INTERFACES`) ifTable counts as cut."""
+    max_interfaces = MAX_COLLECTED_INTERFACES if max_interfaces is None else max_interfaces
     for index, r in if_rows.items():
         if len(index) != 1:
             continue
+        if len(snap.interfaces) >= max_interfaces:
+            table = ".".join(map(str, mibs.IF_TABLE))
+            if table not in snap.truncated:
+                snap.truncated.append(table)
+            break
         mac = r.get(6)
         snap.interfaces[index[0]] = Interface(
             if_index=index[0], descr=mibs.text_of(r.get(2)),

@@ -65,7 +65,10 @@ class SnmpStageConfig:
     detect_wait_s: float = 1.0
     detect_retries: int = 1
     check_default_communities: bool = True
-    collect: CollectSettings = field(default_factory=lambda: CollectSettings(budget_s=8.0, timeout_s=1.0))
+    #: v2c through the native client (probes/snmp/v2c.py: 0.66-0.76x snmpbulkwalk's time on a 48-port walk, ezsnmp
+    #: about 2x; the same fields from every lab agent, tests/test_snmp_v2c_lab.py); v3 through net-snmp.
+    collect: CollectSettings = field(default_factory=lambda: CollectSettings(budget_s=8.0, timeout_s=1.0,
+                                                                            v2c_client="native"))
     workers: int = 8
     port: int = 161
     #: Seconds between a switch's two reads of its counters (utilisation, errors rising); cut to the

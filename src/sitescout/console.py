@@ -18,6 +18,7 @@ from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskID, Tex
 from rich.table import Table
 from rich.text import Text
 
+from sitescout.device_names import maker_and_model
 from sitescout.i18n import N_, _, language, ngettext
 from sitescout.termtext import printable
 
@@ -106,11 +107,11 @@ def _fmt(value: float, pattern: str = "#,##0.##") -> str:
 def _identity(host: dict[str, Any]) -> str:
     onvif = host.get("onvif")
     if onvif:
-        maker = onvif.get("manufacturer") or "?"
-        return f"{maker} {onvif.get('model') or ''}".strip()
+        # No ONVIF maker (none, or a placeholder dropped at parse): the MAC vendor stands in.
+        return maker_and_model(onvif.get("manufacturer") or host.get("vendor") or "?", onvif.get("model"))
     snmp = host.get("snmp") or {}
     if snmp.get("vendor") or snmp.get("model"):  # a switch or router read over SNMP
-        return f"{snmp.get('vendor') or snmp.get('manufacturer') or '?'} {snmp.get('model') or ''}".strip()
+        return maker_and_model(snmp.get("vendor") or snmp.get("manufacturer") or "?", snmp.get("model"))
     return host.get("vendor") or ""
 
 
