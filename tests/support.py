@@ -63,6 +63,28 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def editor_with_a_site(tmp_path: Path) -> Any:
+    """Yield (client, editor headers, site id): a fresh SQLite inventory, an editor token and one site made through
+    the API; the database is closed afterwards. For a fixture: ``yield from editor_with_a_site(tmp_path)``."""
+    from sitescout.inventory import store
+    from sitescout.inventory.db import open_database
+    from sitescout.web import create_app
+
+    database = open_database(f"sqlite:///{tmp_path / 'inventory.sqlite3'}")
+    with database.session() as session:
+        token = store.create_token(session, "editor")
+    app = create_app({"DATABASE": database, "TESTING": True, "SECRET_KEY": "k" * 64, "SITES_CACHE_SECONDS": 0})
+    client = app.test_client()
+    editor = bearer(token)
+    region = client.post("/api/v1/regions", json={"name": "Tuyên Quang"}, headers=editor).get_json()["id"]
+    commune = client.post("/api/v1/communes", json={"name": "Xã Hùng Lợi", "region_id": region},
+                          headers=editor).get_json()["id"]
+    site = client.post("/api/v1/sites", json={"name": "Thôn Đồng Bùa", "commune_id": commune}, headers=editor)
+    assert site.status_code == 201, site.text
+    yield client, editor, site.get_json()["id"]
+    database.close()
+
+
 class WebServer:
     """The real web app on a loopback port; can be stopped and started again on that port (an outage)."""
 

@@ -10,11 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from support import bearer
+from support import editor_with_a_site
 
-from sitescout.inventory import store
-from sitescout.inventory.db import open_database
-from sitescout.web import create_app
 
 VI = {"Accept-Language": "vi-VN,vi;q=0.9"}
 EN = {"Accept-Language": "en-GB,en;q=0.9"}
@@ -22,19 +19,7 @@ EN = {"Accept-Language": "en-GB,en;q=0.9"}
 
 @pytest.fixture()
 def env(tmp_path):
-    database = open_database(f"sqlite:///{tmp_path / 'inventory.sqlite3'}")
-    with database.session() as session:
-        token = store.create_token(session, "editor")
-    app = create_app({"DATABASE": database, "TESTING": True, "SECRET_KEY": "k" * 64, "SITES_CACHE_SECONDS": 0})
-    client = app.test_client()
-    editor = bearer(token)
-    region = client.post("/api/v1/regions", json={"name": "Tuyên Quang"}, headers=editor).get_json()["id"]
-    commune = client.post("/api/v1/communes", json={"name": "Xã Hùng Lợi", "region_id": region},
-                          headers=editor).get_json()["id"]
-    site = client.post("/api/v1/sites", json={"name": "Thôn Đồng Bùa", "commune_id": commune}, headers=editor)
-    assert site.status_code == 201, site.text
-    yield client, editor, site.get_json()["id"]
-    database.close()
+    yield from editor_with_a_site(tmp_path)
 
 
 def _field(client: Any, method: str, url: str, body: dict[str, Any], headers: dict[str, str],
